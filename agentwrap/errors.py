@@ -1,0 +1,90 @@
+"""The one exception tree of agentwrap.
+
+```
+AgentwrapError
+├─ ConfigError         profile, TOML, flags: the user can fix it
+├─ AgentNotFound       the agent binary is not on PATH
+├─ UpstreamError
+│  ├─ UpstreamStatus   carries status and body
+│  ├─ UpstreamProtocol malformed or truncated stream
+│  └─ UpstreamTimeout
+├─ RequestError        the agent sent something we cannot serve (400)
+└─ CaptureError
+   ├─ BundleFormatError
+   └─ ReplayDivergence
+```
+
+Split by who must act. Foreign exceptions are translated at the edge that
+meets them (`backends/http.py` for sockets, TLS and h11; `config/` for TOML
+and pydantic), so nothing above those edges catches them.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AgentwrapError",
+    "ConfigError",
+    "AgentNotFound",
+    "UpstreamError",
+    "UpstreamStatus",
+    "UpstreamProtocol",
+    "UpstreamTimeout",
+    "RequestError",
+    "CaptureError",
+    "BundleFormatError",
+    "ReplayDivergence",
+]
+
+
+class AgentwrapError(Exception):
+    """Base of every error agentwrap raises on purpose."""
+
+
+class ConfigError(AgentwrapError):
+    """A profile, TOML file, flag or environment value the user can fix."""
+
+
+class AgentNotFound(AgentwrapError):
+    """The agent's binary is not on PATH."""
+
+
+class UpstreamError(AgentwrapError):
+    """The upstream could not be used: connection, status, stream or time."""
+
+
+class UpstreamStatus(UpstreamError):
+    """The upstream answered with an error status; `status` and `body` are kept verbatim."""
+
+    def __init__(self, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None):
+        super().__init__(f"upstream answered HTTP {status}")
+        self.status = status
+        self.body = body
+        self.headers = headers or []
+
+
+class UpstreamProtocol(UpstreamError):
+    """The upstream broke HTTP or its stream format (malformed, truncated, reset)."""
+
+
+class UpstreamTimeout(UpstreamError):
+    """The upstream did not connect or answer in time."""
+
+
+class RequestError(AgentwrapError):
+    """The agent's request cannot be served as sent (malformed HTTP or JSON)."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+class CaptureError(AgentwrapError):
+    """A capture bundle could not be written or read."""
+
+
+class BundleFormatError(CaptureError):
+    """A bundle is corrupt or of a format version this agentwrap cannot read."""
+
+
+class ReplayDivergence(CaptureError):
+    """A replayed run asked for something the recording does not hold."""
