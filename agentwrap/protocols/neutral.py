@@ -56,7 +56,9 @@ class ToolCallStart:
     """A tool call opens. `index` orders parallel calls within one message.
 
     `tool_kind` is "function" (JSON arguments) or "custom" (freeform text input,
-    as Codex's `apply_patch`/`exec` custom tools).
+    as Codex's `apply_patch`/`exec` custom tools). `provider_meta` carries data
+    to echo back untouched, as Gemini's `thoughtSignature` on a functionCall
+    part (`{"thought_signature": ...}`).
     """
 
     index: int
@@ -64,6 +66,7 @@ class ToolCallStart:
     name: str
     tool_kind: str = "function"
     kind: str = "tool_call_start"
+    provider_meta: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +84,12 @@ class ToolCallEnd:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
+    """Token counts so far. `input_tokens` counts the whole prompt, cached or not
+    (OpenAI and Gemini style); `cache_read_tokens` and `cache_write_tokens` are
+    parts of it. A stream may carry several: a zero field means "unknown here",
+    so encoders keep the latest non-zero value of each field.
+    """
+
     input_tokens: int = 0
     output_tokens: int = 0
     cache_read_tokens: int = 0

@@ -1,0 +1,230 @@
+"""Anthropic Messages API codec (`anthropic_messages`): errors, streams, summaries.
+
+Sans-IO. Stream shape (docs.anthropic.com "Streaming Messages"): message_start,
+then per block content_block_start / content_block_delta* / content_block_stop,
+then message_delta (stop_reason, usage) and message_stop. Each SSE event needs
+its `event:` line: the Python SDK (2.x) skips events without one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from agentwrap.protocols._common import Block, BlockSequencer, Collector, dumps, error_status, parse_args
+from agentwrap.protocols.neutral import NeutralEvent, Usage
+from agentwrap.protocols.sse import encode_sse
+from agentwrap.protocols.summary import (
+    RequestSummary,
+    ToolSpec,
+    as_dict,
+    as_list,
+    as_str,
+    join_text,
+    require_dict,
+    tool_spec,
+)
+
+__all__ = ["PROTOCOL", "StreamEncoder", "encode_error", "encode_response", "summarize_request"]
+
+PROTOCOL = "anthropic_messages"
+
+_ERROR_TYPES = {
+    "invalid_request": "invalid_request_error",
+    "authentication": "authentication_error",
+    "permission": "permission_error",
+    "not_found": "not_found_error",
+    "rate_limit": "rate_limit_error",
+    "overloaded": "overloaded_error",
+    "timeout": "timeout_error",
+    "upstream_unreachable": "api_error",
+    "api_error": "api_error",
+}
+
+# Neutral stop reasons are Anthropic's own, except "error".
+_STOP_REASONS = {"end_turn", "tool_use", "max_tokens", "stop_sequence", "refusal", "pause_turn"}
+
+
+def _error_body(error_type: str, message: str) -> dict:
+    return {"type": "error", "error": {"type": _ERROR_TYPES.get(error_type, "api_error"), "message": message}}
+
+
+def encode_error(error_type: str, message: str, status: int | None = None) -> tuple[int, bytes]:
+    """Render a neutral error as Anthropic's (status, JSON body); overloaded is 529."""
+    return error_status(error_type, status, overloaded=529), dumps(_error_body(error_type, message)).encode()
+
+
+def _usage(usage: Usage) -> dict:
+    # Neutral input_tokens includes cached tokens; Anthropic counts them apart.
+    uncached = max(0, usage.input_tokens - usage.cache_read_tokens - usage.cache_write_tokens)
+    return {
+        "input_tokens": uncached,
+        "output_tokens": usage.output_tokens,
+        "cache_creation_input_tokens": usage.cache_write_tokens,
+        "cache_read_input_tokens": usage.cache_read_tokens,
+    }
+
+
+def _stop_reason(reason: str) -> str:
+    return reason if reason in _STOP_REASONS else "end_turn"
+
+
+def _custom_prefix(block: Block) -> str:
+    # Anthropic has no freeform tools: a custom call's text input travels as
+    # the JSON object {"input": "<text>"}, escaped piecewise as it streams.
+    return '{"input":"' if block.tool_kind == "custom" else ""
+
+
+def _piece(block: Block, text: str) -> str:
+    return dumps(text)[1:-1] if block.tool_kind == "custom" else text
+
+
+def _event(name: str, payload: dict) -> bytes:
+    return encode_sse(dumps(payload), name)
+
+
+class StreamEncoder(BlockSequencer):
+    """Neutral events to Anthropic SSE bytes. Ids and model come from the constructor."""
+
+    content_type = "text/event-stream"
+    eager_start = False  # wait for Usage so message_start can carry input tokens
+
+    def __init__(self, model: str, response_id: str) -> None:
+        super().__init__()
+        self.model = model
+        self.response_id = response_id
+
+    def _on_start(self) -> None:
+        message = {
+            "id": self.response_id,
+            "type": "message",
+            "role": "assistant",
+            "model": self.model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": _usage(self._usage or Usage()),
+        }
+        self._out.append(_event("message_start", {"type": "message_start", "message": message}))
+
+    def _on_open(self, block: Block) -> None:
+        if block.kind == "text":
+            content: dict[str, Any] = {"type": "text", "text": ""}
+        elif block.kind == "thinking":
+            content = {"type": "thinking", "thinking": "", "signature": ""}
+        else:
+            content = {"type": "tool_use", "id": block.call_id, "name": block.name, "input": {}}
+        self._out.append(_event("content_block_start", {"type": "content_block_start", "index": block.index, "content_block": content}))
+        if block.kind == "tool" and block.tool_kind == "custom":
+            self._json_delta(block, _custom_prefix(block))
+
+    def _on_delta(self, block: Block, text: str) -> None:
+        if block.kind == "text":
+            delta = {"type": "text_delta", "text": text}
+        elif block.kind == "thinking":
+            delta = {"type": "thinking_delta", "thinking": text}
+        else:
+            self._json_delta(block, _piece(block, text))
+            return
+        self._out.append(_event("content_block_delta", {"type": "content_block_delta", "index": block.index, "delta": delta}))
+
+    def _json_delta(self, block: Block, partial: str) -> None:
+        delta = {"type": "input_json_delta", "partial_json": partial}
+        self._out.append(_event("content_block_delta", {"type": "content_block_delta", "index": block.index, "delta": delta}))
+
+    def _on_meta(self, block: Block, meta: Any) -> None:
+        signature = meta.get("signature") if isinstance(meta, dict) else None
+        if isinstance(signature, str):
+            delta = {"type": "signature_delta", "signature": signature}
+            self._out.append(_event("content_block_delta", {"type": "content_block_delta", "index": block.index, "delta": delta}))
+
+    def _on_close(self, block: Block) -> None:
+        if block.kind == "tool" and block.tool_kind == "custom":
+            self._json_delta(block, '"}')
+        self._out.append(_event("content_block_stop", {"type": "content_block_stop", "index": block.index}))
+
+    def _on_error(self, error: Any) -> None:
+        # An error ends the stream at once: no block stops, no message_stop.
+        self._out.append(_event("error", _error_body(error.error_type, error.message)))
+
+    def _on_finish(self, reason: str, usage: Usage) -> None:
+        delta = {"stop_reason": _stop_reason(reason), "stop_sequence": None}
+        # Usage on message_delta is cumulative and may repeat the input counts,
+        # which a translated upstream (OpenAI, Gemini) only reports at the end.
+        self._out.append(_event("message_delta", {"type": "message_delta", "delta": delta, "usage": _usage(usage)}))
+        self._out.append(_event("message_stop", {"type": "message_stop"}))
+
+
+def encode_response(events: Iterable[NeutralEvent], model: str, response_id: str) -> dict:
+    """The non-streaming Message object for `events`; an error body if they hold a StreamError."""
+    collected = Collector(events)
+    if collected.error is not None:
+        return _error_body(collected.error.error_type, collected.error.message)
+    content: list[dict] = []
+    for block in collected.blocks:
+        if block.kind == "text":
+            content.append({"type": "text", "text": block.text})
+        elif block.kind == "thinking":
+            meta = block.meta if isinstance(block.meta, dict) else {}
+            content.append({"type": "thinking", "thinking": block.text, "signature": meta.get("signature", "")})
+        elif block.tool_kind == "custom":
+            content.append({"type": "tool_use", "id": block.call_id, "name": block.name, "input": {"input": block.text}})
+        else:
+            content.append({"type": "tool_use", "id": block.call_id, "name": block.name, "input": parse_args(block.text)})
+    return {
+        "id": response_id,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": _stop_reason(collected.reason),
+        "stop_sequence": None,
+        "usage": _usage(collected.usage),
+    }
+
+
+def _text_of(content: Any) -> tuple[str | None, bool]:
+    """(joined text, whether it holds only tool results) of one message's content."""
+    if isinstance(content, str):
+        return content, False
+    texts: list[str] = []
+    tool_results = False
+    for block in as_list(content):
+        block = as_dict(block)
+        if block.get("type") == "text" and isinstance(block.get("text"), str):
+            texts.append(block["text"])
+        elif block.get("type") == "tool_result":
+            tool_results = True
+    return join_text(texts), tool_results and not texts
+
+
+def summarize_request(body: Any, path: str = "") -> RequestSummary:
+    """Summarize a Messages request body. Raises `RequestError` if it is not an object."""
+    body = require_dict(body)
+    messages = [as_dict(m) for m in as_list(body.get("messages"))]
+    last_user_text = None
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            text, only_results = _text_of(message.get("content"))
+            last_user_text = None if only_results else text
+            break
+    tools: list[ToolSpec] = []
+    for tool in as_list(body.get("tools")):
+        tool = as_dict(tool)
+        # Server tools (web_search, bash_20250124...) have no input_schema.
+        spec = tool_spec(tool.get("name"), "function", tool.get("description"), tool.get("input_schema"))
+        if spec is not None:
+            tools.append(spec)
+    thinking = body.get("thinking")
+    output_format = as_dict(as_dict(body.get("output_config")).get("format")) or as_dict(body.get("output_format"))
+    schema = output_format.get("schema") if output_format.get("type") == "json_schema" else None
+    return RequestSummary(
+        model=as_str(body.get("model")),
+        stream=body.get("stream") is True,
+        assistant_turns=sum(1 for m in messages if m.get("role") == "assistant"),
+        tools=tuple(tools),
+        json_schema=schema if isinstance(schema, dict) else None,
+        json_mode=isinstance(schema, dict),
+        last_user_text=last_user_text,
+        thinking=isinstance(thinking, dict) and thinking.get("type", "enabled") != "disabled",
+    )

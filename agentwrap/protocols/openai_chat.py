@@ -1,0 +1,235 @@
+"""OpenAI Chat Completions codec (`openai_chat`): errors, streams, summaries.
+
+Sans-IO. Stream shape: `data: {chat.completion.chunk}` lines, the first delta
+carrying the role, tool calls addressed by `index`, a chunk with
+finish_reason, an optional usage chunk with `choices: []`, then
+`data: [DONE]`. Chat calls can interleave natively, so no sequencing is needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from agentwrap.protocols._common import Collector, dumps, error_status, merge_usage
+from agentwrap.protocols.neutral import NeutralEvent, Usage
+from agentwrap.protocols.summary import RequestSummary, ToolSpec, as_dict, as_list, as_str, join_text, require_dict, tool_spec
+
+__all__ = ["PROTOCOL", "StreamEncoder", "encode_error", "encode_response", "summarize_request"]
+
+PROTOCOL = "openai_chat"
+
+# (type, code) as the OpenAI API sends them; clients mostly key on the status.
+ERROR_TYPES = {
+    "invalid_request": ("invalid_request_error", None),
+    "authentication": ("invalid_request_error", "invalid_api_key"),
+    "permission": ("permission_error", "permission_denied"),
+    "not_found": ("invalid_request_error", "model_not_found"),
+    "rate_limit": ("requests", "rate_limit_exceeded"),
+    "overloaded": ("service_unavailable_error", "server_is_overloaded"),
+    "timeout": ("server_error", "timeout"),
+    "upstream_unreachable": ("server_error", "upstream_unreachable"),
+    "api_error": ("server_error", "server_error"),
+}
+
+_FINISH = {"end_turn": "stop", "stop_sequence": "stop", "tool_use": "tool_calls", "max_tokens": "length", "refusal": "content_filter"}
+
+
+def error_object(error_type: str, message: str) -> dict:
+    """The inner `error` object shared by Chat and Responses error bodies."""
+    kind, code = ERROR_TYPES.get(error_type, ERROR_TYPES["api_error"])
+    return {"message": message, "type": kind, "param": None, "code": code}
+
+
+def encode_error(error_type: str, message: str, status: int | None = None) -> tuple[int, bytes]:
+    """Render a neutral error as OpenAI's (status, JSON body)."""
+    return error_status(error_type, status), dumps({"error": error_object(error_type, message)}).encode()
+
+
+def _usage(usage: Usage) -> dict:
+    return {
+        "prompt_tokens": usage.input_tokens,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": usage.input_tokens + usage.output_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cache_read_tokens},
+    }
+
+
+class StreamEncoder:
+    """Neutral events to Chat Completions SSE bytes.
+
+    `created` is the Unix time to report (sans-IO: the shell reads the clock).
+    `include_usage` mirrors the request's `stream_options.include_usage`:
+    some older clients index `choices[0]` and break on the usage chunk.
+    Thinking goes out as `delta.reasoning_content`, the de facto extension
+    (DeepSeek, vLLM, OpenRouter); the OpenAI SDK ignores it.
+    """
+
+    content_type = "text/event-stream"
+
+    def __init__(self, model: str, response_id: str, *, created: int = 0, include_usage: bool = True) -> None:
+        self.model = model
+        self.response_id = response_id
+        self.created = created
+        self.include_usage = include_usage
+        self._prefix = f'{{"id":{dumps(response_id)},"object":"chat.completion.chunk","created":{created},"model":{dumps(model)},'
+        self._role_sent = False
+        self._tools: dict[int, tuple[int, str]] = {}  # neutral index -> (wire index, tool kind)
+        self._open_custom: set[int] = set()
+        self._stop: str | None = None
+        self._finish_sent = False
+        self._usage: Usage | None = None
+        self._done = False
+
+    def _chunk(self, delta: dict, finish: str | None = None) -> bytes:
+        if not self._role_sent:
+            self._role_sent = True
+            delta = {"role": "assistant", **delta}
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return f'data: {self._prefix}"choices":[{dumps(choice)}]}}\n\n'.encode()
+
+    def feed(self, event: NeutralEvent) -> bytes:
+        if self._done:
+            return b""
+        kind = event.kind
+        if kind == "text_delta":
+            return self._chunk({"content": event.text}) if event.text else b""
+        if kind == "thinking_delta":
+            return self._chunk({"reasoning_content": event.text}) if event.text else b""
+        if kind == "tool_call_start":
+            if event.index in self._tools:
+                return b""
+            wire = len(self._tools)
+            self._tools[event.index] = (wire, event.tool_kind)
+            # A custom (freeform) call travels as a function whose arguments
+            # are {"input": "<text>"}, escaped piecewise as it streams.
+            arguments = ""
+            if event.tool_kind == "custom":
+                arguments = '{"input":"'
+                self._open_custom.add(event.index)
+            call = {"index": wire, "id": event.call_id, "type": "function", "function": {"name": event.name, "arguments": arguments}}
+            return self._chunk({"tool_calls": [call]})
+        if kind == "tool_call_args_delta":
+            known = self._tools.get(event.index)
+            if known is None or not event.delta:
+                return b""
+            wire, tool_kind = known
+            piece = dumps(event.delta)[1:-1] if tool_kind == "custom" else event.delta
+            return self._chunk({"tool_calls": [{"index": wire, "function": {"arguments": piece}}]})
+        if kind == "tool_call_end":
+            return self._end_custom(event.index)
+        if kind == "usage":
+            self._usage = merge_usage(self._usage, event)
+            return b""
+        if kind == "stop":
+            self._stop = event.reason
+            return self._finish_chunk()
+        if kind == "stream_error":
+            self._done = True
+            # The OpenAI SDK raises APIError on a data object with "error".
+            return f"data: {dumps({'error': error_object(event.error_type, event.message)})}\n\n".encode()
+        if kind == "message_start" and not self._role_sent:
+            return self._chunk({"content": ""})
+        return b""
+
+    def _end_custom(self, index: int) -> bytes:
+        if index not in self._open_custom:
+            return b""
+        self._open_custom.discard(index)
+        return self._chunk({"tool_calls": [{"index": self._tools[index][0], "function": {"arguments": '"}'}}]})
+
+    def _finish_chunk(self) -> bytes:
+        if self._finish_sent:
+            return b""
+        out = b"".join(self._end_custom(index) for index in sorted(self._open_custom))
+        self._finish_sent = True
+        reason = self._stop if self._stop not in (None, "error") else "end_turn"
+        if reason == "end_turn" and self._tools:
+            reason = "tool_use"  # agents run tools only on finish_reason tool_calls
+        return out + self._chunk({}, _FINISH.get(reason, "stop"))
+
+    def finish(self) -> bytes:
+        """Emit the finish chunk if missing, the usage chunk and `[DONE]`, once."""
+        if self._done:
+            return b""
+        self._done = True
+        out = self._finish_chunk()
+        if self.include_usage and self._usage is not None:
+            out += f'data: {self._prefix}"choices":[],"usage":{dumps(_usage(self._usage))}}}\n\n'.encode()
+        return out + b"data: [DONE]\n\n"
+
+
+def encode_response(events: Iterable[NeutralEvent], model: str, response_id: str, *, created: int = 0) -> dict:
+    """The non-streaming chat.completion for `events`; an error body if they hold a StreamError."""
+    collected = Collector(events)
+    if collected.error is not None:
+        return {"error": error_object(collected.error.error_type, collected.error.message)}
+    texts, thoughts, calls = [], [], []
+    for block in collected.blocks:
+        if block.kind == "text":
+            texts.append(block.text)
+        elif block.kind == "thinking":
+            thoughts.append(block.text)
+        else:
+            arguments = dumps({"input": block.text}) if block.tool_kind == "custom" else block.text
+            calls.append({"id": block.call_id, "type": "function", "function": {"name": block.name, "arguments": arguments}})
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None, "refusal": None}
+    if thoughts:
+        message["reasoning_content"] = "".join(thoughts)
+    if calls:
+        message["tool_calls"] = calls
+    choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": _FINISH.get(collected.reason, "stop")}
+    return {
+        "id": response_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "choices": [choice],
+        "usage": _usage(collected.usage),
+    }
+
+
+def _text_of(content: Any) -> str | None:
+    if isinstance(content, str):
+        return content
+    texts = [p["text"] for p in as_list(content) if isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str)]
+    return join_text(texts)
+
+
+def summarize_request(body: Any, path: str = "") -> RequestSummary:
+    """Summarize a Chat Completions request body. Raises `RequestError` if it is not an object."""
+    body = require_dict(body)
+    messages = [as_dict(m) for m in as_list(body.get("messages"))]
+    last_user_text = None
+    for message in reversed(messages):
+        role = message.get("role")
+        if role == "user":
+            last_user_text = _text_of(message.get("content"))
+            break
+        if role == "tool":
+            break  # the newest user-side item is a tool result
+    tools: list[ToolSpec] = []
+    for tool in as_list(body.get("tools")):
+        tool = as_dict(tool)
+        if tool.get("type") == "custom":
+            custom = as_dict(tool.get("custom"))
+            spec = tool_spec(custom.get("name"), "custom", custom.get("description"), None)
+        else:
+            function = as_dict(tool.get("function"))
+            spec = tool_spec(function.get("name"), "function", function.get("description"), function.get("parameters"))
+        if spec is not None:
+            tools.append(spec)
+    response_format = as_dict(body.get("response_format"))
+    format_type = response_format.get("type")
+    schema = as_dict(response_format.get("json_schema")).get("schema") if format_type == "json_schema" else None
+    effort = body.get("reasoning_effort")
+    return RequestSummary(
+        model=as_str(body.get("model")),
+        stream=body.get("stream") is True,
+        assistant_turns=sum(1 for m in messages if m.get("role") == "assistant"),
+        tools=tuple(tools),
+        json_schema=schema if isinstance(schema, dict) else None,
+        json_mode=format_type in ("json_schema", "json_object"),
+        last_user_text=last_user_text,
+        thinking=isinstance(effort, str) and effort not in ("none", ""),
+    )

@@ -1,0 +1,273 @@
+"""OpenAI Responses API codec (`openai_responses`): errors, streams, summaries.
+
+Sans-IO. Stream shape: typed events, each with an `event:` line naming its
+`type` and an increasing `sequence_number`: response.created and
+response.in_progress, then per output item output_item.added, its own deltas
+and output_item.done, then response.completed (or response.failed).
+
+Codex CLI (2025-2026) builds its history from output_item.done items and
+ends a turn only on response.completed; a stream that closes without it is
+retried. It does not handle response.incomplete, so a max_tokens stop is sent
+as response.completed with status "incomplete" and incomplete_details.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from agentwrap.protocols._common import Block, BlockSequencer, dumps, error_status
+from agentwrap.protocols.neutral import NeutralEvent, Usage
+from agentwrap.protocols.openai_chat import error_object
+from agentwrap.protocols.summary import RequestSummary, ToolSpec, as_dict, as_list, as_str, join_text, require_dict, tool_spec
+
+__all__ = ["PROTOCOL", "StreamEncoder", "encode_error", "encode_response", "summarize_request"]
+
+PROTOCOL = "openai_responses"
+
+# response.error.code values Codex acts on: rate_limit_exceeded (it parses
+# "try again in Ns" from the message), insufficient_quota,
+# context_length_exceeded; anything else is retried.
+_FAILED_CODES = {
+    "rate_limit": "rate_limit_exceeded",
+    "overloaded": "server_is_overloaded",
+    "invalid_request": "invalid_prompt",
+    "authentication": "invalid_api_key",
+}
+
+# Input items the model produced; a maximal run of them is one assistant turn.
+_OUTPUT_ITEMS = {
+    "function_call",
+    "custom_tool_call",
+    "reasoning",
+    "local_shell_call",
+    "shell_call",
+    "apply_patch_call",
+    "web_search_call",
+    "file_search_call",
+    "computer_call",
+    "code_interpreter_call",
+    "image_generation_call",
+    "mcp_call",
+    "tool_search_call",
+    "compaction",
+}
+
+
+def encode_error(error_type: str, message: str, status: int | None = None) -> tuple[int, bytes]:
+    """Render a neutral error as OpenAI's (status, JSON body)."""
+    return error_status(error_type, status), dumps({"error": error_object(error_type, message)}).encode()
+
+
+def _usage(usage: Usage) -> dict:
+    return {
+        "input_tokens": usage.input_tokens,
+        "input_tokens_details": {"cached_tokens": usage.cache_read_tokens, "cache_write_tokens": usage.cache_write_tokens},
+        "output_tokens": usage.output_tokens,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": usage.input_tokens + usage.output_tokens,
+    }
+
+
+def _item(block: Block, status: str) -> dict:
+    """The output item for a block, in its state at `status`."""
+    done = status != "in_progress"
+    if block.kind == "text":
+        content = [{"type": "output_text", "text": block.text, "annotations": [], "logprobs": []}] if done else []
+        return {"id": block.item_id, "type": "message", "status": status, "role": "assistant", "content": content}
+    if block.kind == "thinking":
+        summary = [{"type": "summary_text", "text": block.text}] if done and block.parts else []
+        item: dict[str, Any] = {"id": block.item_id, "type": "reasoning", "summary": summary}
+        meta = block.meta if isinstance(block.meta, dict) else {}
+        if isinstance(meta.get("encrypted_content"), str):
+            item["encrypted_content"] = meta["encrypted_content"]
+        return item
+    if block.tool_kind == "custom":
+        return {"id": block.item_id, "type": "custom_tool_call", "status": status, "call_id": block.call_id, "name": block.name, "input": block.text if done else ""}
+    return {"id": block.item_id, "type": "function_call", "status": status, "call_id": block.call_id, "name": block.name, "arguments": block.text if done else ""}
+
+
+_PREFIX = {"text": "msg", "thinking": "rs", "function": "fc", "custom": "ctc"}
+
+
+class StreamEncoder(BlockSequencer):
+    """Neutral events to Responses SSE bytes.
+
+    `created` is the Unix time to report (sans-IO: the shell reads the clock).
+    """
+
+    content_type = "text/event-stream"
+
+    def __init__(self, model: str, response_id: str, *, created: int = 0) -> None:
+        super().__init__()
+        self.model = model
+        self.response_id = response_id
+        self.created = created
+        self._seq = 0
+        self._id_base = response_id.removeprefix("resp_")
+        self.final: dict | None = None  # the last Response object sent, once finished
+
+    def _event(self, payload: dict) -> None:
+        kind = payload["type"]
+        payload["sequence_number"] = self._seq
+        self._seq += 1
+        self._out.append(f"event: {kind}\ndata: {dumps(payload)}\n\n".encode())
+
+    def _response(self, status: str, usage: Usage | None = None, **extra: Any) -> dict:
+        done = [_item(block, "completed") for block in self._blocks] if status != "in_progress" else []
+        return response_object(self.response_id, self.model, self.created, status, done, usage, **extra)
+
+    def _on_start(self) -> None:
+        self._event({"type": "response.created", "response": self._response("in_progress")})
+        self._event({"type": "response.in_progress", "response": self._response("in_progress")})
+
+    def _on_open(self, block: Block) -> None:
+        prefix = _PREFIX[block.tool_kind if block.kind == "tool" else block.kind]
+        block.item_id = f"{prefix}_{self._id_base}_{block.index}"
+        self._event({"type": "response.output_item.added", "output_index": block.index, "item": _item(block, "in_progress")})
+        if block.kind == "text":
+            part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+            self._event({"type": "response.content_part.added", "item_id": block.item_id, "output_index": block.index, "content_index": 0, "part": part})
+        elif block.kind == "thinking":
+            self._summary_part("added", block, "")
+
+    def _summary_part(self, which: str, block: Block, text: str) -> None:
+        part = {"type": "summary_text", "text": text}
+        self._event({"type": f"response.reasoning_summary_part.{which}", "item_id": block.item_id, "output_index": block.index, "summary_index": 0, "part": part})
+
+    def _on_delta(self, block: Block, text: str) -> None:
+        where = {"item_id": block.item_id, "output_index": block.index}
+        if block.kind == "text":
+            self._event({"type": "response.output_text.delta", **where, "content_index": 0, "delta": text, "logprobs": []})
+        elif block.kind == "thinking":
+            self._event({"type": "response.reasoning_summary_text.delta", **where, "summary_index": 0, "delta": text})
+        elif block.tool_kind == "custom":
+            self._event({"type": "response.custom_tool_call_input.delta", **where, "delta": text})
+        else:
+            self._event({"type": "response.function_call_arguments.delta", **where, "delta": text})
+
+    def _on_close(self, block: Block) -> None:
+        where = {"item_id": block.item_id, "output_index": block.index}
+        text = block.text
+        if block.kind == "text":
+            part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+            self._event({"type": "response.output_text.done", **where, "content_index": 0, "text": text, "logprobs": []})
+            self._event({"type": "response.content_part.done", **where, "content_index": 0, "part": part})
+        elif block.kind == "thinking":
+            self._event({"type": "response.reasoning_summary_text.done", **where, "summary_index": 0, "text": text})
+            self._summary_part("done", block, text)
+        elif block.tool_kind == "custom":
+            self._event({"type": "response.custom_tool_call_input.done", **where, "input": text})
+        else:
+            self._event({"type": "response.function_call_arguments.done", **where, "name": block.name, "arguments": text})
+        self._event({"type": "response.output_item.done", "output_index": block.index, "item": _item(block, "completed")})
+
+    def _on_error(self, error: Any) -> None:
+        self._start()
+        code = _FAILED_CODES.get(error.error_type, "server_error")
+        self.final = self._response("failed", self._usage, error={"code": code, "message": error.message})
+        self._event({"type": "response.failed", "response": self.final})
+
+    def _on_finish(self, reason: str, usage: Usage) -> None:
+        if reason == "max_tokens":
+            response = self._response("incomplete", usage, incomplete_details={"reason": "max_output_tokens"})
+        elif reason == "refusal":
+            response = self._response("incomplete", usage, incomplete_details={"reason": "content_filter"})
+        else:
+            response = self._response("completed", usage)
+        self.final = response
+        self._event({"type": "response.completed", "response": response})
+
+
+def response_object(response_id: str, model: str, created: int, status: str, output: list, usage: Usage | None, **extra: Any) -> dict:
+    """A Response object with the fields the SDK requires."""
+    response: dict[str, Any] = {
+        "id": response_id,
+        "object": "response",
+        "created_at": created,
+        "status": status,
+        "error": None,
+        "incomplete_details": None,
+        "model": model,
+        "output": output,
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": [],
+        "usage": _usage(usage) if usage is not None else None,
+    }
+    response.update(extra)
+    return response
+
+
+def encode_response(events: Iterable[NeutralEvent], model: str, response_id: str, *, created: int = 0) -> dict:
+    """The non-streaming Response object for `events` (status "failed" on a StreamError)."""
+    encoder = StreamEncoder(model, response_id, created=created)
+    for event in events:
+        encoder.feed(event)
+    encoder.finish()
+    return encoder.final
+
+
+def _content_text(content: Any) -> str | None:
+    if isinstance(content, str):
+        return content
+    texts = [
+        p["text"]
+        for p in as_list(content)
+        if isinstance(p, dict) and p.get("type") in ("input_text", "text", "output_text") and isinstance(p.get("text"), str)
+    ]
+    return join_text(texts)
+
+
+def _tools(raw: Any, out: list[ToolSpec]) -> None:
+    for tool in as_list(raw):
+        tool = as_dict(tool)
+        kind = tool.get("type")
+        if kind == "function":
+            spec = tool_spec(tool.get("name"), "function", tool.get("description"), tool.get("parameters"))
+        elif kind == "custom":
+            spec = tool_spec(tool.get("name"), "custom", tool.get("description"), None)
+        else:
+            continue  # built-in tools (web_search, local_shell...) have no schema to route on
+        if spec is not None:
+            out.append(spec)
+
+
+def summarize_request(body: Any, path: str = "") -> RequestSummary:
+    """Summarize a Responses request body. Raises `RequestError` if it is not an object."""
+    body = require_dict(body)
+    raw_input = body.get("input")
+    items = [{"type": "message", "role": "user", "content": raw_input}] if isinstance(raw_input, str) else [as_dict(i) for i in as_list(raw_input)]
+    tools: list[ToolSpec] = []
+    _tools(body.get("tools"), tools)
+    turns = 0
+    in_turn = False
+    last_user_text = None
+    for item in items:
+        kind = item.get("type", "message")  # EasyInputMessage may omit "type"
+        if kind == "additional_tools":
+            # Codex "responses lite" (2026) sends tools as an input item.
+            _tools(item.get("tools"), tools)
+            continue
+        output_side = kind in _OUTPUT_ITEMS or (kind == "message" and item.get("role") == "assistant")
+        if output_side and not in_turn:
+            turns += 1
+        in_turn = output_side
+        if kind == "message" and item.get("role") == "user":
+            last_user_text = _content_text(item.get("content"))
+        elif kind.endswith("_output"):
+            last_user_text = None  # the newest user-side item is a tool result
+    text_format = as_dict(as_dict(body.get("text")).get("format"))
+    schema = text_format.get("schema") if text_format.get("type") == "json_schema" else None
+    reasoning = body.get("reasoning")
+    effort = as_dict(reasoning).get("effort")
+    return RequestSummary(
+        model=as_str(body.get("model")),
+        stream=body.get("stream") is True,
+        assistant_turns=turns,
+        tools=tuple(tools),
+        json_schema=schema if isinstance(schema, dict) else None,
+        json_mode=text_format.get("type") in ("json_schema", "json_object"),
+        last_user_text=last_user_text,
+        thinking=isinstance(reasoning, dict) and effort != "none",
+    )

@@ -1,0 +1,247 @@
+"""The h11 server the agent talks to, on its own asyncio loop in a thread.
+
+The listening socket is bound in the caller's thread (`bind()`), so the port is
+known before the agent is spawned and before the loop thread even starts;
+connections that arrive early wait in the listen backlog. Responses are
+streamed: each upstream chunk is written as it arrives, and writes are not
+awaited per chunk (asyncio buffers them and `drain()` applies back-pressure
+only when the agent reads slowly).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+import threading
+import traceback
+
+import h11
+
+from agentwrap.errors import UpstreamError
+from agentwrap.proxy.dispatch import Dispatcher, ProxyResponse
+
+__all__ = ["ProxyServer", "MAX_REQUEST_BYTES"]
+
+MAX_REQUEST_BYTES = 256 * 1024 * 1024  # agents resend whole conversations; images make them large
+READ_CHUNK_BYTES = 256 * 1024
+HIGH_WATER_BYTES = 1024 * 1024
+
+
+class ProxyServer:
+    """Serve one Dispatcher on 127.0.0.1:<free port> until `stop()`."""
+
+    def __init__(self, dispatcher: Dispatcher, host: str = "127.0.0.1") -> None:
+        self.dispatcher = dispatcher
+        self.host = host
+        self.port = 0
+        self._sock: socket.socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._server: asyncio.base_events.Server | None = None
+        self._ready = threading.Event()
+        self._tasks: set[asyncio.Task] = set()
+        self._active_responses = 0
+        self._start_error: BaseException | None = None
+
+    def bind(self) -> int:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, 0))
+        sock.listen(512)
+        sock.setblocking(False)
+        self._sock = sock
+        self.port = sock.getsockname()[1]
+        return self.port
+
+    def start(self) -> None:
+        if self._sock is None:
+            self.bind()
+        self._thread = threading.Thread(target=self._run, name="agentwrap-proxy", daemon=True)
+        self._thread.start()
+        self._ready.wait()
+        if self._start_error is not None:
+            raise self._start_error
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            self._server = loop.run_until_complete(
+                asyncio.start_server(self._on_connection, sock=self._sock, limit=READ_CHUNK_BYTES)
+            )
+        except BaseException as exc:  # pragma: no cover - start failures are reported to the caller
+            self._start_error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    def stop(self, grace_s: float = 2.0) -> None:
+        """Stop accepting, give in-flight responses `grace_s` to finish, then cut them."""
+        loop = self._loop
+        if loop is None or self._thread is None:
+            if self._sock is not None:
+                self._sock.close()
+            return
+        fut = asyncio.run_coroutine_threadsafe(self._shutdown(grace_s), loop)
+        try:
+            fut.result(timeout=grace_s + 5)
+        except Exception:  # pragma: no cover - best effort at exit
+            pass
+        loop.call_soon_threadsafe(loop.stop)
+        self._thread.join(timeout=5)
+
+    async def _shutdown(self, grace_s: float) -> None:
+        if self._server is not None:
+            self._server.close()
+        deadline = asyncio.get_running_loop().time() + grace_s
+        while self._active_responses and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.02)
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=2)
+        transport = getattr(self.dispatcher, "transport", None)
+        if transport is not None:
+            await transport.aclose()
+
+    # -- one connection ---------------------------------------------------------
+
+    async def _on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        writer.transport.set_write_buffer_limits(high=HIGH_WATER_BYTES)
+        try:
+            await self._serve(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        except asyncio.CancelledError:
+            pass
+        except Exception:
+            # Our bug: report it, keep serving other connections.
+            self.dispatcher.stats.errors += 1
+            if os.environ.get("AGENTWRAP_DEBUG") == "1":
+                traceback.print_exc(file=sys.stderr)
+        finally:
+            self._tasks.discard(task)
+            writer.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=64 * 1024)
+        while True:
+            try:
+                request = await self._read_request(conn, reader)
+            except h11.RemoteProtocolError as exc:
+                await self._send_simple(conn, writer, 400, f"agentwrap: malformed HTTP request: {exc}")
+                return
+            except _TooLarge:
+                await self._send_simple(conn, writer, 413, "agentwrap: request body too large")
+                return
+            if request is None:
+                return
+            method, target, headers, body = request
+            self._active_responses += 1
+            try:
+                response = await self.dispatcher.handle(method, target, headers, body)
+                await self._send_response(conn, writer, method, response)
+            except UpstreamError:
+                return  # the response was cut after its head went out; the dispatcher counted it
+            finally:
+                self._active_responses -= 1
+            if conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
+                return
+            try:
+                conn.start_next_cycle()
+            except h11.LocalProtocolError:
+                return
+
+    async def _read_request(self, conn: h11.Connection, reader: asyncio.StreamReader):
+        request: h11.Request | None = None
+        body = bytearray()
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                data = await reader.read(READ_CHUNK_BYTES)
+                conn.receive_data(data)
+                if not data and request is None and conn.their_state is h11.IDLE:
+                    return None
+                continue
+            if isinstance(event, h11.Request):
+                request = event
+            elif isinstance(event, h11.Data):
+                body += event.data
+                if len(body) > MAX_REQUEST_BYTES:
+                    raise _TooLarge
+            elif isinstance(event, h11.EndOfMessage):
+                assert request is not None
+                return request.method, request.target, list(request.headers), bytes(body)
+            elif isinstance(event, h11.ConnectionClosed):
+                return None
+
+    async def _send_simple(self, conn: h11.Connection, writer: asyncio.StreamWriter, status: int, message: str) -> None:
+        from agentwrap.protocols.wire import encode_error
+
+        _, body = encode_error(self.dispatcher.agent_protocol, "invalid_request", message, status)
+        self.dispatcher.stats.errors += 1
+        if conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+            return
+        try:
+            writer.write(
+                conn.send(
+                    h11.Response(
+                        status_code=status,
+                        headers=[(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), (b"connection", b"close")],
+                    )
+                )
+            )
+            writer.write(conn.send(h11.Data(data=body)))
+            writer.write(conn.send(h11.EndOfMessage()))
+            await writer.drain()
+        except (h11.LocalProtocolError, ConnectionError):
+            pass
+
+    async def _send_response(
+        self, conn: h11.Connection, writer: asyncio.StreamWriter, method: bytes, response: ProxyResponse
+    ) -> None:
+        body = response.body
+        headers = response.headers
+        if isinstance(body, (bytes, bytearray)):
+            if not any(n == b"content-length" for n, _ in headers):
+                headers = [*headers, (b"content-length", str(len(body)).encode())]
+            writer.write(conn.send(h11.Response(status_code=response.status, headers=headers)))
+            if body and method != b"HEAD":
+                writer.write(conn.send(h11.Data(data=body)))
+            writer.write(conn.send(h11.EndOfMessage()))
+            await writer.drain()
+            return
+        try:
+            writer.write(conn.send(h11.Response(status_code=response.status, headers=headers)))
+            transport = writer.transport
+            async for chunk in body:
+                writer.write(conn.send(h11.Data(data=chunk)))
+                if transport.get_write_buffer_size() > HIGH_WATER_BYTES:
+                    await writer.drain()
+            writer.write(conn.send(h11.EndOfMessage()))
+            await writer.drain()
+        except BaseException:
+            # Upstream failed after the head went out (or the agent went away):
+            # the only honest signal left is to cut the connection.
+            conn.send_failed()
+            writer.transport.abort()
+            raise
+        finally:
+            await body.aclose()
+
+
+class _TooLarge(Exception):
+    pass

@@ -1,0 +1,294 @@
+"""One wrapped run: resolve the profile, start the proxy, spawn the agent, wait, summarise.
+
+Order matters for start-up time and safety: the listening socket is bound
+first (so the port is known), the agent is spawned before the proxy thread
+starts (so no thread exists at fork time and the child can be tied to our
+lifetime with PR_SET_PDEATHSIG), and only then does the proxy loop start;
+the agent's first connection waits in the listen backlog meanwhile.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from agentwrap.agents import AGENTS, AgentSpec
+from agentwrap.agents.base import NativeKey
+from agentwrap.config.model import ProfileConfig
+from agentwrap.errors import AgentNotFound, ConfigError
+from agentwrap.proxy.dispatch import Dispatcher, UpstreamAuth, auth_header
+
+__all__ = ["SessionOptions", "SessionResult", "run_session", "plan_session", "SessionPlan"]
+
+FORWARDED_SIGNALS = ("SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
+KILL_GRACE_S = 5.0
+
+
+@dataclass(slots=True)
+class SessionOptions:
+    agent: str
+    args: list[str] = field(default_factory=list)
+    profile: str | None = None
+    quiet: bool = False
+    grace_s: float = 2.0
+
+
+@dataclass(slots=True)
+class SessionResult:
+    exit_code: int
+    requests: int
+    errors: int
+    duration_s: float
+
+
+@dataclass(slots=True)
+class SessionPlan:
+    """Everything decided before anything starts; built without side effects."""
+
+    spec: AgentSpec
+    binary: str
+    profile: ProfileConfig
+    key_mode: bool
+    auth: dict[str, UpstreamAuth]
+
+
+def _find_binary(spec: AgentSpec, env: Mapping[str, str]) -> str:
+    found = shutil.which(spec.binary, path=env.get("PATH"))
+    if not found:
+        raise AgentNotFound(f"{spec.binary} not found on PATH. Install it with: {spec.install_hint}")
+    return found
+
+
+def _codex_chatgpt_login(env: Mapping[str, str]) -> bool:
+    home = env.get("CODEX_HOME") or os.path.join(env.get("HOME", os.path.expanduser("~")), ".codex")
+    return os.path.isfile(os.path.join(home, "auth.json"))
+
+
+def _default_profile(spec: AgentSpec, native: NativeKey | None, env: Mapping[str, str]) -> ProfileConfig:
+    from agentwrap.config.loader import native_profile
+
+    base = spec.native_base_url
+    if native is None:
+        # Own-login pass-through: each agent's login talks to a different endpoint.
+        if spec.name == "codex" and _codex_chatgpt_login(env):
+            from agentwrap.agents.codex import CHATGPT_BASE_URL
+
+            base = CHATGPT_BASE_URL
+        elif spec.name == "gemini":
+            from agentwrap.agents.gemini import CODE_ASSIST_BASE_URL
+
+            base = CODE_ASSIST_BASE_URL
+    return native_profile(spec.name, spec.protocol, base)
+
+
+def plan_session(opts: SessionOptions, env: Mapping[str, str]) -> SessionPlan:
+    """Resolve agent, profile and credentials; raises AgentNotFound or ConfigError."""
+    spec = AGENTS[opts.agent]
+    binary = _find_binary(spec, env)
+    native = spec.native_key(env)
+    profile_spec = opts.profile or env.get("AGENTWRAP_PROFILE") or None
+    if profile_spec:
+        from agentwrap.config.loader import load_profile
+
+        profile = load_profile(profile_spec)
+    else:
+        profile = _default_profile(spec, native, env)
+
+    used = {r.backend for r in profile.routes} | {f for r in profile.routes for f in r.fallbacks}
+    backends = [profile.backends[n] for n in sorted(used)]
+    if not any(b.speaks(spec.protocol) for b in backends):
+        spoken = ", ".join(sorted({b.protocol or "?" for b in backends}))
+        raise ConfigError(
+            f'Profile "{profile.name}" ({profile.source}) sends {spec.name} only to backends speaking {spoken}, '
+            f"but {spec.name} speaks {spec.protocol} and translation between protocols is not available yet. "
+            f'Add a backend with protocol = "{spec.protocol}".'
+        )
+
+    key_mode = native is not None or any(b.type == "scripted" or b.api_key_env for b in backends)
+    auth: dict[str, UpstreamAuth] = {}
+    for b in backends:
+        if b.type == "scripted":
+            auth[b.name] = UpstreamAuth(None, True)
+        elif b.api_key_env:
+            value = env.get(b.api_key_env, "").strip()
+            if not value:
+                raise ConfigError(
+                    f'Backend "{b.name}" in {profile.source} needs the environment variable {b.api_key_env}, '
+                    f"which is not set. Export it, or change api_key_env."
+                )
+            scheme = "x-api-key" if b.protocol == "anthropic_messages" else "bearer"
+            auth[b.name] = UpstreamAuth(auth_header(b.protocol or spec.protocol, scheme, value), True)
+        elif key_mode:
+            header = None
+            if native is not None and b.protocol == spec.protocol:
+                header = auth_header(b.protocol, native.scheme, native.value)
+            auth[b.name] = UpstreamAuth(header, True)
+        else:
+            auth[b.name] = UpstreamAuth(None, False)
+    return SessionPlan(spec=spec, binary=binary, profile=profile, key_mode=key_mode, auth=auth)
+
+
+def _set_pdeathsig() -> None:  # runs in the child between fork and exec
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except Exception:
+        pass
+
+
+def _kill_tree(pid: int, descendants: list | None = None) -> None:
+    """Terminate the agent and everything it started; SIGKILL what is left after a grace period."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *(descendants if descendants is not None else root.children(recursive=True))]
+    except psutil.NoSuchProcess:
+        procs = list(descendants or [])
+    for p in procs:
+        try:
+            p.terminate()
+        except psutil.Error:
+            pass
+    _, alive = psutil.wait_procs(procs, timeout=KILL_GRACE_S)
+    for p in alive:
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
+
+
+def exit_code_of(returncode: int) -> int:
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def run_session(opts: SessionOptions, env: Mapping[str, str] | None = None) -> SessionResult:
+    """Run the agent behind the proxy and return its exit code and the session's counts."""
+    env = dict(os.environ if env is None else env)
+    started = time.monotonic()
+    plan = plan_session(opts, env)
+    spec = plan.spec
+
+    from agentwrap.backends.http import HttpTransport
+    from agentwrap.proxy.server import ProxyServer
+
+    secret = secrets.token_urlsafe(24)
+    scripted = {}
+    for name, b in plan.profile.backends.items():
+        if b.type == "scripted":
+            from agentwrap.backends.scripted import ScriptedBackend
+
+            scripted[name] = ScriptedBackend.from_file(b.script)
+    dispatcher = Dispatcher(
+        agent=spec.name,
+        agent_protocol=spec.protocol,
+        secret=secret,
+        profile=plan.profile,
+        auth=plan.auth,
+        transport=HttpTransport(env=env),
+        scripted=scripted,
+    )
+    server = ProxyServer(dispatcher)
+    port = server.bind()
+    base = f"http://127.0.0.1:{port}/{secret}"
+
+    tmpdir = tempfile.mkdtemp(prefix="agentwrap-")
+    try:
+        wiring = spec.wire(base, secret, plan.key_mode, env, tmpdir)
+        for path, text in wiring.files.items():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+        child_env = {k: v for k, v in env.items() if k not in wiring.env_unset}
+        child_env.update(wiring.env_set)
+        argv = [plan.binary, *wiring.argv_prefix, *opts.args]
+
+        proc = subprocess.Popen(
+            argv,
+            env=child_env,
+            preexec_fn=_set_pdeathsig if sys.platform.startswith("linux") else None,
+        )
+        server.start()
+        returncode = _wait_forwarding_signals(proc)
+    finally:
+        server.stop(grace_s=opts.grace_s)
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+    stats = dispatcher.stats
+    result = SessionResult(exit_code_of(returncode), stats.requests, stats.errors, time.monotonic() - started)
+    if not opts.quiet:
+        print(summary_line(spec.name, result), file=sys.stderr)
+    return result
+
+
+def summary_line(agent: str, r: SessionResult) -> str:
+    def plural(n: int, word: str) -> str:
+        return f"{n} {word}" + ("" if n == 1 else "s")
+
+    return (
+        f"agentwrap: {agent} exited {r.exit_code} · {plural(r.requests, 'request')}, "
+        f"{plural(r.errors, 'error')} · {r.duration_s:.1f} s"
+    )
+
+
+def _wait_forwarding_signals(proc: subprocess.Popen) -> int:
+    """Wait for the agent; forward termination signals; Ctrl-C belongs to the agent.
+
+    SIGINT from the terminal reaches the whole foreground process group, the
+    agent included, so agentwrap only ignores it (with a Python handler, not
+    SIG_IGN, which the child would inherit). Signals sent to agentwrap alone
+    (SIGTERM, SIGHUP, ...) are forwarded; if the agent does not exit within a
+    grace period after SIGTERM, its whole process tree is killed.
+    """
+    killer: list = []
+
+    def on_signal(signum, frame):  # noqa: ARG001
+        if signum == signal.SIGINT:
+            return
+        if signum in (signal.SIGTERM, signal.SIGHUP) and not killer:
+            # Snapshot the tree now: once the agent exits its children are re-parented.
+            import threading
+
+            try:
+                import psutil
+
+                tree = psutil.Process(proc.pid).children(recursive=True)
+            except Exception:
+                tree = []
+            timer = threading.Timer(KILL_GRACE_S, _kill_tree, args=(proc.pid, tree))
+            timer.daemon = True
+            timer.start()
+            killer.append((timer, tree))
+        try:
+            proc.send_signal(signum)
+        except ProcessLookupError:
+            pass
+
+    previous = {}
+    for name in ("SIGINT", *FORWARDED_SIGNALS):
+        sig = getattr(signal, name, None)
+        if sig is not None:
+            previous[sig] = signal.signal(sig, on_signal)
+    try:
+        returncode = proc.wait()
+        if killer:
+            timer, tree = killer[0]
+            timer.cancel()
+            leftovers = [p for p in tree if p.is_running()]
+            if leftovers:
+                _kill_tree(proc.pid, leftovers)
+        return returncode
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
