@@ -19,14 +19,18 @@ import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from agentwrap.agents import AGENTS, AgentSpec
 from agentwrap.agents.base import NativeKey
 from agentwrap.config.model import ProfileConfig
-from agentwrap.errors import AgentNotFound, ConfigError
+from agentwrap.errors import AgentNotFound, AgentwrapError, ConfigError
 from agentwrap.proxy.dispatch import Dispatcher, UpstreamAuth, auth_header
 
-__all__ = ["SessionOptions", "SessionResult", "run_session", "plan_session", "SessionPlan"]
+if TYPE_CHECKING:
+    from agentwrap.proxy.server import ProxyServer
+
+__all__ = ["SessionOptions", "SessionResult", "SessionPlan", "BoundProxy", "run_session", "plan_session", "resolve_routing", "bind_proxy"]
 
 FORWARDED_SIGNALS = ("SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
 KILL_GRACE_S = 5.0
@@ -89,12 +93,9 @@ def _default_profile(spec: AgentSpec, native: NativeKey | None, env: Mapping[str
     return native_profile(spec.name, spec.protocol, base)
 
 
-def plan_session(opts: SessionOptions, env: Mapping[str, str]) -> SessionPlan:
-    """Resolve agent, profile and credentials; raises AgentNotFound or ConfigError."""
-    spec = AGENTS[opts.agent]
-    binary = _find_binary(spec, env)
+def resolve_routing(spec: AgentSpec, profile_spec: str | None, env: Mapping[str, str]):
+    """(profile, key_mode, auth per backend) for `spec`; raises ConfigError. No side effects."""
     native = spec.native_key(env)
-    profile_spec = opts.profile or env.get("AGENTWRAP_PROFILE") or None
     if profile_spec:
         from agentwrap.config.loader import load_profile
 
@@ -133,7 +134,55 @@ def plan_session(opts: SessionOptions, env: Mapping[str, str]) -> SessionPlan:
             auth[b.name] = UpstreamAuth(header, True)
         else:
             auth[b.name] = UpstreamAuth(None, False)
+    return profile, key_mode, auth
+
+
+def plan_session(opts: SessionOptions, env: Mapping[str, str]) -> SessionPlan:
+    """Resolve agent, profile and credentials; raises AgentNotFound or ConfigError."""
+    spec = AGENTS[opts.agent]
+    binary = _find_binary(spec, env)
+    profile_spec = opts.profile or env.get("AGENTWRAP_PROFILE") or None
+    profile, key_mode, auth = resolve_routing(spec, profile_spec, env)
     return SessionPlan(spec=spec, binary=binary, profile=profile, key_mode=key_mode, auth=auth)
+
+
+@dataclass(slots=True)
+class BoundProxy:
+    """A proxy whose socket is bound (port known) but whose loop may not run yet."""
+
+    server: "ProxyServer"
+    dispatcher: Dispatcher
+    secret: str
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.port}/{self.secret}"
+
+
+def bind_proxy(spec: AgentSpec, profile: ProfileConfig, auth: dict[str, UpstreamAuth], env: Mapping[str, str]) -> BoundProxy:
+    """Build the dispatcher and bind the server for one session (call `server.start()` next)."""
+    from agentwrap.backends.http import HttpTransport
+    from agentwrap.proxy.server import ProxyServer
+
+    scripted = {}
+    for name, b in profile.backends.items():
+        if b.type == "scripted":
+            from agentwrap.backends.scripted import ScriptedBackend
+
+            scripted[name] = ScriptedBackend.from_file(b.script)
+    secret = secrets.token_urlsafe(24)
+    dispatcher = Dispatcher(
+        agent=spec.name,
+        agent_protocol=spec.protocol,
+        secret=secret,
+        profile=profile,
+        auth=auth,
+        transport=HttpTransport(env=env),
+        scripted=scripted,
+    )
+    server = ProxyServer(dispatcher)
+    server.bind()
+    return BoundProxy(server, dispatcher, secret)
 
 
 def _set_pdeathsig() -> None:  # runs in the child between fork and exec
@@ -180,30 +229,12 @@ def run_session(opts: SessionOptions, env: Mapping[str, str] | None = None) -> S
     plan = plan_session(opts, env)
     spec = plan.spec
 
-    from agentwrap.backends.http import HttpTransport
-    from agentwrap.proxy.server import ProxyServer
-
-    secret = secrets.token_urlsafe(24)
-    scripted = {}
-    for name, b in plan.profile.backends.items():
-        if b.type == "scripted":
-            from agentwrap.backends.scripted import ScriptedBackend
-
-            scripted[name] = ScriptedBackend.from_file(b.script)
-    dispatcher = Dispatcher(
-        agent=spec.name,
-        agent_protocol=spec.protocol,
-        secret=secret,
-        profile=plan.profile,
-        auth=plan.auth,
-        transport=HttpTransport(env=env),
-        scripted=scripted,
-    )
-    server = ProxyServer(dispatcher)
-    port = server.bind()
-    base = f"http://127.0.0.1:{port}/{secret}"
+    bound = bind_proxy(spec, plan.profile, plan.auth, env)
+    server, dispatcher = bound.server, bound.dispatcher
+    base, secret = bound.base_url, bound.secret
 
     tmpdir = tempfile.mkdtemp(prefix="agentwrap-")
+    wiring = None
     try:
         wiring = spec.wire(base, secret, plan.key_mode, env, tmpdir)
         for path, text in wiring.files.items():
@@ -214,15 +245,23 @@ def run_session(opts: SessionOptions, env: Mapping[str, str] | None = None) -> S
         child_env.update(wiring.env_set)
         argv = [plan.binary, *wiring.argv_prefix, *opts.args]
 
-        proc = subprocess.Popen(
-            argv,
-            env=child_env,
-            preexec_fn=_set_pdeathsig if sys.platform.startswith("linux") else None,
-        )
+        try:
+            proc = subprocess.Popen(
+                argv,
+                env=child_env,
+                preexec_fn=_set_pdeathsig if sys.platform.startswith("linux") else None,
+            )
+        except OSError as exc:
+            raise AgentwrapError(f"cannot start {plan.binary}: {exc.strerror or exc}") from exc
         server.start()
         returncode = _wait_forwarding_signals(proc)
     finally:
         server.stop(grace_s=opts.grace_s)
+        if wiring is not None and wiring.cleanup is not None:
+            try:
+                wiring.cleanup()
+            except OSError as exc:
+                print(f"agentwrap: could not tidy up after {spec.name}: {exc}", file=sys.stderr)
         shutil.rmtree(tmpdir, ignore_errors=True)
 
     stats = dispatcher.stats

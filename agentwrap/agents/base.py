@@ -28,6 +28,7 @@ class Wiring:
     env_set: dict[str, str] = field(default_factory=dict)
     env_unset: list[str] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)  # path -> text, written by the session before spawn
+    cleanup: Callable[[], None] | None = None  # run after the agent exits
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,32 +1,33 @@
 """Gemini CLI: Gemini API at GOOGLE_GEMINI_BASE_URL, or Code Assist for a Google login.
 
-Gemini CLI ignores GOOGLE_GEMINI_BASE_URL unless its selected auth type is
-`gemini-api-key`. agentwrap selects it for the child only, through a temporary
-system-settings file (GEMINI_CLI_SYSTEM_SETTINGS_PATH, which overrides user
-settings), merged over the system settings the user already has; the user's
-own settings file is never edited. With a Google login (no key) the traffic goes
-to the Code Assist endpoint, which Gemini CLI reads from CODE_ASSIST_ENDPOINT
-and joins with `/v1internal:<method>`, keeping any path prefix.
+Gemini CLI ignores GOOGLE_GEMINI_BASE_URL unless its settings select the
+`gemini-api-key` auth type (observed 2026-11, Gemini CLI 0.61: with the base URL
+alone, headless runs fail "Invalid auth method selected.", exit 41). The user's
+settings file must not be edited, and a system-settings file
+(GEMINI_CLI_SYSTEM_SETTINGS_PATH) is honoured only when it and every parent
+directory are owned by root and not group/other-writable, so it is no option
+for ordinary users. agentwrap therefore gives the child a *shadow home*
+(GEMINI_CLI_HOME, which Gemini CLI uses instead of the user's home for its
+`.gemini` folder): every entry of the user's real `~/.gemini` is symlinked into
+it, except `settings.json`, which is a copy of the user's settings with the
+auth type selected. Whatever Gemini CLI creates there during the run is moved
+back into the real `~/.gemini` afterwards.
+
+With a Google login (no key) the base URL is ignored and the traffic goes to
+the Code Assist endpoint, which Gemini CLI reads from CODE_ASSIST_ENDPOINT and
+joins with `/v1internal:<method>`, keeping any path prefix.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sys
+import shutil
 from collections.abc import Mapping
 
 from agentwrap.agents.base import AgentSpec, Wiring
 
 CODE_ASSIST_BASE_URL = "https://cloudcode-pa.googleapis.com"
-
-
-def default_system_settings_path() -> str:
-    if sys.platform == "darwin":
-        return "/Library/Application Support/GeminiCli/settings.json"
-    if sys.platform == "win32":
-        return "C:\\ProgramData\\gemini-cli\\settings.json"
-    return "/etc/gemini-cli/settings.json"
 
 
 def _read_json(path: str) -> dict:
@@ -38,32 +39,68 @@ def _read_json(path: str) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def merged_system_settings(existing: dict) -> dict:
+def settings_with_api_key_auth(existing: dict) -> dict:
     merged = json.loads(json.dumps(existing))  # deep copy of plain JSON
-    security = merged.setdefault("security", {})
+    security = merged.get("security")
     if not isinstance(security, dict):
         security = merged["security"] = {}
-    auth = security.setdefault("auth", {})
+    auth = security.get("auth")
     if not isinstance(auth, dict):
         auth = security["auth"] = {}
     auth["selectedType"] = "gemini-api-key"
+    auth.pop("enforcedType", None)
     return merged
+
+
+def real_gemini_dir(env: Mapping[str, str]) -> str:
+    home = env.get("GEMINI_CLI_HOME") or env.get("HOME") or os.path.expanduser("~")
+    return os.path.join(home, ".gemini")
+
+
+def build_shadow_home(shadow: str, real_dir: str) -> None:
+    """Create `shadow/.gemini` mirroring `real_dir` with settings.json overridden."""
+    target = os.path.join(shadow, ".gemini")
+    os.makedirs(target, mode=0o700, exist_ok=True)
+    if os.path.isdir(real_dir):
+        for name in os.listdir(real_dir):
+            if name != "settings.json":
+                os.symlink(os.path.join(real_dir, name), os.path.join(target, name))
+    settings = settings_with_api_key_auth(_read_json(os.path.join(real_dir, "settings.json")))
+    fd = os.open(os.path.join(target, "settings.json"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(settings, f, indent=2)
+
+
+def sync_back(shadow: str, real_dir: str) -> None:
+    """Move what Gemini CLI created in the shadow `.gemini` into the real one (never overwriting)."""
+    target = os.path.join(shadow, ".gemini")
+    if not os.path.isdir(target):
+        return
+    for name in os.listdir(target):
+        path = os.path.join(target, name)
+        if name == "settings.json" or os.path.islink(path):
+            continue
+        dest = os.path.join(real_dir, name)
+        if os.path.lexists(dest):
+            continue
+        os.makedirs(real_dir, mode=0o700, exist_ok=True)
+        shutil.move(path, dest)
 
 
 def _wire(base: str, secret: str, key_mode: bool, env: Mapping[str, str], tmpdir: str) -> Wiring:
     if not key_mode:
         return Wiring(env_set={"CODE_ASSIST_ENDPOINT": base})
-    existing_path = env.get("GEMINI_CLI_SYSTEM_SETTINGS_PATH") or default_system_settings_path()
-    settings = merged_system_settings(_read_json(existing_path))
-    path = os.path.join(tmpdir, "gemini-system-settings.json")
+    real_dir = real_gemini_dir(env)
+    shadow = os.path.join(tmpdir, "gemini-home")
+    build_shadow_home(shadow, real_dir)
     return Wiring(
         env_set={
             "GOOGLE_GEMINI_BASE_URL": base,
             "GEMINI_API_KEY": secret,
-            "GEMINI_CLI_SYSTEM_SETTINGS_PATH": path,
+            "GEMINI_CLI_HOME": shadow,
         },
         env_unset=["GOOGLE_API_KEY"],
-        files={path: json.dumps(settings, indent=2)},
+        cleanup=lambda: sync_back(shadow, real_dir),
     )
 
 

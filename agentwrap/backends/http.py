@@ -1,0 +1,603 @@
+"""Upstream HTTP/1.1 client on the proxy's hot path: h11 on asyncio streams.
+
+Does I/O: sockets, TLS, HTTP proxies. Primitives: `Timeouts`, `HttpTransport`
+(a keep-alive pool per scheme/host/port/proxy, `HTTPS_PROXY`/`HTTP_PROXY`/
+`NO_PROXY`) and `UpstreamResponse` (a response head whose body is streamed
+as it arrives, never buffered).
+
+Nothing above this module sees a socket, ssl or h11 exception: they are all
+turned into `UpstreamTimeout` / `UpstreamProtocol` by `_upstream_error`, with
+`raise ... from exc`. Bad URLs and proxy settings raise `ConfigError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import socket
+import ssl
+from collections import deque
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from urllib.parse import quote, unquote
+
+import h11
+
+from agentwrap.errors import ConfigError, UpstreamError, UpstreamProtocol, UpstreamTimeout
+
+__all__ = ["Timeouts", "HttpTransport", "UpstreamResponse"]
+
+READ_CHUNK_BYTES = 64 * 1024
+MAX_RESPONSE_HEAD_BYTES = 64 * 1024
+HAPPY_EYEBALLS_DELAY_SECONDS = 0.25  # the value RFC 8305 recommends
+ROUTE_CACHE_ENTRIES = 256
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+# Hop-by-hop (RFC 9110 7.6.1) or framing: the transport sets these itself.
+_DROPPED_HEADERS = frozenset(
+    {b"host", b"content-length", b"transfer-encoding", b"connection", b"keep-alive",
+     b"proxy-connection", b"te", b"upgrade"}
+)
+_BODY_METHODS = frozenset({b"POST", b"PUT", b"PATCH"})
+_PROXY_VARS = frozenset({"http_proxy", "https_proxy", "all_proxy", "no_proxy"})
+_URL_SAFE = "!#$%&'()*+,/:;=?@[]~"
+# TimeoutError, ConnectionError, ssl.SSLError and socket.gaierror are OSErrors;
+# asyncio.IncompleteReadError is an EOFError.
+_FOREIGN_ERRORS = (OSError, EOFError, h11.ProtocolError, asyncio.LimitOverrunError)
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    connect_s: float = 10.0  # TCP + TLS (+ CONNECT) handshake
+    first_byte_s: float = 600.0  # request sent -> response head received
+    read_idle_s: float = 600.0  # max gap between body chunks while we wait for one
+
+
+@dataclass(frozen=True, slots=True)
+class _Proxy:
+    host: str
+    port: int
+    auth: bytes | None = field(default=None, repr=False)  # Proxy-Authorization value
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    """Everything about a URL that does not change between requests (cached)."""
+
+    tls: bool
+    host: str
+    port: int
+    authority: bytes  # host:port, IPv6 in brackets: the CONNECT target
+    host_header: bytes
+    target: bytes  # origin-form, or absolute-form through an http proxy
+    proxy: _Proxy | None
+    extra_headers: tuple[tuple[bytes, bytes], ...]
+    key: tuple[object, ...]
+    where: str  # for messages
+
+
+class _NoResponse(ConnectionError):
+    """The connection ended before a single response byte arrived."""
+
+
+def _upstream_error(exc: BaseException, where: str, phase: str, timeout_s: float,
+                    conn: _Conn | None) -> UpstreamError:
+    """Translate a socket, TLS, asyncio or h11 exception into an UpstreamError.
+
+    `phase` is "connect", "request" (sending, awaiting the head) or "body".
+    """
+    if isinstance(exc, TimeoutError):
+        if phase == "connect":
+            return UpstreamTimeout(f"connecting to {where} timed out after {timeout_s:g} s")
+        if phase == "request":
+            return UpstreamTimeout(f"{where} sent no response within {timeout_s:g} s")
+        return UpstreamTimeout(f"{where} sent nothing for {timeout_s:g} s in the middle of the response body")
+    if isinstance(exc, ssl.SSLError):
+        reason = getattr(exc, "verify_message", None) or exc.reason or str(exc)
+        return UpstreamProtocol(f"TLS with {where} failed: {reason}")
+    if isinstance(exc, socket.gaierror):
+        return UpstreamProtocol(f"cannot connect to {where}: cannot resolve the host ({exc.strerror})")
+    if isinstance(exc, h11.LocalProtocolError):
+        return UpstreamProtocol(f"cannot send the request to {where}: {exc}")
+    if isinstance(exc, OSError) and exc.errno:
+        reason = os.strerror(exc.errno)
+    elif isinstance(exc, EOFError):
+        reason = "the connection was closed"
+    else:
+        reason = str(exc)
+    if phase == "connect":
+        return UpstreamProtocol(f"cannot connect to {where}: {reason}")
+    eof = conn is not None and conn.eof
+    if isinstance(exc, h11.ProtocolError) and not eof:
+        return UpstreamProtocol(f"{where} sent malformed HTTP: {exc}")
+    received = phase == "body" or (conn is not None and conn.received)
+    message = f"{where} closed the connection {'mid-response' if received else 'before responding'}"
+    return UpstreamProtocol(f"{message} ({reason})" if reason and not eof else message)
+
+
+class _Translating:
+    """Context manager applying `_upstream_error` to what escapes it."""
+
+    __slots__ = ("where", "phase", "timeout_s", "conn")
+
+    def __init__(self, where: str) -> None:
+        self.where, self.phase, self.timeout_s, self.conn = where, "request", 0.0, None
+
+    def __enter__(self) -> _Translating:
+        return self
+
+    def __exit__(self, typ: object, exc: BaseException | None, tb: object) -> bool:
+        if exc is not None and isinstance(exc, _FOREIGN_ERRORS):
+            raise _upstream_error(exc, self.where, self.phase, self.timeout_s, self.conn) from exc
+        return False
+
+
+class _Conn:
+    """One socket, its h11 state, and a cheap idle-read watchdog."""
+
+    __slots__ = ("reader", "writer", "h11", "key", "received", "eof",
+                 "_loop", "_deadline", "_timer", "_reading")
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, key: tuple[object, ...]) -> None:
+        self.reader, self.writer, self.key = reader, writer, key
+        self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_RESPONSE_HEAD_BYTES)
+        self.received = False  # a byte of the current response has arrived
+        self.eof = False
+        self._loop = asyncio.get_running_loop()
+        self._deadline = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._reading = False
+
+    def reusable(self) -> bool:
+        # Bytes or EOF on an idle connection mean the server gave up on it
+        # (a 408, a close). StreamReader has no public "bytes pending" query;
+        # its _buffer has been stable since Python 3.4.
+        reader = self.reader
+        return not (self.writer.transport.is_closing() or reader._eof or reader._buffer
+                    or reader.exception() is not None or self.h11.trailing_data[0])
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        # abort(), not close(): HTTP/1.1 framing does not need TLS close_notify,
+        # and a graceful TLS shutdown can wait 30 s on an unresponsive peer.
+        self.writer.transport.abort()
+
+    async def read_body(self, idle_s: float) -> bytes:
+        """Read the next chunk; TimeoutError if the upstream stays silent `idle_s` meanwhile."""
+        # One timer per connection, re-armed only when it fires: an
+        # asyncio.timeout() per chunk costs ~4 us, as much as parsing the chunk.
+        # Time the consumer spends between reads does not count.
+        self._deadline = self._loop.time() + idle_s
+        if self._timer is None:
+            self._timer = self._loop.call_at(self._deadline, self._watchdog)
+        self._reading = True
+        try:
+            return await self.reader.read(READ_CHUNK_BYTES)
+        finally:
+            self._reading = False
+
+    def _watchdog(self) -> None:
+        self._timer = None
+        if not self._reading:
+            return
+        if self._deadline - self._loop.time() > 0.001:
+            self._timer = self._loop.call_at(self._deadline, self._watchdog)
+            return
+        self.reader.set_exception(TimeoutError())  # wakes the pending read()
+
+
+class UpstreamResponse:
+    """A response head; the body streams from the socket as it arrives.
+
+    Iterating raises UpstreamProtocol or UpstreamTimeout. Once the body has
+    been read to its end the connection goes back to the pool by itself;
+    `aclose()` before that closes the socket.
+    """
+
+    __slots__ = ("status", "reason", "headers", "_conn", "_pool", "_where", "_idle_s", "_done")
+
+    def __init__(self, head: h11.Response, conn: _Conn, pool: HttpTransport, where: str, idle_s: float) -> None:
+        self.status: int = head.status_code
+        self.reason: bytes = head.reason
+        self.headers: list[tuple[bytes, bytes]] = head.headers.raw_items()
+        self._conn: _Conn | None = conn
+        self._pool, self._where, self._idle_s, self._done = pool, where, idle_s, False
+
+    def __repr__(self) -> str:
+        return f"<UpstreamResponse {self.status} from {self._where}>"
+
+    def aiter_raw(self) -> AsyncIterator[bytes]:
+        """The body as it arrives (de-chunked), one piece per socket read or chunk."""
+        return self
+
+    def __aiter__(self) -> UpstreamResponse:
+        return self
+
+    async def __anext__(self) -> bytes:
+        conn = self._conn
+        if conn is None:
+            if self._done:
+                raise StopAsyncIteration
+            raise RuntimeError("the response was closed before its body was read")
+        h = conn.h11
+        try:
+            while True:
+                event = h.next_event()
+                kind = type(event)
+                if kind is h11.Data:
+                    if event.data:
+                        return event.data
+                elif event is h11.NEED_DATA:
+                    data = await conn.read_body(self._idle_s)
+                    if not data:
+                        conn.eof = True
+                    h.receive_data(data)
+                elif kind is h11.EndOfMessage:
+                    break
+                else:
+                    raise h11.RemoteProtocolError(f"unexpected {event!r} in the response body")
+        except BaseException as exc:  # incl. cancellation: the socket must not leak
+            closed_meanwhile = self._conn is None  # aclose() from another task
+            self._conn = None
+            self._pool._discard(conn)
+            if closed_meanwhile and not isinstance(exc, asyncio.CancelledError):
+                raise RuntimeError("the response was closed before its body was read") from exc
+            if isinstance(exc, _FOREIGN_ERRORS):
+                raise _upstream_error(exc, self._where, "body", self._idle_s, conn) from exc
+            raise
+        self._conn, self._done = None, True
+        self._pool._release(conn)
+        raise StopAsyncIteration
+
+    async def aread(self) -> bytes:
+        """The whole body. Raises UpstreamProtocol or UpstreamTimeout."""
+        return b"".join([chunk async for chunk in self])
+
+    async def aclose(self) -> None:
+        """Pool the connection if the body is complete already, else close the socket."""
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:  # what is already buffered may finish the body (204, HEAD, short bodies)
+            while (event := conn.h11.next_event()) is not h11.NEED_DATA:
+                if type(event) is h11.EndOfMessage:
+                    self._done = True
+                    self._pool._release(conn)
+                    return
+        except h11.ProtocolError:
+            pass
+        self._pool._discard(conn)
+
+
+class HttpTransport:
+    """HTTP/1.1 client with a keep-alive pool per (scheme, host, port, proxy)."""
+
+    def __init__(self, *, timeouts: Timeouts = Timeouts(), env: Mapping[str, str] | None = None,
+                 max_idle_per_host: int = 64, ssl_context: ssl.SSLContext | None = None) -> None:
+        source = os.environ if env is None else env
+        self._env = {k: v for k, v in source.items() if k.lower() in _PROXY_VARS}
+        self._timeouts = timeouts
+        self._max_idle = max_idle_per_host
+        self._ssl_context = ssl_context  # the default one is built on first use: 30-40 ms
+        self._idle: dict[tuple[object, ...], deque[_Conn]] = {}
+        self._active: set[_Conn] = set()
+        self._routes: dict[str, _Route] = {}
+        self._proxies: dict[str, _Proxy | None] = {}
+        self._no_proxy = _no_proxy_rules(self._env.get("no_proxy") or self._env.get("NO_PROXY") or "")
+        self._closed = False
+
+    async def request(self, method: str, url: str, headers: list[tuple[bytes, bytes]], body: bytes = b"",
+                      timeouts: Timeouts | None = None) -> UpstreamResponse:
+        """Send one request; return once the response head has arrived.
+
+        A pooled connection that turns out dead before any response byte is
+        replaced by a fresh one, once. Raises ConfigError (URL, proxy
+        settings), UpstreamTimeout, UpstreamProtocol.
+        """
+        if self._closed:
+            raise RuntimeError("HttpTransport is closed")
+        t = timeouts or self._timeouts
+        route = self._route(url)
+        method_b = method.encode("ascii") if isinstance(method, str) else method
+        fields = [(b"host", route.host_header)]
+        fields += [item for item in headers if item[0].lower() not in _DROPPED_HEADERS]
+        fields += route.extra_headers
+        if body or method_b in _BODY_METHODS:
+            fields.append((b"content-length", b"%d" % len(body)))
+        tr = _Translating(route.where)
+        with tr:
+            request = h11.Request(method=method_b, target=route.target, headers=fields)
+            conn = self._checkout(route.key)
+            if conn is not None:
+                tr.timeout_s, tr.conn = t.first_byte_s, conn
+                try:
+                    return await self._exchange(conn, route, request, body, t)
+                except _NoResponse:
+                    pass  # the server had dropped the pooled connection: retry once
+            tr.phase, tr.timeout_s, tr.conn = "connect", t.connect_s, None
+            conn = await self._connect(route, t.connect_s)
+            tr.phase, tr.timeout_s, tr.conn = "request", t.first_byte_s, conn
+            return await self._exchange(conn, route, request, body, t)
+
+    async def aclose(self) -> None:
+        """Close every connection, pooled or still streaming."""
+        self._closed = True
+        for idle in self._idle.values():
+            for conn in idle:
+                conn.close()
+        for conn in self._active:
+            conn.close()
+        self._idle.clear()
+        self._active.clear()
+        await asyncio.sleep(0)  # let the transports release their sockets
+
+    async def _exchange(self, conn: _Conn, route: _Route, request: h11.Request, body: bytes,
+                        t: Timeouts) -> UpstreamResponse:
+        h, reader, writer = conn.h11, conn.reader, conn.writer
+        try:
+            async with asyncio.timeout(t.first_byte_s):
+                try:
+                    head = h.send(request)
+                    if body:
+                        h.send_with_data_passthrough(h11.Data(data=body))
+                    h.send(h11.EndOfMessage())
+                    if len(body) <= READ_CHUNK_BYTES:
+                        writer.write(head + body)  # one write, one segment
+                    else:  # a copy of a big body costs more than a second send()
+                        writer.write(head)
+                        writer.write(body)
+                    await writer.drain()
+                    while True:
+                        event = h.next_event()
+                        if event is h11.NEED_DATA:
+                            data = await reader.read(READ_CHUNK_BYTES)
+                            if not data:
+                                if not conn.received:
+                                    raise _NoResponse()
+                                conn.eof = True
+                            conn.received = True
+                            h.receive_data(data)
+                        elif type(event) is h11.Response:
+                            break
+                        # else 1xx (100 Continue, 103 Early Hints): wait for the real head
+                except _NoResponse:
+                    raise
+                except ConnectionError as exc:
+                    if conn.received:
+                        raise
+                    raise _NoResponse(*exc.args) from exc
+        except BaseException:
+            self._discard(conn)
+            raise
+        return UpstreamResponse(event, conn, self, route.where, t.read_idle_s)
+
+    async def _connect(self, route: _Route, connect_s: float) -> _Conn:
+        proxy = route.proxy
+        tls = self._tls_context() if route.tls else None
+        async with asyncio.timeout(connect_s):
+            if proxy is None:
+                reader, writer = await asyncio.open_connection(
+                    route.host, route.port, ssl=tls, server_hostname=route.host if tls else None,
+                    happy_eyeballs_delay=HAPPY_EYEBALLS_DELAY_SECONDS)
+            else:
+                reader, writer = await asyncio.open_connection(
+                    proxy.host, proxy.port, happy_eyeballs_delay=HAPPY_EYEBALLS_DELAY_SECONDS)
+                if tls is not None:
+                    try:
+                        await _open_tunnel(reader, writer, route, proxy)
+                        await writer.start_tls(tls, server_hostname=route.host)
+                    except BaseException:
+                        writer.transport.abort()
+                        raise
+        conn = _Conn(reader, writer, route.key)
+        self._active.add(conn)
+        return conn
+
+    def _tls_context(self) -> ssl.SSLContext:
+        if self._ssl_context is None:
+            context = ssl.create_default_context()
+            context.set_alpn_protocols(["http/1.1"])
+            self._ssl_context = context
+        return self._ssl_context
+
+    def _checkout(self, key: tuple[object, ...]) -> _Conn | None:
+        idle = self._idle.get(key)
+        while idle:
+            conn = idle.pop()  # most recently used: the least likely to be stale
+            if conn.reusable():
+                self._active.add(conn)
+                return conn
+            conn.close()
+        return None
+
+    def _release(self, conn: _Conn) -> None:
+        self._active.discard(conn)
+        h = conn.h11
+        if self._closed or h.our_state is not h11.DONE or h.their_state is not h11.DONE:
+            conn.close()
+            return
+        h.start_next_cycle()
+        conn.received = conn.eof = False
+        idle = self._idle.get(conn.key)
+        if idle is None:
+            idle = self._idle[conn.key] = deque()
+        if len(idle) < self._max_idle:
+            idle.append(conn)
+        else:
+            conn.close()
+
+    def _discard(self, conn: _Conn) -> None:
+        self._active.discard(conn)
+        conn.close()
+
+    def _route(self, url: str) -> _Route:
+        route = self._routes.get(url)
+        if route is None:
+            if len(self._routes) >= ROUTE_CACHE_ENTRIES:
+                self._routes.clear()
+            route = self._routes[url] = self._make_route(url)
+        return route
+
+    def _make_route(self, url: str) -> _Route:
+        scheme, _, host, port, target = _split_url(url, "upstream URL")
+        authority = f"[{host}]" if ":" in host else host
+        host_header = authority if port == _DEFAULT_PORTS[scheme] else f"{authority}:{port}"
+        proxy = self._proxy_for(scheme, host, port)
+        extra: tuple[tuple[bytes, bytes], ...] = ()
+        if proxy is not None and scheme == "http":
+            target = f"http://{host_header}{target}"  # absolute-form, RFC 9112 3.2.2
+            if proxy.auth:
+                extra = ((b"proxy-authorization", proxy.auth),)
+        where = f"{authority}:{port}"
+        if proxy is not None:
+            where += f" via proxy {proxy.host}:{proxy.port}"
+        if not (target.isascii() and target.isprintable() and " " not in target):
+            target = quote(target, safe=_URL_SAFE)
+        return _Route(
+            tls=scheme == "https", host=host, port=port, authority=f"{authority}:{port}".encode("ascii"),
+            host_header=host_header.encode("ascii"), target=target.encode("ascii"), proxy=proxy,
+            extra_headers=extra, key=(scheme, host, port, proxy), where=where)
+
+    def _proxy_for(self, scheme: str, host: str, port: int) -> _Proxy | None:
+        if _is_loopback(host) or _no_proxy_matches(self._no_proxy, host, port):
+            return None
+        if scheme not in self._proxies:
+            for name in (f"{scheme}_proxy", f"{scheme.upper()}_PROXY", "all_proxy", "ALL_PROXY"):
+                value = self._env.get(name, "").strip()
+                if value:
+                    self._proxies[scheme] = _parse_proxy(name, value)
+                    break
+            else:
+                self._proxies[scheme] = None
+        return self._proxies[scheme]
+
+
+async def _open_tunnel(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, route: _Route,
+                       proxy: _Proxy) -> None:
+    """Ask an HTTP proxy for a tunnel with CONNECT host:port (RFC 9110 9.3.6)."""
+    h = h11.Connection(h11.CLIENT)
+    fields = [(b"host", route.authority)]
+    if proxy.auth:
+        fields.append((b"proxy-authorization", proxy.auth))
+    writer.write(h.send(h11.Request(method=b"CONNECT", target=route.authority, headers=fields))
+                 + h.send(h11.EndOfMessage()))
+    await writer.drain()
+    h.receive_data(await reader.readuntil(b"\r\n\r\n"))
+    event = h.next_event()
+    if type(event) is h11.Response and 200 <= event.status_code < 300:
+        return
+    status = f"{event.status_code} {event.reason.decode('latin-1')}" if isinstance(event, h11.Response) else "?"
+    hint = "; check the user and password in the proxy URL" if status.startswith("407") else ""
+    raise UpstreamProtocol(f"proxy {proxy.host}:{proxy.port} refused CONNECT "
+                           f"{route.authority.decode()}: {status}{hint}")
+
+
+def _split_url(url: str, what: str) -> tuple[str, str, str, int, str]:
+    """Split an http(s) URL into scheme, userinfo, host, port and path+query.
+
+    The path and query are kept as given; the fragment is dropped. Raises
+    ConfigError.
+    """
+    scheme, sep, rest = url.partition("://")
+    scheme = scheme.lower()
+    if not sep or scheme not in _DEFAULT_PORTS:
+        raise ConfigError(f"{what} must start with http:// or https://, got {scheme + sep or url[:16]!r}...")
+    end = min([i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i != -1], default=len(rest))
+    authority, target = rest[:end], rest[end:].partition("#")[0]
+    if not target.startswith("/"):
+        target = "/" + target
+    userinfo, _, hostport = authority.rpartition("@")
+    if hostport.startswith("["):  # IPv6 literal, RFC 3986 3.2.2
+        host, bracket, port_s = hostport[1:].partition("]")
+        if not bracket or (port_s and not port_s.startswith(":")):
+            raise ConfigError(f"{what} has a malformed IPv6 host: {hostport!r}")
+        port_s = port_s[1:]
+    else:
+        host, _, port_s = hostport.partition(":")
+    if not host:
+        raise ConfigError(f"{what} has no host: {scheme}://{hostport}")
+    if port_s:
+        if not (port_s.isascii() and port_s.isdigit() and 0 < int(port_s) < 65536):
+            raise ConfigError(f"{what} has an invalid port: {port_s!r}")
+        port = int(port_s)
+    else:
+        port = _DEFAULT_PORTS[scheme]
+    host = host.lower()
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError as exc:
+            raise ConfigError(f"{what} has an invalid host name: {host!r}") from exc
+    return scheme, userinfo, host, port, target
+
+
+def _parse_proxy(name: str, value: str) -> _Proxy:
+    if "://" not in value:
+        value = "http://" + value
+    scheme = value.partition("://")[0].lower()
+    if scheme != "http":
+        raise ConfigError(f"{name} names a {scheme}:// proxy; only http:// proxies are supported. "
+                          f"Unset {name} or point it at an HTTP proxy.")
+    _, userinfo, host, port, _ = _split_url(value, name)
+    auth = None
+    if userinfo:
+        user, _, password = userinfo.partition(":")
+        auth = b"Basic " + base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode())
+    return _Proxy(host, port, auth)
+
+
+def _is_loopback(host: str) -> bool:
+    if host.startswith("127."):
+        return host.replace(".", "").isdigit()
+    return host in ("localhost", "::1") or host.endswith(".localhost")
+
+
+def _no_proxy_rules(value: str) -> tuple[tuple[object, int | None], ...]:
+    """Parse NO_PROXY: `*`, host suffixes (`example.com`, `.example.com`,
+    `*.example.com`), optional `:port`, IPv6 in brackets, CIDR blocks."""
+    rules: list[tuple[object, int | None]] = []
+    for entry in value.replace(" ", ",").split(","):
+        entry = entry.strip().lower()
+        if not entry:
+            continue
+        if entry == "*":
+            return (("*", None),)
+        port_s = ""
+        if entry.startswith("["):
+            entry, _, rest = entry[1:].partition("]")
+            port_s = rest[1:]
+        elif entry.count(":") == 1:
+            entry, _, port_s = entry.partition(":")
+        port = int(port_s) if port_s.isascii() and port_s.isdigit() else None
+        if "/" in entry:
+            import ipaddress  # rare: only NO_PROXY values with CIDR blocks pay for it
+
+            try:
+                rules.append((ipaddress.ip_network(entry, strict=False), port))
+            except ValueError:
+                pass
+            continue
+        rules.append((entry.removeprefix("*").removeprefix("."), port))
+    return tuple(rules)
+
+
+def _no_proxy_matches(rules: tuple[tuple[object, int | None], ...], host: str, port: int) -> bool:
+    for rule, rule_port in rules:
+        if rule == "*":
+            return True
+        if rule_port is not None and rule_port != port:
+            continue
+        if isinstance(rule, str):
+            if host == rule or host.endswith("." + rule):
+                return True
+        else:  # a CIDR block
+            import ipaddress
+
+            try:
+                if ipaddress.ip_address(host) in rule:  # type: ignore[operator]
+                    return True
+            except ValueError:
+                pass
+    return False

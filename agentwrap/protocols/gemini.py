@@ -1,0 +1,221 @@
+"""Gemini API codec (`gemini`): errors, streams, summaries.
+
+Sans-IO. The stream is `streamGenerateContent?alt=sse`: every event is
+`data: {GenerateContentResponse}` (the google-genai SDKs only recognise
+`data: ` with the space). Gemini has no argument deltas, so tool calls are
+buffered and sent as one functionCall part when they end; arguments that are
+not a JSON object arrive as `{"_raw": "<text>"}` so nothing is lost silently.
+
+Gemini CLI (2025-2026) drops thought parts from the history it sends back,
+so a thinking signature is moved onto the next non-thought part (where the
+Gemini API itself puts it); it retries a stream that ends without a
+finishReason or with no text and no function call.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from agentwrap.protocols._common import Block, BlockSequencer, Collector, dumps, error_status, parse_args
+from agentwrap.protocols.neutral import NeutralEvent, Usage
+from agentwrap.protocols.summary import RequestSummary, ToolSpec, as_dict, as_list, as_str, join_text, require_dict, tool_spec
+
+__all__ = ["PROTOCOL", "StreamEncoder", "encode_error", "encode_response", "summarize_request"]
+
+PROTOCOL = "gemini"
+
+_STATUS_NAMES = {
+    "invalid_request": "INVALID_ARGUMENT",
+    "authentication": "UNAUTHENTICATED",
+    "permission": "PERMISSION_DENIED",
+    "not_found": "NOT_FOUND",
+    "rate_limit": "RESOURCE_EXHAUSTED",
+    "overloaded": "UNAVAILABLE",
+    "timeout": "DEADLINE_EXCEEDED",
+    "upstream_unreachable": "UNAVAILABLE",
+    "api_error": "INTERNAL",
+}
+
+_FINISH = {"end_turn": "STOP", "tool_use": "STOP", "stop_sequence": "STOP", "max_tokens": "MAX_TOKENS", "refusal": "SAFETY"}
+
+_PATH = re.compile(r"models/([^/:?]+)(?::(\w+))?")
+
+
+def _error_body(error_type: str, message: str, status: int) -> dict:
+    return {"error": {"code": status, "message": message, "status": _STATUS_NAMES.get(error_type, "INTERNAL")}}
+
+
+def encode_error(error_type: str, message: str, status: int | None = None) -> tuple[int, bytes]:
+    """Render a neutral error as Google's (status, JSON body)."""
+    code = error_status(error_type, status)
+    return code, dumps(_error_body(error_type, message, code)).encode()
+
+
+def _usage(usage: Usage) -> dict:
+    return {
+        "promptTokenCount": usage.input_tokens,
+        "candidatesTokenCount": usage.output_tokens,
+        "totalTokenCount": usage.input_tokens + usage.output_tokens,
+        "cachedContentTokenCount": usage.cache_read_tokens,
+        "thoughtsTokenCount": 0,
+    }
+
+
+def _signature(meta: Any) -> str | None:
+    value = meta.get("thought_signature") if isinstance(meta, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _call_part(block: Block) -> dict:
+    args = {"input": block.text} if block.tool_kind == "custom" else parse_args(block.text)
+    call: dict[str, Any] = {"name": block.name, "args": args}
+    if block.call_id:
+        call["id"] = block.call_id
+    part: dict[str, Any] = {"functionCall": call}
+    signature = _signature(block.meta)
+    if signature is not None:
+        part["thoughtSignature"] = signature
+    return part
+
+
+class StreamEncoder(BlockSequencer):
+    """Neutral events to Gemini `alt=sse` bytes. Ids and model come from the constructor."""
+
+    content_type = "text/event-stream"
+
+    def __init__(self, model: str, response_id: str) -> None:
+        super().__init__()
+        self.model = model
+        self.response_id = response_id
+        self._tail = f',"modelVersion":{dumps(model)},"responseId":{dumps(response_id)}}}\n\n'
+        self._pending_signature: str | None = None
+
+    def _chunk(self, parts: list[dict], extra: str = "") -> None:
+        content = dumps({"role": "model", "parts": parts})
+        self._out.append(f'data: {{"candidates":[{{"content":{content}{extra},"index":0}}]{self._tail}'.encode())
+
+    def _visible(self, part: dict) -> dict:
+        if self._pending_signature is not None and "thoughtSignature" not in part:
+            part["thoughtSignature"] = self._pending_signature
+        self._pending_signature = None
+        return part
+
+    def _on_delta(self, block: Block, text: str) -> None:
+        if block.kind == "text":
+            self._chunk([self._visible({"text": text})])
+        elif block.kind == "thinking":
+            self._chunk([{"text": text, "thought": True}])
+        # tool arguments wait in block.parts for _on_close
+
+    def _on_meta(self, block: Block, meta: Any) -> None:
+        signature = _signature(meta)
+        if signature is not None:
+            self._pending_signature = signature
+
+    def _on_close(self, block: Block) -> None:
+        if block.kind == "tool":
+            self._chunk([self._visible(_call_part(block))])
+
+    def _on_error(self, error: Any) -> None:
+        self._out.append(f"data: {dumps(_error_body(error.error_type, error.message, error.status))}\n\n".encode())
+
+    def _on_finish(self, reason: str, usage: Usage) -> None:
+        parts = [{"text": "", "thoughtSignature": self._pending_signature}] if self._pending_signature else []
+        self._pending_signature = None
+        extra = f',"finishReason":"{_FINISH.get(reason, "STOP")}"'
+        content = dumps({"role": "model", "parts": parts})
+        self._out.append(
+            f'data: {{"candidates":[{{"content":{content}{extra},"index":0}}],"usageMetadata":{dumps(_usage(usage))}{self._tail}'.encode()
+        )
+
+
+def encode_response(events: Iterable[NeutralEvent], model: str, response_id: str) -> dict:
+    """The non-streaming GenerateContentResponse for `events`; an error body if they hold a StreamError."""
+    collected = Collector(events)
+    if collected.error is not None:
+        return _error_body(collected.error.error_type, collected.error.message, collected.error.status)
+    parts: list[dict] = []
+    signature = None
+    for block in collected.blocks:
+        if block.kind == "thinking":
+            parts.append({"text": block.text, "thought": True})
+            signature = _signature(block.meta) or signature
+            continue
+        part = {"text": block.text} if block.kind == "text" else _call_part(block)
+        if signature is not None:
+            part.setdefault("thoughtSignature", signature)
+            signature = None
+        parts.append(part)
+    if signature is not None:
+        parts.append({"text": "", "thoughtSignature": signature})
+    candidate = {"content": {"role": "model", "parts": parts}, "finishReason": _FINISH.get(collected.reason, "STOP"), "index": 0}
+    return {"candidates": [candidate], "usageMetadata": _usage(collected.usage), "modelVersion": model, "responseId": response_id}
+
+
+def _user_text(parts: list) -> tuple[str | None, bool]:
+    texts: list[str] = []
+    responses = False
+    for part in parts:
+        part = as_dict(part)
+        if isinstance(part.get("text"), str) and not part.get("thought"):
+            texts.append(part["text"])
+        elif "functionResponse" in part or "function_response" in part:
+            responses = True
+    return join_text(texts), responses and not texts
+
+
+def summarize_request(body: Any, path: str = "") -> RequestSummary:
+    """Summarize a generateContent request; model and stream come from `path`.
+
+    Also accepts the Code Assist envelope Gemini CLI uses with Google login
+    (`{"model": ..., "request": {...}}` on `v1internal:streamGenerateContent`).
+    Raises `RequestError` if the body is not an object.
+    """
+    body = require_dict(body)
+    path = path.split("?", 1)[0]
+    model = None
+    match = _PATH.search(path)
+    method = path.rsplit(":", 1)[1] if ":" in path.rsplit("/", 1)[-1] else ""
+    if match:
+        model = match.group(1)
+        method = match.group(2) or method
+    if "contents" not in body and isinstance(body.get("request"), dict):
+        model = model or as_str(body.get("model"))
+        body = body["request"]
+    contents = [as_dict(c) for c in as_list(body.get("contents"))]
+    last_user_text = None
+    for content in reversed(contents):
+        if content.get("role", "user") == "user":
+            text, only_responses = _user_text(as_list(content.get("parts")))
+            last_user_text = None if only_responses else text
+            break
+    tools: list[ToolSpec] = []
+    for tool in as_list(body.get("tools")):
+        tool = as_dict(tool)
+        for decl in as_list(tool.get("functionDeclarations", tool.get("function_declarations"))):
+            decl = as_dict(decl)
+            params = decl.get("parametersJsonSchema", decl.get("parameters"))
+            spec = tool_spec(decl.get("name"), "function", decl.get("description"), params)
+            if spec is not None:
+                tools.append(spec)
+    config = as_dict(body.get("generationConfig"))
+    json_mode = config.get("responseMimeType") == "application/json"
+    schema = config.get("responseJsonSchema", config.get("responseSchema")) if json_mode else None
+    thinking_config = config.get("thinkingConfig")
+    thinking = isinstance(thinking_config, dict) and bool(
+        thinking_config.get("includeThoughts")
+        or thinking_config.get("thinkingLevel")
+        or thinking_config.get("thinkingBudget") not in (None, 0)
+    )
+    return RequestSummary(
+        model=model.removeprefix("models/") if model else None,
+        stream=method == "streamGenerateContent",
+        assistant_turns=sum(1 for c in contents if c.get("role") == "model"),
+        tools=tuple(tools),
+        json_schema=schema if isinstance(schema, dict) else None,
+        json_mode=json_mode,
+        last_user_text=last_user_text,
+        thinking=thinking,
+    )

@@ -1,0 +1,120 @@
+"""Shared fixtures: an isolated HOME and environment per test, a scripted upstream,
+and a running proxy built from the same pieces a session uses."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agentwrap.agents import AGENTS
+from agentwrap.session import BoundProxy, bind_proxy, resolve_routing
+from tests.upstream import ScriptedUpstream
+
+REPO = Path(__file__).resolve().parent.parent
+AGENTS_BIN = REPO / ".agents" / "node_modules" / ".bin"
+
+PROVIDER_VARS = (
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_AUTH_TOKEN",
+    "ANTHROPIC_BASE_URL",
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "CODEX_API_KEY",
+    "GEMINI_API_KEY",
+    "GOOGLE_API_KEY",
+    "GOOGLE_GEMINI_BASE_URL",
+    "GEMINI_CLI_SYSTEM_SETTINGS_PATH",
+    "CODE_ASSIST_ENDPOINT",
+    "AGENTWRAP_PROFILE",
+    "AGENTWRAP_DEBUG",
+    "HTTPS_PROXY",
+    "HTTP_PROXY",
+    "ALL_PROXY",
+    "https_proxy",
+    "http_proxy",
+    "all_proxy",
+)
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own HOME and config dirs and starts with no provider keys."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / ".local" / "state"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    for var in PROVIDER_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("NO_PROXY", "*")
+    if AGENTS_BIN.is_dir():
+        monkeypatch.setenv("PATH", f"{AGENTS_BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    return home
+
+
+def write_profile(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def http_profile(tmp_path: Path, protocol: str, base_url: str, *, api_key_env: str | None = None, name: str = "up") -> Path:
+    key = f'api_key_env = "{api_key_env}"\n' if api_key_env else ""
+    return write_profile(
+        tmp_path / f"{name}.toml",
+        f'[backends.{name}]\nprotocol = "{protocol}"\nbase_url = "{base_url}"\n{key}\n[[routes]]\nbackend = "{name}"\n',
+    )
+
+
+class RunningProxy:
+    def __init__(self, bound: BoundProxy) -> None:
+        self.bound = bound
+        self.server = bound.server
+        self.dispatcher = bound.dispatcher
+        self.secret = bound.secret
+        self.base_url = bound.base_url
+        self.port = bound.server.port
+
+
+@pytest.fixture
+def start_proxy() -> Iterator:
+    """start_proxy(agent, profile_path, env=None) -> RunningProxy; stopped at teardown."""
+    started: list[RunningProxy] = []
+
+    def start(agent: str, profile: str | Path | None, env: dict[str, str] | None = None) -> RunningProxy:
+        env = dict(os.environ if env is None else env)
+        spec = AGENTS[agent]
+        profile_cfg, _key_mode, auth = resolve_routing(spec, str(profile) if profile else None, env)
+        bound = bind_proxy(spec, profile_cfg, auth, env)
+        bound.server.start()
+        rp = RunningProxy(bound)
+        started.append(rp)
+        return rp
+
+    yield start
+    for rp in started:
+        rp.server.stop(grace_s=0.5)
+
+
+@pytest.fixture
+def upstream_factory() -> Iterator:
+    ups: list[ScriptedUpstream] = []
+
+    def make(script: str, **kw) -> ScriptedUpstream:
+        up = ScriptedUpstream(script, **kw).__enter__()
+        ups.append(up)
+        return up
+
+    yield make
+    for up in ups:
+        up.__exit__(None, None, None)
+
+
+TEXT_SCRIPT = '[[turns]]\ntext = "Hello from the scripted upstream."\n'
+
+PYTHON = sys.executable

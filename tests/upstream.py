@@ -1,0 +1,150 @@
+"""A real scripted upstream for tests: an HTTP/1.1 server on 127.0.0.1:0.
+
+It speaks all four protocols (Anthropic Messages, OpenAI Chat Completions,
+OpenAI Responses, Gemini) with streaming, answering from the same turn format
+as agentwrap's scripted backend. It is built on the standard library's
+threaded HTTP server, not on agentwrap's proxy, so the proxy is tested against
+an independent peer. It records every request it receives and can be told to
+fail: a status with a body, a stream cut after N chunks, a delay per chunk.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from agentwrap.backends.scripted import Script, ScriptedBackend
+from agentwrap.protocols.endpoints import classify
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    connection_id: int
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body else None
+
+
+@dataclass
+class Failure:
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: "_Server"
+
+    def log_message(self, format, *args):  # noqa: A002 - silence the default stderr log
+        pass
+
+    def _handle(self) -> None:
+        up = self.server.upstream
+        length = int(self.headers.get("content-length") or 0)
+        body = self.rfile.read(length) if length else b""
+        rec = Recorded(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body, id(self.connection))
+        with up.lock:
+            up.requests.append(rec)
+            failure = up.failures.pop(0) if up.failures else None
+        if failure is not None:
+            self.send_response(failure.status)
+            headers = {"content-type": "application/json", **failure.headers}
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.send_header("content-length", str(len(failure.body)))
+            self.end_headers()
+            self.wfile.write(failure.body)
+            return
+        path = self.path.split("?", 1)[0]
+        if path.startswith(up.prefix):
+            path = path[len(up.prefix):] or "/"
+        endpoint = classify(path)
+        protocol = endpoint.protocol or up.default_protocol
+        try:
+            parsed = json.loads(body) if body else None
+        except ValueError:
+            parsed = None
+        reply = up.backend.respond(protocol, self.command, path, parsed)
+        self.send_response(reply.status)
+        self.send_header("content-type", reply.content_type)
+        self.send_header("x-upstream", "scripted")
+        if not reply.stream:
+            data = reply.body
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+            return
+        self.send_header("transfer-encoding", "chunked")
+        self.send_header("cache-control", "no-cache")
+        self.end_headers()
+        for i, chunk in enumerate(reply.chunks):
+            if up.cut_after_chunks is not None and i >= up.cut_after_chunks:
+                self.wfile.flush()
+                self.close_connection = True
+                self.connection.shutdown(2)  # a reset mid-stream, no terminating chunk
+                return
+            if up.chunk_delay_s:
+                time.sleep(up.chunk_delay_s)
+            if up.gate is not None and i == 1:
+                up.gate.wait(10)  # hold the second chunk until the test has seen the first
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            self.wfile.flush()
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    do_GET = do_POST = do_HEAD = do_PUT = do_DELETE = _handle
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    upstream: "ScriptedUpstream"
+
+
+class ScriptedUpstream:
+    """`with ScriptedUpstream(script_toml) as up:` -> `up.url`, `up.requests`."""
+
+    def __init__(self, script: str, *, default_protocol: str = "anthropic_messages", prefix: str = "") -> None:
+        self.backend = ScriptedBackend(Script.from_toml(script, "<test script>"))
+        self.default_protocol = default_protocol
+        self.prefix = prefix
+        self.requests: list[Recorded] = []
+        self.failures: list[Failure] = []
+        self.cut_after_chunks: int | None = None
+        self.chunk_delay_s = 0.0
+        self.gate: threading.Event | None = None
+        self.lock = threading.Lock()
+        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server.upstream = self
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}{self.prefix}"
+
+    def fail_next(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        with self.lock:
+            self.failures.append(Failure(status, raw, headers or {}))
+
+    def model_requests(self) -> list[Recorded]:
+        return [r for r in self.requests if classify(r.path.split("?", 1)[0][len(self.prefix):]).kind == "generate"]
+
+    def __enter__(self) -> "ScriptedUpstream":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)
