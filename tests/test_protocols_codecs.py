@@ -300,7 +300,10 @@ def read_anthropic(body: bytes) -> Turn:
 def read_chat(body: bytes) -> Turn:
     client = openai.OpenAI(api_key="k", base_url="http://sdk.test", http_client=transport(body), max_retries=0)
     with client.chat.completions.stream(model="m", messages=[{"role": "user", "content": "hi"}]) as stream:
-        completion = stream.get_final_completion()
+        for _ in stream:
+            pass
+        # the snapshot, not get_final_completion(): that raises on finish_reason "length"
+        completion = stream.current_completion_snapshot
     choice = completion.choices[0]
     turn = Turn(text=choice.message.content or "", stop=choice.finish_reason)
     turn.thinking = getattr(choice.message, "reasoning_content", None) or ""

@@ -554,50 +554,25 @@ def _is_loopback(host: str) -> bool:
     return host in ("localhost", "::1") or host.endswith(".localhost")
 
 
-def _no_proxy_rules(value: str) -> tuple[tuple[object, int | None], ...]:
-    """Parse NO_PROXY: `*`, host suffixes (`example.com`, `.example.com`,
-    `*.example.com`), optional `:port`, IPv6 in brackets, CIDR blocks."""
-    rules: list[tuple[object, int | None]] = []
-    for entry in value.replace(" ", ",").split(","):
-        entry = entry.strip().lower()
-        if not entry:
-            continue
+def _no_proxy_rules(value: str) -> tuple[tuple[str, int | None], ...]:
+    """Parse NO_PROXY: `*`, or host suffixes (`example.com`, `.example.com`, `*.example.com`)
+    with an optional `:port`; IPv6 hosts in brackets."""
+    rules = []
+    for entry in value.replace(" ", ",").lower().split(","):
         if entry == "*":
             return (("*", None),)
-        port_s = ""
         if entry.startswith("["):
-            entry, _, rest = entry[1:].partition("]")
-            port_s = rest[1:]
+            entry, _, port_s = entry[1:].partition("]")
+            port_s = port_s[1:]
         elif entry.count(":") == 1:
             entry, _, port_s = entry.partition(":")
-        port = int(port_s) if port_s.isascii() and port_s.isdigit() else None
-        if "/" in entry:
-            import ipaddress  # rare: only NO_PROXY values with CIDR blocks pay for it
-
-            try:
-                rules.append((ipaddress.ip_network(entry, strict=False), port))
-            except ValueError:
-                pass
-            continue
-        rules.append((entry.removeprefix("*").removeprefix("."), port))
+        else:
+            port_s = ""
+        if entry := entry.removeprefix("*").removeprefix("."):
+            rules.append((entry, int(port_s) if port_s.isascii() and port_s.isdigit() else None))
     return tuple(rules)
 
 
-def _no_proxy_matches(rules: tuple[tuple[object, int | None], ...], host: str, port: int) -> bool:
-    for rule, rule_port in rules:
-        if rule == "*":
-            return True
-        if rule_port is not None and rule_port != port:
-            continue
-        if isinstance(rule, str):
-            if host == rule or host.endswith("." + rule):
-                return True
-        else:  # a CIDR block
-            import ipaddress
-
-            try:
-                if ipaddress.ip_address(host) in rule:  # type: ignore[operator]
-                    return True
-            except ValueError:
-                pass
-    return False
+def _no_proxy_matches(rules: tuple[tuple[str, int | None], ...], host: str, port: int) -> bool:
+    return any(rule == "*" or ((rule_port is None or rule_port == port) and (host == rule or host.endswith("." + rule)))
+               for rule, rule_port in rules)

@@ -163,7 +163,7 @@ def _shell_arguments(schema: dict, command: str) -> dict[str, Any]:
 
 
 def _codex_exec_js(tool, command: str) -> str:
-    return f"const r = await tools.exec_command({{cmd: {json.dumps(command)}}});\ntext(r);\n"
+    return f"const r = await tools.exec_command({{cmd: {json.dumps(command)}}});\ntext(r.output);\n"
 
 
 def _estimate_tokens(body: Any) -> int:

@@ -12,7 +12,10 @@ ends), but Anthropic blocks and Responses items stream one at a time.
   and replayed, in order, when the open one ends;
 - text or thinking, Stop and finish() end every open or queued tool call;
   argument deltas for a call already ended are dropped (no wire can carry
-  them any more).
+  them any more);
+- after Stop only Usage and StreamError count: content then is a decoder bug,
+  and the terminal events (sent by finish() so late Usage is included) would
+  otherwise follow content the agent already saw end.
 
 Subclasses implement the `_on_*` hooks and append wire bytes to `self._out`.
 """
@@ -128,6 +131,8 @@ class BlockSequencer:
         if self._done:
             return b""
         kind = event.kind
+        if self._stop is not None and kind not in ("usage", "stream_error"):
+            return b""
         if kind == "text_delta":
             if event.text:
                 self._content("text").parts.append(event.text)

@@ -92,6 +92,8 @@ class StreamEncoder:
         if self._done:
             return b""
         kind = event.kind
+        if self._finish_sent and kind not in ("usage", "stream_error"):
+            return b""  # nothing may follow finish_reason but usage
         if kind == "text_delta":
             return self._chunk({"content": event.text}) if event.text else b""
         if kind == "thinking_delta":

@@ -227,6 +227,10 @@ def _tools(raw: Any, out: list[ToolSpec]) -> None:
             spec = tool_spec(tool.get("name"), "function", tool.get("description"), tool.get("parameters"))
         elif kind == "custom":
             spec = tool_spec(tool.get("name"), "custom", tool.get("description"), None)
+        elif kind == "namespace":
+            # Codex code mode (0.169) groups its tools in namespaces ("functions", "clock", ...).
+            _tools(tool.get("tools"), out)
+            continue
         else:
             continue  # built-in tools (web_search, local_shell...) have no schema to route on
         if spec is not None:
