@@ -1,13 +1,12 @@
 """Upstream HTTP/1.1 client on the proxy's hot path: h11 on asyncio streams.
 
 Does I/O: sockets, TLS, HTTP proxies. Primitives: `Timeouts`, `HttpTransport`
-(a keep-alive pool per scheme/host/port/proxy, `HTTPS_PROXY`/`HTTP_PROXY`/
-`NO_PROXY`) and `UpstreamResponse` (a response head whose body is streamed
-as it arrives, never buffered).
+(a keep-alive pool per scheme/host/port/proxy; `HTTPS_PROXY`, `HTTP_PROXY`,
+`NO_PROXY`) and `UpstreamResponse` (a head whose body streams as it arrives).
 
-Nothing above this module sees a socket, ssl or h11 exception: they are all
-turned into `UpstreamTimeout` / `UpstreamProtocol` by `_upstream_error`, with
-`raise ... from exc`. Bad URLs and proxy settings raise `ConfigError`.
+Nothing above this module sees a socket, ssl, asyncio or h11 exception:
+`_upstream_error` turns each into `UpstreamTimeout` or `UpstreamProtocol`
+(`raise ... from exc`). A bad URL or proxy setting raises `ConfigError`.
 """
 
 from __future__ import annotations
@@ -30,18 +29,16 @@ __all__ = ["Timeouts", "HttpTransport", "UpstreamResponse"]
 
 READ_CHUNK_BYTES = 64 * 1024
 MAX_RESPONSE_HEAD_BYTES = 64 * 1024
-HAPPY_EYEBALLS_DELAY_SECONDS = 0.25  # the value RFC 8305 recommends
+HAPPY_EYEBALLS_DELAY_SECONDS = 0.25  # RFC 8305's recommended value
 ROUTE_CACHE_ENTRIES = 256
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # Hop-by-hop (RFC 9110 7.6.1) or framing: the transport sets these itself.
-_DROPPED_HEADERS = frozenset(
-    {b"host", b"content-length", b"transfer-encoding", b"connection", b"keep-alive",
-     b"proxy-connection", b"te", b"upgrade"}
-)
+_DROPPED_HEADERS = frozenset({b"host", b"content-length", b"transfer-encoding", b"connection",
+                              b"keep-alive", b"proxy-connection", b"te", b"upgrade"})
 _BODY_METHODS = frozenset({b"POST", b"PUT", b"PATCH"})
 _PROXY_VARS = frozenset({"http_proxy", "https_proxy", "all_proxy", "no_proxy"})
 _URL_SAFE = "!#$%&'()*+,/:;=?@[]~"
-# TimeoutError, ConnectionError, ssl.SSLError and socket.gaierror are OSErrors;
+# TimeoutError, ConnectionError, ssl.SSLError, socket.gaierror are OSErrors;
 # asyncio.IncompleteReadError is an EOFError.
 _FOREIGN_ERRORS = (OSError, EOFError, h11.ProtocolError, asyncio.LimitOverrunError)
 
@@ -62,49 +59,44 @@ class _Proxy:
 
 @dataclass(frozen=True, slots=True)
 class _Route:
-    """Everything about a URL that does not change between requests (cached)."""
+    """What a URL means for a request; cached per URL string."""
 
     tls: bool
     host: str
     port: int
-    authority: bytes  # host:port, IPv6 in brackets: the CONNECT target
+    authority: bytes  # host:port with IPv6 in brackets: the CONNECT target
     host_header: bytes
     target: bytes  # origin-form, or absolute-form through an http proxy
     proxy: _Proxy | None
     extra_headers: tuple[tuple[bytes, bytes], ...]
-    key: tuple[object, ...]
-    where: str  # for messages
+    key: tuple[object, ...]  # the pool's key
+    where: str  # names the upstream in messages
 
 
 class _NoResponse(ConnectionError):
     """The connection ended before a single response byte arrived."""
 
 
-def _upstream_error(exc: BaseException, where: str, phase: str, timeout_s: float,
-                    conn: _Conn | None) -> UpstreamError:
+def _upstream_error(exc: BaseException, where: str, phase: str, timeout_s: float, conn: _Conn | None) -> UpstreamError:
     """Translate a socket, TLS, asyncio or h11 exception into an UpstreamError.
 
-    `phase` is "connect", "request" (sending, awaiting the head) or "body".
+    `phase` is "connect", "request" (sending it, awaiting the head) or "body".
     """
     if isinstance(exc, TimeoutError):
-        if phase == "connect":
-            return UpstreamTimeout(f"connecting to {where} timed out after {timeout_s:g} s")
-        if phase == "request":
-            return UpstreamTimeout(f"{where} sent no response within {timeout_s:g} s")
-        return UpstreamTimeout(f"{where} sent nothing for {timeout_s:g} s in the middle of the response body")
+        return UpstreamTimeout({
+            "connect": f"connecting to {where} timed out after {timeout_s:g} s",
+            "request": f"{where} sent no response within {timeout_s:g} s",
+        }.get(phase, f"{where} sent nothing for {timeout_s:g} s in the middle of the response body"))
     if isinstance(exc, ssl.SSLError):
-        reason = getattr(exc, "verify_message", None) or exc.reason or str(exc)
-        return UpstreamProtocol(f"TLS with {where} failed: {reason}")
+        return UpstreamProtocol(f"TLS with {where} failed: {getattr(exc, 'verify_message', None) or exc.reason or exc}")
     if isinstance(exc, socket.gaierror):
         return UpstreamProtocol(f"cannot connect to {where}: cannot resolve the host ({exc.strerror})")
     if isinstance(exc, h11.LocalProtocolError):
         return UpstreamProtocol(f"cannot send the request to {where}: {exc}")
     if isinstance(exc, OSError) and exc.errno:
         reason = os.strerror(exc.errno)
-    elif isinstance(exc, EOFError):
-        reason = "the connection was closed"
     else:
-        reason = str(exc)
+        reason = "the connection was closed" if isinstance(exc, EOFError) else str(exc)
     if phase == "connect":
         return UpstreamProtocol(f"cannot connect to {where}: {reason}")
     eof = conn is not None and conn.eof
@@ -126,49 +118,46 @@ class _Translating:
     def __enter__(self) -> _Translating:
         return self
 
-    def __exit__(self, typ: object, exc: BaseException | None, tb: object) -> bool:
+    def __exit__(self, typ: object, exc: BaseException | None, tb: object) -> None:
         if exc is not None and isinstance(exc, _FOREIGN_ERRORS):
             raise _upstream_error(exc, self.where, self.phase, self.timeout_s, self.conn) from exc
-        return False
 
 
 class _Conn:
     """One socket, its h11 state, and a cheap idle-read watchdog."""
 
-    __slots__ = ("reader", "writer", "h11", "key", "received", "eof",
-                 "_loop", "_deadline", "_timer", "_reading")
+    __slots__ = ("reader", "writer", "h11", "key", "received", "eof", "_loop", "_deadline", "_timer", "_reading")
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, key: tuple[object, ...]) -> None:
         self.reader, self.writer, self.key = reader, writer, key
         self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_RESPONSE_HEAD_BYTES)
-        self.received = False  # a byte of the current response has arrived
-        self.eof = False
+        self.received = self.eof = False  # of the current response
         self._loop = asyncio.get_running_loop()
         self._deadline = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._reading = False
 
     def reusable(self) -> bool:
-        # Bytes or EOF on an idle connection mean the server gave up on it
-        # (a 408, a close). StreamReader has no public "bytes pending" query;
-        # its _buffer has been stable since Python 3.4.
+        # Bytes or EOF on an idle connection mean the server gave up on it (a
+        # 408, a close). StreamReader has no public "bytes pending" query; its
+        # _buffer has been there since Python 3.4.
         reader = self.reader
-        return not (self.writer.transport.is_closing() or reader._eof or reader._buffer
+        return not (self.writer.transport.is_closing() or reader.at_eof() or reader._buffer
                     or reader.exception() is not None or self.h11.trailing_data[0])
 
     def close(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        # abort(), not close(): HTTP/1.1 framing does not need TLS close_notify,
-        # and a graceful TLS shutdown can wait 30 s on an unresponsive peer.
+        # abort(), not close(): HTTP/1.1 framing needs no TLS close_notify, and a
+        # graceful TLS shutdown can wait 30 s on a peer that does not answer.
         self.writer.transport.abort()
 
     async def read_body(self, idle_s: float) -> bytes:
         """Read the next chunk; TimeoutError if the upstream stays silent `idle_s` meanwhile."""
-        # One timer per connection, re-armed only when it fires: an
-        # asyncio.timeout() per chunk costs ~4 us, as much as parsing the chunk.
-        # Time the consumer spends between reads does not count.
+        # One timer per connection, re-armed only when it fires: asyncio.timeout()
+        # per chunk costs ~4 us, as much as h11 parsing the chunk. Time the
+        # consumer spends between reads does not count.
         self._deadline = self._loop.time() + idle_s
         if self._timer is None:
             self._timer = self._loop.call_at(self._deadline, self._watchdog)
@@ -184,16 +173,16 @@ class _Conn:
             return
         if self._deadline - self._loop.time() > 0.001:
             self._timer = self._loop.call_at(self._deadline, self._watchdog)
-            return
-        self.reader.set_exception(TimeoutError())  # wakes the pending read()
+        else:
+            self.reader.set_exception(TimeoutError())  # wakes the pending read()
 
 
 class UpstreamResponse:
     """A response head; the body streams from the socket as it arrives.
 
-    Iterating raises UpstreamProtocol or UpstreamTimeout. Once the body has
-    been read to its end the connection goes back to the pool by itself;
-    `aclose()` before that closes the socket.
+    Iterating raises UpstreamProtocol or UpstreamTimeout. Once the body has been
+    read to its end the connection goes back to the pool by itself; `aclose()`
+    before that closes the socket.
     """
 
     __slots__ = ("status", "reason", "headers", "_conn", "_pool", "_where", "_idle_s", "_done")
@@ -201,7 +190,7 @@ class UpstreamResponse:
     def __init__(self, head: h11.Response, conn: _Conn, pool: HttpTransport, where: str, idle_s: float) -> None:
         self.status: int = head.status_code
         self.reason: bytes = head.reason
-        self.headers: list[tuple[bytes, bytes]] = head.headers.raw_items()
+        self.headers: list[tuple[bytes, bytes]] = head.headers.raw_items()  # names as received
         self._conn: _Conn | None = conn
         self._pool, self._where, self._idle_s, self._done = pool, where, idle_s, False
 
@@ -209,7 +198,7 @@ class UpstreamResponse:
         return f"<UpstreamResponse {self.status} from {self._where}>"
 
     def aiter_raw(self) -> AsyncIterator[bytes]:
-        """The body as it arrives (de-chunked), one piece per socket read or chunk."""
+        """The body as it arrives (de-chunked): one piece per socket read or chunk."""
         return self
 
     def __aiter__(self) -> UpstreamResponse:
@@ -231,15 +220,14 @@ class UpstreamResponse:
                         return event.data
                 elif event is h11.NEED_DATA:
                     data = await conn.read_body(self._idle_s)
-                    if not data:
-                        conn.eof = True
+                    conn.eof = not data
                     h.receive_data(data)
                 elif kind is h11.EndOfMessage:
                     break
                 else:
                     raise h11.RemoteProtocolError(f"unexpected {event!r} in the response body")
-        except BaseException as exc:  # incl. cancellation: the socket must not leak
-            closed_meanwhile = self._conn is None  # aclose() from another task
+        except BaseException as exc:  # cancellation included: the socket must not leak
+            closed_meanwhile = self._conn is None  # by aclose() from another task
             self._conn = None
             self._pool._discard(conn)
             if closed_meanwhile and not isinstance(exc, asyncio.CancelledError):
@@ -260,7 +248,7 @@ class UpstreamResponse:
         conn, self._conn = self._conn, None
         if conn is None:
             return
-        try:  # what is already buffered may finish the body (204, HEAD, short bodies)
+        try:  # what is buffered may finish the body already (204, HEAD, short bodies)
             while (event := conn.h11.next_event()) is not h11.NEED_DATA:
                 if type(event) is h11.EndOfMessage:
                     self._done = True
@@ -278,23 +266,22 @@ class HttpTransport:
                  max_idle_per_host: int = 64, ssl_context: ssl.SSLContext | None = None) -> None:
         source = os.environ if env is None else env
         self._env = {k: v for k, v in source.items() if k.lower() in _PROXY_VARS}
-        self._timeouts = timeouts
-        self._max_idle = max_idle_per_host
-        self._ssl_context = ssl_context  # the default one is built on first use: 30-40 ms
+        self._no_proxy = _no_proxy_rules(self._env.get("no_proxy") or self._env.get("NO_PROXY") or "")
+        self._timeouts, self._max_idle = timeouts, max_idle_per_host
+        self._ssl_context = ssl_context  # the default one is built on first use: it costs 30-40 ms
         self._idle: dict[tuple[object, ...], deque[_Conn]] = {}
         self._active: set[_Conn] = set()
         self._routes: dict[str, _Route] = {}
-        self._proxies: dict[str, _Proxy | None] = {}
-        self._no_proxy = _no_proxy_rules(self._env.get("no_proxy") or self._env.get("NO_PROXY") or "")
+        self._proxies: dict[str, _Proxy | None] = {}  # by scheme
         self._closed = False
 
     async def request(self, method: str, url: str, headers: list[tuple[bytes, bytes]], body: bytes = b"",
                       timeouts: Timeouts | None = None) -> UpstreamResponse:
         """Send one request; return once the response head has arrived.
 
-        A pooled connection that turns out dead before any response byte is
-        replaced by a fresh one, once. Raises ConfigError (URL, proxy
-        settings), UpstreamTimeout, UpstreamProtocol.
+        A pooled connection found dead before any response byte arrived is
+        replaced by a fresh one, once. Raises ConfigError (URL, proxy settings),
+        UpstreamTimeout, UpstreamProtocol.
         """
         if self._closed:
             raise RuntimeError("HttpTransport is closed")
@@ -306,8 +293,7 @@ class HttpTransport:
         fields += route.extra_headers
         if body or method_b in _BODY_METHODS:
             fields.append((b"content-length", b"%d" % len(body)))
-        tr = _Translating(route.where)
-        with tr:
+        with _Translating(route.where) as tr:
             request = h11.Request(method=method_b, target=route.target, headers=fields)
             conn = self._checkout(route.key)
             if conn is not None:
@@ -324,10 +310,7 @@ class HttpTransport:
     async def aclose(self) -> None:
         """Close every connection, pooled or still streaming."""
         self._closed = True
-        for idle in self._idle.values():
-            for conn in idle:
-                conn.close()
-        for conn in self._active:
+        for conn in [c for idle in self._idle.values() for c in idle] + list(self._active):
             conn.close()
         self._idle.clear()
         self._active.clear()
@@ -345,27 +328,19 @@ class HttpTransport:
                     h.send(h11.EndOfMessage())
                     if len(body) <= READ_CHUNK_BYTES:
                         writer.write(head + body)  # one write, one segment
-                    else:  # a copy of a big body costs more than a second send()
+                    else:  # copying a big body costs more than a second send()
                         writer.write(head)
                         writer.write(body)
                     await writer.drain()
-                    while True:
-                        event = h.next_event()
-                        if event is h11.NEED_DATA:
+                    while (event := h.next_event()) is h11.NEED_DATA or type(event) is h11.InformationalResponse:
+                        if event is h11.NEED_DATA:  # else a 1xx: wait for the real head
                             data = await reader.read(READ_CHUNK_BYTES)
-                            if not data:
-                                if not conn.received:
-                                    raise _NoResponse()
-                                conn.eof = True
-                            conn.received = True
+                            if not data and not conn.received:
+                                raise _NoResponse()
+                            conn.received, conn.eof = True, not data
                             h.receive_data(data)
-                        elif type(event) is h11.Response:
-                            break
-                        # else 1xx (100 Continue, 103 Early Hints): wait for the real head
-                except _NoResponse:
-                    raise
                 except ConnectionError as exc:
-                    if conn.received:
+                    if conn.received or isinstance(exc, _NoResponse):
                         raise
                     raise _NoResponse(*exc.args) from exc
         except BaseException:
@@ -405,7 +380,7 @@ class HttpTransport:
     def _checkout(self, key: tuple[object, ...]) -> _Conn | None:
         idle = self._idle.get(key)
         while idle:
-            conn = idle.pop()  # most recently used: the least likely to be stale
+            conn = idle.pop()  # the most recently used is the least likely to be stale
             if conn.reusable():
                 self._active.add(conn)
                 return conn
@@ -420,9 +395,7 @@ class HttpTransport:
             return
         h.start_next_cycle()
         conn.received = conn.eof = False
-        idle = self._idle.get(conn.key)
-        if idle is None:
-            idle = self._idle[conn.key] = deque()
+        idle = self._idle.setdefault(conn.key, deque())
         if len(idle) < self._max_idle:
             idle.append(conn)
         else:
@@ -446,41 +419,33 @@ class HttpTransport:
         host_header = authority if port == _DEFAULT_PORTS[scheme] else f"{authority}:{port}"
         proxy = self._proxy_for(scheme, host, port)
         extra: tuple[tuple[bytes, bytes], ...] = ()
-        if proxy is not None and scheme == "http":
-            target = f"http://{host_header}{target}"  # absolute-form, RFC 9112 3.2.2
-            if proxy.auth:
-                extra = ((b"proxy-authorization", proxy.auth),)
         where = f"{authority}:{port}"
         if proxy is not None:
             where += f" via proxy {proxy.host}:{proxy.port}"
+            if scheme == "http":
+                target = f"http://{host_header}{target}"  # absolute-form, RFC 9112 3.2.2
+                extra = ((b"proxy-authorization", proxy.auth),) if proxy.auth else ()
         if not (target.isascii() and target.isprintable() and " " not in target):
             target = quote(target, safe=_URL_SAFE)
-        return _Route(
-            tls=scheme == "https", host=host, port=port, authority=f"{authority}:{port}".encode("ascii"),
-            host_header=host_header.encode("ascii"), target=target.encode("ascii"), proxy=proxy,
-            extra_headers=extra, key=(scheme, host, port, proxy), where=where)
+        return _Route(tls=scheme == "https", host=host, port=port, authority=f"{authority}:{port}".encode(),
+                      host_header=host_header.encode(), target=target.encode(), proxy=proxy,
+                      extra_headers=extra, key=(scheme, host, port, proxy), where=where)
 
     def _proxy_for(self, scheme: str, host: str, port: int) -> _Proxy | None:
         if _is_loopback(host) or _no_proxy_matches(self._no_proxy, host, port):
             return None
         if scheme not in self._proxies:
-            for name in (f"{scheme}_proxy", f"{scheme.upper()}_PROXY", "all_proxy", "ALL_PROXY"):
-                value = self._env.get(name, "").strip()
-                if value:
-                    self._proxies[scheme] = _parse_proxy(name, value)
-                    break
-            else:
-                self._proxies[scheme] = None
+            names = (f"{scheme}_proxy", f"{scheme.upper()}_PROXY", "all_proxy", "ALL_PROXY")
+            name, value = next(((n, v) for n in names if (v := self._env.get(n, "").strip())), ("", ""))
+            self._proxies[scheme] = _parse_proxy(name, value) if value else None
         return self._proxies[scheme]
 
 
 async def _open_tunnel(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, route: _Route,
                        proxy: _Proxy) -> None:
-    """Ask an HTTP proxy for a tunnel with CONNECT host:port (RFC 9110 9.3.6)."""
+    """Ask an HTTP proxy for a tunnel: CONNECT host:port (RFC 9110 9.3.6)."""
     h = h11.Connection(h11.CLIENT)
-    fields = [(b"host", route.authority)]
-    if proxy.auth:
-        fields.append((b"proxy-authorization", proxy.auth))
+    fields = [(b"host", route.authority)] + ([(b"proxy-authorization", proxy.auth)] if proxy.auth else [])
     writer.write(h.send(h11.Request(method=b"CONNECT", target=route.authority, headers=fields))
                  + h.send(h11.EndOfMessage()))
     await writer.drain()
@@ -490,24 +455,21 @@ async def _open_tunnel(reader: asyncio.StreamReader, writer: asyncio.StreamWrite
         return
     status = f"{event.status_code} {event.reason.decode('latin-1')}" if isinstance(event, h11.Response) else "?"
     hint = "; check the user and password in the proxy URL" if status.startswith("407") else ""
-    raise UpstreamProtocol(f"proxy {proxy.host}:{proxy.port} refused CONNECT "
-                           f"{route.authority.decode()}: {status}{hint}")
+    raise UpstreamProtocol(f"proxy {proxy.host}:{proxy.port} refused CONNECT {route.authority.decode()}: {status}{hint}")
 
 
 def _split_url(url: str, what: str) -> tuple[str, str, str, int, str]:
     """Split an http(s) URL into scheme, userinfo, host, port and path+query.
 
-    The path and query are kept as given; the fragment is dropped. Raises
-    ConfigError.
+    The path and query are kept as given; the fragment is dropped. Raises ConfigError.
     """
     scheme, sep, rest = url.partition("://")
     scheme = scheme.lower()
     if not sep or scheme not in _DEFAULT_PORTS:
-        raise ConfigError(f"{what} must start with http:// or https://, got {scheme + sep or url[:16]!r}...")
+        raise ConfigError(f"{what} must start with http:// or https://" + (f", not {scheme}://" if sep else ""))
     end = min([i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i != -1], default=len(rest))
     authority, target = rest[:end], rest[end:].partition("#")[0]
-    if not target.startswith("/"):
-        target = "/" + target
+    target = target if target.startswith("/") else "/" + target
     userinfo, _, hostport = authority.rpartition("@")
     if hostport.startswith("["):  # IPv6 literal, RFC 3986 3.2.2
         host, bracket, port_s = hostport[1:].partition("]")
@@ -518,24 +480,19 @@ def _split_url(url: str, what: str) -> tuple[str, str, str, int, str]:
         host, _, port_s = hostport.partition(":")
     if not host:
         raise ConfigError(f"{what} has no host: {scheme}://{hostport}")
-    if port_s:
-        if not (port_s.isascii() and port_s.isdigit() and 0 < int(port_s) < 65536):
-            raise ConfigError(f"{what} has an invalid port: {port_s!r}")
-        port = int(port_s)
-    else:
-        port = _DEFAULT_PORTS[scheme]
+    if port_s and not (port_s.isascii() and port_s.isdigit() and 0 < int(port_s) < 65536):
+        raise ConfigError(f"{what} has an invalid port: {port_s!r}")
     host = host.lower()
     if not host.isascii():
         try:
             host = host.encode("idna").decode("ascii")
         except UnicodeError as exc:
             raise ConfigError(f"{what} has an invalid host name: {host!r}") from exc
-    return scheme, userinfo, host, port, target
+    return scheme, userinfo, host, int(port_s) if port_s else _DEFAULT_PORTS[scheme], target
 
 
 def _parse_proxy(name: str, value: str) -> _Proxy:
-    if "://" not in value:
-        value = "http://" + value
+    value = value if "://" in value else "http://" + value
     scheme = value.partition("://")[0].lower()
     if scheme != "http":
         raise ConfigError(f"{name} names a {scheme}:// proxy; only http:// proxies are supported. "
@@ -555,8 +512,8 @@ def _is_loopback(host: str) -> bool:
 
 
 def _no_proxy_rules(value: str) -> tuple[tuple[str, int | None], ...]:
-    """Parse NO_PROXY: `*`, or host suffixes (`example.com`, `.example.com`, `*.example.com`)
-    with an optional `:port`; IPv6 hosts in brackets."""
+    """Parse NO_PROXY: `*`, or host suffixes (`example.com`, `.example.com`,
+    `*.example.com`) with an optional `:port`; IPv6 hosts in brackets."""
     rules = []
     for entry in value.replace(" ", ",").lower().split(","):
         if entry == "*":
@@ -574,5 +531,5 @@ def _no_proxy_rules(value: str) -> tuple[tuple[str, int | None], ...]:
 
 
 def _no_proxy_matches(rules: tuple[tuple[str, int | None], ...], host: str, port: int) -> bool:
-    return any(rule == "*" or ((rule_port is None or rule_port == port) and (host == rule or host.endswith("." + rule)))
+    return any(rule == "*" or (rule_port in (None, port) and (host == rule or host.endswith("." + rule)))
                for rule, rule_port in rules)

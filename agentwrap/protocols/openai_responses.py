@@ -249,6 +249,8 @@ def summarize_request(body: Any, path: str = "") -> RequestSummary:
     last_user_text = None
     for item in items:
         kind = item.get("type", "message")  # EasyInputMessage may omit "type"
+        if not isinstance(kind, str):
+            continue
         if kind == "additional_tools":
             # Codex "responses lite" (2026) sends tools as an input item.
             _tools(item.get("tools"), tools)

@@ -1,0 +1,73 @@
+"""A stand-in for an agent binary, for launcher tests.
+
+Installed under the agent's name in a temporary bin dir. It records its argv
+and environment to $STANDIN_OUT (JSON), optionally calls the proxy, then
+behaves as $STANDIN_MODE says: exit N, die of a signal, or wait for signals.
+"""
+
+import json
+import os
+import signal
+import sys
+import time
+import urllib.request
+
+out = os.environ["STANDIN_OUT"]
+record = {"argv": sys.argv[1:], "env": dict(os.environ), "pid": os.getpid(), "signals": []}
+
+
+def save() -> None:
+    tmp = out + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(record, f)
+    os.replace(tmp, out)
+
+
+def on_signal(signum, frame):
+    record["signals"].append(signal.Signals(signum).name)
+    save()
+    if signum == signal.SIGINT:
+        sys.exit(130)
+    if signum == signal.SIGTERM:
+        sys.exit(int(os.environ.get("STANDIN_TERM_EXIT", "0")))
+
+
+for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    signal.signal(sig, on_signal)
+
+url = os.environ.get("STANDIN_REQUEST_URL_FROM")
+if url:
+    base = os.environ[url]
+    body = json.dumps({"model": "m", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}).encode()
+    req = urllib.request.Request(base + "/v1/messages", data=body, headers={
+        "content-type": "application/json", "authorization": "Bearer " + os.environ.get("ANTHROPIC_AUTH_TOKEN", ""),
+    })
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        record["response"] = json.loads(resp.read())
+
+if os.environ.get("STANDIN_READ"):
+    with open(os.path.expandvars(os.environ["STANDIN_READ"])) as f:
+        record["read"] = f.read()
+
+if os.environ.get("STANDIN_CREATE"):
+    path = os.path.expandvars(os.environ["STANDIN_CREATE"])
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write("created by the agent")
+
+save()
+mode = os.environ.get("STANDIN_MODE", "exit:0")
+kind, _, arg = mode.partition(":")
+if kind == "exit":
+    sys.exit(int(arg))
+if kind == "signal":
+    if int(arg) not in (signal.SIGKILL, signal.SIGSTOP):
+        signal.signal(int(arg), signal.SIG_DFL)
+    os.kill(os.getpid(), int(arg))
+if kind == "wait":
+    record["ready"] = True
+    save()
+    deadline = time.monotonic() + float(arg or 30)
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+    sys.exit(3)

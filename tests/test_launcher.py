@@ -1,0 +1,299 @@
+"""`agentwrap AGENT -- ARGS`: wiring, exit codes, signals and errors, with a stand-in agent."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TEXT_SCRIPT, http_profile, write_profile
+
+STANDIN = Path(__file__).with_name("standin_agent.py")
+
+
+@pytest.fixture
+def standin(tmp_path: Path, isolated_env: Path):
+    """Install the stand-in as claude, codex and gemini; return a runner."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for name in ("claude", "codex", "gemini"):
+        exe = bindir / name
+        exe.write_text(f"#!{sys.executable}\nimport runpy\nrunpy.run_path({str(STANDIN)!r}, run_name='__main__')\n")
+        exe.chmod(0o755)
+    out = tmp_path / "standin.json"
+
+    class Runner:
+        record_path = out
+
+        def env(self, **extra: str) -> dict[str, str]:
+            env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}", "STANDIN_OUT": str(out)}
+            env.update(extra)
+            return env
+
+        def run(self, args: list[str], timeout: float = 30, **extra: str) -> subprocess.CompletedProcess:
+            return subprocess.run(
+                [sys.executable, "-m", "agentwrap", *args],
+                env=self.env(**extra), capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+            )
+
+        def spawn(self, args: list[str], **extra: str) -> subprocess.Popen:
+            return subprocess.Popen(
+                [sys.executable, "-m", "agentwrap", *args],
+                env=self.env(**extra), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                stdin=subprocess.DEVNULL, start_new_session=True,
+            )
+
+        def record(self) -> dict:
+            return json.loads(out.read_text())
+
+        def wait_ready(self, timeout: float = 15) -> dict:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if out.exists():
+                    rec = self.record()
+                    if rec.get("ready"):
+                        return rec
+                time.sleep(0.05)
+            raise AssertionError("stand-in agent never became ready")
+
+    return Runner()
+
+
+def _port_of(url: str) -> int:
+    return int(url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
+
+
+# -- wiring --------------------------------------------------------------------
+
+def test_claude_gets_the_proxy_and_the_secret_never_the_key(standin):
+    proc = standin.run(["claude", "--", "-p", "hello world", "--model", "x"], ANTHROPIC_API_KEY="sk-user-real-key")
+    assert proc.returncode == 0, proc.stderr
+    rec = standin.record()
+    assert rec["argv"] == ["-p", "hello world", "--model", "x"]
+    env = rec["env"]
+    base = env["ANTHROPIC_BASE_URL"]
+    assert base.startswith("http://127.0.0.1:")
+    secret = base.rsplit("/", 1)[1]
+    assert len(secret) >= 24 and env["ANTHROPIC_AUTH_TOKEN"] == secret
+    assert "ANTHROPIC_API_KEY" not in env
+    assert "sk-user-real-key" not in json.dumps(env)
+
+
+def test_claude_own_login_is_left_alone(standin):
+    proc = standin.run(["claude", "--", "-p", "x"])
+    assert proc.returncode == 0, proc.stderr
+    env = standin.record()["env"]
+    assert env["ANTHROPIC_BASE_URL"].startswith("http://127.0.0.1:")
+    assert "ANTHROPIC_AUTH_TOKEN" not in env and "ANTHROPIC_API_KEY" not in env
+
+
+def test_each_run_gets_a_fresh_secret_and_nothing_outlives_it(standin):
+    secrets, ports = set(), []
+    for _ in range(2):
+        assert standin.run(["claude", "--", "-p", "x"], ANTHROPIC_API_KEY="k").returncode == 0
+        base = standin.record()["env"]["ANTHROPIC_BASE_URL"]
+        secrets.add(base.rsplit("/", 1)[1])
+        ports.append(_port_of(base))
+    assert len(secrets) == 2
+    for port in ports:
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+@pytest.mark.parametrize("first", [["exec", "do it"], ["resume", "--last"], []])
+def test_codex_provider_flags_come_before_the_users_args(standin, first):
+    proc = standin.run(["codex", "--", *first], OPENAI_API_KEY="sk-openai-user")
+    assert proc.returncode == 0, proc.stderr
+    rec = standin.record()
+    argv = rec["argv"]
+    n = len(argv) - len(first)
+    assert argv[n:] == first
+    flags = dict(argv[i + 1].split("=", 1) for i in range(0, n, 2) if argv[i] == "-c")
+    assert all(argv[i] == "-c" for i in range(0, n, 2))
+    assert flags["model_provider"] == '"agentwrap"'
+    base = json.loads(flags["model_providers.agentwrap.base_url"])
+    assert base.startswith("http://127.0.0.1:") and base.endswith("/v1")
+    assert flags["model_providers.agentwrap.wire_api"] == '"responses"'
+    assert flags["model_providers.agentwrap.supports_websockets"] == "false"
+    key_var = json.loads(flags["model_providers.agentwrap.env_key"])
+    env = rec["env"]
+    assert env[key_var] == base.split("/")[-2]  # the secret
+    assert "OPENAI_API_KEY" not in env and "sk-openai-user" not in json.dumps(env)
+
+
+def test_codex_chatgpt_login_passes_through(standin, isolated_env):
+    (isolated_env / ".codex").mkdir()
+    (isolated_env / ".codex" / "auth.json").write_text('{"auth_mode": "chatgpt"}')
+    assert standin.run(["codex", "--", "exec", "x"]).returncode == 0
+    argv = standin.record()["argv"]
+    assert "model_providers.agentwrap.requires_openai_auth=true" in argv
+    assert not any(a.startswith("model_providers.agentwrap.env_key") for a in argv)
+
+
+def test_gemini_gets_api_key_auth_without_touching_user_settings(standin, isolated_env):
+    user_dir = isolated_env / ".gemini"
+    user_dir.mkdir()
+    original = json.dumps({"ui": {"theme": "Dracula"}, "security": {"auth": {"selectedType": "oauth-personal"}}})
+    (user_dir / "settings.json").write_text(original)
+    (user_dir / "GEMINI.md").write_text("user memory")
+    proc = standin.run(
+        ["gemini", "--", "-p", "hi"],
+        GEMINI_API_KEY="AI-user-key",
+        STANDIN_READ="$GEMINI_CLI_HOME/.gemini/settings.json",
+        STANDIN_CREATE="$GEMINI_CLI_HOME/.gemini/tmp/project/chat.json",
+    )
+    assert proc.returncode == 0, proc.stderr
+    rec = standin.record()
+    env = rec["env"]
+    assert "AI-user-key" not in json.dumps(env)
+    base = env["GOOGLE_GEMINI_BASE_URL"]
+    assert base.startswith("http://127.0.0.1:") and env["GEMINI_API_KEY"] == base.rsplit("/", 1)[1]
+    seen = json.loads(rec["read"])  # what Gemini CLI reads as the user's settings
+    assert seen["security"]["auth"]["selectedType"] == "gemini-api-key"
+    assert seen["ui"] == {"theme": "Dracula"}
+    assert (user_dir / "settings.json").read_text() == original  # the user's own file is never edited
+    assert (user_dir / "tmp" / "project" / "chat.json").read_text() == "created by the agent"  # kept
+    assert not Path(env["GEMINI_CLI_HOME"]).exists()  # the shadow home is gone after the run
+
+
+def test_gemini_google_login_goes_to_code_assist(standin):
+    assert standin.run(["gemini", "--", "-p", "hi"]).returncode == 0
+    env = standin.record()["env"]
+    assert env["CODE_ASSIST_ENDPOINT"].startswith("http://127.0.0.1:")
+    assert "GEMINI_API_KEY" not in env and "GEMINI_CLI_HOME" not in env
+
+
+# -- exit codes and signals ----------------------------------------------------
+
+def test_exit_code_is_the_agents(standin):
+    proc = standin.run(["claude", "--", "x"], STANDIN_MODE="exit:7")
+    assert proc.returncode == 7
+    assert "agentwrap: claude exited 7" in proc.stderr
+
+
+def test_agent_killed_by_signal_gives_128_plus_n(standin):
+    proc = standin.run(["claude", "--", "x"], STANDIN_MODE=f"signal:{int(signal.SIGKILL)}")
+    assert proc.returncode == 128 + signal.SIGKILL
+
+
+def test_ctrl_c_reaches_the_agent_not_a_traceback(standin):
+    p = standin.spawn(["claude", "--", "x"], STANDIN_MODE="wait:20")
+    standin.wait_ready()
+    os.killpg(p.pid, signal.SIGINT)  # what a terminal does: the whole foreground group
+    out, err = p.communicate(timeout=15)
+    assert p.returncode == 130
+    assert standin.record()["signals"] == ["SIGINT"]
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_termination_signals_are_forwarded(standin, sig):
+    p = standin.spawn(["claude", "--", "x"], STANDIN_MODE="wait:20", STANDIN_TERM_EXIT="0")
+    standin.wait_ready()
+    p.send_signal(sig)  # to agentwrap alone
+    out, err = p.communicate(timeout=15)
+    assert sig.name in standin.record()["signals"]
+    assert "Traceback" not in err
+
+
+def test_agent_dies_with_agentwrap(standin):
+    import psutil
+
+    p = standin.spawn(["claude", "--", "x"], STANDIN_MODE="wait:30")
+    rec = standin.wait_ready()
+    child = psutil.Process(rec["pid"])
+    p.kill()  # SIGKILL: agentwrap gets no chance to clean up
+    p.communicate(timeout=5)
+    gone, alive = psutil.wait_procs([child], timeout=10)
+    assert child in gone, "the agent outlived a killed agentwrap"
+
+
+def test_proxy_serves_the_agent_and_summary_counts_it(standin, upstream_factory, tmp_path):
+    up = upstream_factory(TEXT_SCRIPT)
+    profile = http_profile(tmp_path, "anthropic_messages", up.url, api_key_env="UP_KEY")
+    proc = standin.run(
+        ["claude", "--profile", str(profile), "--", "x"],
+        UP_KEY="upkey", STANDIN_REQUEST_URL_FROM="ANTHROPIC_BASE_URL",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert standin.record()["response"]["content"][0]["text"] == "Hello from the scripted upstream."
+    assert up.requests[0].headers["x-api-key"] == "upkey"
+    assert "1 request, 0 errors" in proc.stderr
+    assert proc.stderr.count("\n") == 1
+
+
+def test_profile_from_environment_variable(standin, upstream_factory, tmp_path):
+    up = upstream_factory(TEXT_SCRIPT)
+    profile = http_profile(tmp_path, "anthropic_messages", up.url, api_key_env="UP_KEY")
+    proc = standin.run(["claude", "--", "x"], UP_KEY="upkey", AGENTWRAP_PROFILE=str(profile), STANDIN_REQUEST_URL_FROM="ANTHROPIC_BASE_URL")
+    assert proc.returncode == 0, proc.stderr
+    assert len(up.requests) == 1
+
+
+# -- user errors: one line, deliberate exit codes ------------------------------
+
+def test_missing_agent_names_the_npm_package(tmp_path):
+    env = {**os.environ, "PATH": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-m", "agentwrap", "codex", "--", "exec", "x"], env=env, capture_output=True, text=True)
+    assert proc.returncode == 127
+    assert proc.stderr.strip().count("\n") == 0
+    assert "@openai/codex" in proc.stderr
+
+
+def test_invalid_toml_is_one_line_naming_file_and_line(standin, tmp_path):
+    bad = write_profile(tmp_path / "bad.toml", '[backends.x]\nprotocol = "anthropic_messages"\nbase_url = \n')
+    proc = standin.run(["claude", "--profile", str(bad), "--", "x"])
+    assert proc.returncode == 2
+    line = proc.stderr.strip()
+    assert "\n" not in line and str(bad) in line and "line 3" in line
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('[backends.x]\nprotocol = "anthropic"\nbase_url = "http://h"\n', "backends.x.protocol"),
+        ('[backends.x]\nprotocol = "anthropic_messages"\n', "base_url"),
+        ('[backends.x]\nprotocol = "anthropic_messages"\nbase_url = "http://h"\nbase_ur = "typo"\n', "backends.x.base_ur: unknown key"),
+        ('[backends.x]\nprotocol = "anthropic_messages"\nbase_url = "http://h"\n[[routes]]\nbackend = "y"\n', "'y', which is not defined"),
+    ],
+)
+def test_schema_errors_name_the_field(standin, tmp_path, text, expected):
+    bad = write_profile(tmp_path / "bad.toml", text)
+    proc = standin.run(["claude", "--profile", str(bad), "--", "x"])
+    assert proc.returncode == 2
+    assert expected in proc.stderr and str(bad) in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0
+
+
+def test_unknown_profile_lists_known_ones(standin):
+    proc = standin.run(["claude", "--profile", "nope", "--", "x"])
+    assert proc.returncode == 2
+    assert 'Profile "nope" not found' in proc.stderr and "offline" in proc.stderr
+
+
+def test_backend_of_another_protocol_fails_fast(standin, tmp_path):
+    prof = http_profile(tmp_path, "openai_chat", "http://127.0.0.1:9/v1")
+    proc = standin.run(["claude", "--profile", str(prof), "--", "x"])
+    assert proc.returncode == 2
+    assert "translation" in proc.stderr and "anthropic_messages" in proc.stderr
+    assert not standin.record_path.exists(), "the agent must not start"
+
+
+def test_missing_backend_key_is_a_config_error(standin, tmp_path):
+    prof = http_profile(tmp_path, "anthropic_messages", "http://127.0.0.1:9", api_key_env="NOT_SET_ANYWHERE")
+    proc = standin.run(["claude", "--profile", str(prof), "--", "x"])
+    assert proc.returncode == 2 and "NOT_SET_ANYWHERE" in proc.stderr
+
+
+def test_agent_options_before_the_separator_are_refused_clearly(standin):
+    proc = standin.run(["claude", "-p", "hello"])
+    assert proc.returncode == 2
+    assert "after --" in proc.stderr
