@@ -27,7 +27,7 @@ from typing import Any
 
 from agentwrap.protocols.neutral import NeutralEvent, Usage
 
-__all__ = ["DEFAULT_STATUS", "BlockSequencer", "Block", "dumps", "error_status", "merge_usage"]
+__all__ = ["DEFAULT_STATUS", "Block", "BlockSequencer", "Collector", "dumps", "error_status", "merge_usage", "parse_args"]
 
 DEFAULT_STATUS = {
     "invalid_request": 400,

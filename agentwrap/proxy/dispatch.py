@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode
 
 from agentwrap.config.model import BackendConfig, ProfileConfig
-from agentwrap.errors import RequestError, UpstreamError, UpstreamTimeout
+from agentwrap.errors import ConfigError, RequestError, UpstreamError, UpstreamTimeout
 from agentwrap.protocols import wire
 from agentwrap.protocols.endpoints import classify, rewrite_gemini_model, upstream_url
 from agentwrap.routing import choose_route, needs_summary
@@ -239,6 +239,8 @@ class Dispatcher:
             return self._error(protocol, "timeout", f"agentwrap: upstream {backend.name!r} timed out: {exc}")
         except UpstreamError as exc:
             return self._error(protocol, "upstream_unreachable", f"agentwrap: upstream {backend.name!r} failed: {exc}")
+        except ConfigError as exc:  # e.g. an unsupported HTTPS_PROXY scheme
+            return self._error(protocol, "upstream_unreachable", f"agentwrap: cannot reach upstream {backend.name!r}: {exc}")
 
         if resp.status >= 400:
             self.stats.errors += 1
