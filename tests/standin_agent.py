@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import time
+import urllib.error
 import urllib.request
 
 out = os.environ["STANDIN_OUT"]
@@ -44,6 +45,29 @@ if url:
     })
     with urllib.request.urlopen(req, timeout=10) as resp:
         record["response"] = json.loads(resp.read())
+
+proto = os.environ.get("STANDIN_PROTOCOL")
+if proto:
+    # Call the proxy the way the real agent would, with the credentials it was given.
+    if proto == "anthropic":
+        url = os.environ["ANTHROPIC_BASE_URL"] + "/v1/messages"
+        auth = {"authorization": "Bearer " + os.environ["ANTHROPIC_AUTH_TOKEN"]}
+        body = {"model": "m", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
+    elif proto == "responses":
+        flags = dict(a.split("=", 1) for a in sys.argv[1:] if a.startswith("model_providers.agentwrap."))
+        base = json.loads(flags["model_providers.agentwrap.base_url"])
+        key = os.environ[json.loads(flags["model_providers.agentwrap.env_key"])]
+        url, auth, body = base + "/responses", {"authorization": "Bearer " + key}, {"model": "m", "input": "hi"}
+    else:
+        url = os.environ["GOOGLE_GEMINI_BASE_URL"] + "/v1beta/models/g:generateContent"
+        auth = {"x-goog-api-key": os.environ["GEMINI_API_KEY"]}
+        body = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"content-type": "application/json", **auth})
+    try:
+        with urllib.request.urlopen(req, timeout=20) as resp:
+            record["status"], record["response"] = resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        record["status"], record["response"] = exc.code, exc.read().decode()
 
 if os.environ.get("STANDIN_READ"):
     with open(os.path.expandvars(os.environ["STANDIN_READ"])) as f:

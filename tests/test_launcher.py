@@ -297,3 +297,43 @@ def test_agent_options_before_the_separator_are_refused_clearly(standin):
     proc = standin.run(["claude", "-p", "hello"])
     assert proc.returncode == 2
     assert "after --" in proc.stderr
+
+
+# -- zero-config pass-through to the real provider hosts --------------------------
+
+@pytest.mark.parametrize(
+    ("agent", "protocol", "key_var", "host", "auth_header", "path"),
+    [
+        ("claude", "anthropic", "ANTHROPIC_API_KEY", "api.anthropic.com", "x-api-key", "/v1/messages"),
+        ("codex", "responses", "OPENAI_API_KEY", "api.openai.com", "authorization", "/v1/responses"),
+        ("gemini", "gemini", "GEMINI_API_KEY", "generativelanguage.googleapis.com", "x-goog-api-key", "/v1beta/models/g:generateContent"),
+    ],
+)
+def test_no_profile_goes_to_the_agents_own_provider(standin, tmp_path, agent, protocol, key_var, host, auth_header, path):
+    """With no profile each agent reaches its provider's real host (over TLS, through
+    HTTPS_PROXY here, since tests have no network) with the user's key from its usual variable."""
+    import trustme
+
+    from tests.upstream import ConnectProxy, ScriptedUpstream
+
+    ca = trustme.CA()
+    cert = ca.issue_cert(host)
+    server_ctx = __import__("ssl").create_default_context(__import__("ssl").Purpose.CLIENT_AUTH)
+    cert.configure_cert(server_ctx)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    with ScriptedUpstream(TEXT_SCRIPT, ssl_context=server_ctx) as up, ConnectProxy(up.port) as proxy:
+        proc = standin.run(
+            [agent, "--", "x"],
+            **{key_var: "user-key-123", "HTTPS_PROXY": proxy.url, "NO_PROXY": "", "SSL_CERT_FILE": str(ca_file),
+               "STANDIN_PROTOCOL": protocol},
+        )
+    assert proc.returncode == 0, proc.stderr
+    rec = standin.record()
+    assert rec["status"] == 200, rec.get("response")
+    assert proxy.targets == [f"{host}:443"]
+    (req,) = up.requests
+    assert req.path == path
+    assert req.headers["host"] == host
+    expected = "user-key-123" if auth_header != "authorization" else "Bearer user-key-123"
+    assert req.headers[auth_header] == expected

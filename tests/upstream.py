@@ -114,7 +114,9 @@ class _Server(ThreadingHTTPServer):
 class ScriptedUpstream:
     """`with ScriptedUpstream(script_toml) as up:` -> `up.url`, `up.requests`."""
 
-    def __init__(self, script: str, *, default_protocol: str = "anthropic_messages", prefix: str = "") -> None:
+    def __init__(
+        self, script: str, *, default_protocol: str = "anthropic_messages", prefix: str = "", ssl_context=None
+    ) -> None:
         self.backend = ScriptedBackend(Script.from_toml(script, "<test script>"))
         self.default_protocol = default_protocol
         self.prefix = prefix
@@ -126,11 +128,18 @@ class ScriptedUpstream:
         self.lock = threading.Lock()
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.upstream = self
+        self.tls = ssl_context is not None
+        if ssl_context is not None:
+            self._server.socket = ssl_context.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}{self.prefix}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}{self.prefix}"
 
     def fail_next(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -147,4 +156,79 @@ class ScriptedUpstream:
     def __exit__(self, *exc) -> None:
         self._server.shutdown()
         self._server.server_close()
+        self._thread.join(5)
+
+
+class ConnectProxy:
+    """A forward proxy for HTTPS_PROXY: records each CONNECT target and tunnels it
+    to 127.0.0.1:`tunnel_port`, whatever host was asked for."""
+
+    def __init__(self, tunnel_port: int) -> None:
+        import socket
+
+        self.tunnel_port = tunnel_port
+        self.targets: list[str] = []
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._tunnel, args=(conn,), daemon=True).start()
+
+    def _tunnel(self, conn) -> None:
+        import socket
+
+        head = b""
+        while b"\r\n\r\n" not in head:
+            data = conn.recv(4096)
+            if not data:
+                conn.close()
+                return
+            head += data
+        line = head.split(b"\r\n", 1)[0].decode()
+        method, target, _ = line.split(" ", 2)
+        self.targets.append(target)
+        if method != "CONNECT":
+            conn.sendall(b"HTTP/1.1 405 Method Not Allowed\r\ncontent-length: 0\r\n\r\n")
+            conn.close()
+            return
+        upstream = socket.create_connection(("127.0.0.1", self.tunnel_port))
+        conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+
+        def pipe(a, b):
+            try:
+                while data := a.recv(65536):
+                    b.sendall(data)
+            except OSError:
+                pass
+            finally:
+                for s in (a, b):
+                    try:
+                        s.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+
+        t = threading.Thread(target=pipe, args=(upstream, conn), daemon=True)
+        t.start()
+        pipe(conn, upstream)
+        t.join(5)
+        conn.close()
+        upstream.close()
+
+    def __enter__(self) -> "ConnectProxy":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._sock.close()
         self._thread.join(5)
