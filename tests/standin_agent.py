@@ -88,6 +88,21 @@ if kind == "signal":
     if int(arg) not in (signal.SIGKILL, signal.SIGSTOP):
         signal.signal(int(arg), signal.SIG_DFL)
     os.kill(os.getpid(), int(arg))
+if kind == "tty":
+    # An interactive agent: owns the terminal, reads the user, follows window resizes.
+    record["isatty"] = [os.isatty(fd) for fd in (0, 1, 2)]
+    record["size"] = list(os.get_terminal_size(0))
+
+    def on_winch(signum, frame):
+        record["winch"] = list(os.get_terminal_size(0))
+        save()
+
+    signal.signal(signal.SIGWINCH, on_winch)
+    record["ready"] = True
+    save()
+    record["line"] = sys.stdin.readline().strip()
+    save()
+    sys.exit(0)
 if kind == "wait":
     record["ready"] = True
     save()

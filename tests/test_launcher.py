@@ -337,3 +337,47 @@ def test_no_profile_goes_to_the_agents_own_provider(standin, tmp_path, agent, pr
     assert req.headers["host"] == host
     expected = "user-key-123" if auth_header != "authorization" else "Bearer user-key-123"
     assert req.headers[auth_header] == expected
+
+
+def test_interactive_terminal_belongs_to_the_agent(standin):
+    """In a real terminal the agent gets the tty on stdin/stdout/stderr, reads what the
+    user types, and receives window-size changes (SIGWINCH goes to its process group)."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+
+    def take_terminal():  # runs after setsid(): make the pty our controlling terminal
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    p = subprocess.Popen(
+        [sys.executable, "-m", "agentwrap", "claude", "--", "x"],
+        env=standin.env(STANDIN_MODE="tty"), stdin=slave, stdout=slave, stderr=slave,
+        start_new_session=True, preexec_fn=take_terminal,
+    )
+    os.close(slave)
+    try:
+        rec = standin.wait_ready()
+        assert rec["isatty"] == [True, True, True]
+        assert rec["size"] == [80, 24]
+        fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+        deadline = time.monotonic() + 10
+        while "winch" not in standin.record() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert standin.record().get("winch") == [120, 40]
+        os.write(master, b"typed by the user\n")
+        assert p.wait(15) == 0
+        assert standin.record()["line"] == "typed by the user"
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        try:
+            while os.read(master, 65536):
+                pass
+        except OSError:
+            pass
+        os.close(master)
