@@ -150,7 +150,8 @@ def test_claude_code_request() -> None:
 def test_claude_code_first_turn_text() -> None:
     body = {**CLAUDE_CODE, "messages": CLAUDE_CODE["messages"][:1], "thinking": {"type": "disabled"}}
     summary = anthropic.summarize_request(body)
-    assert summary.last_user_text == "<system-reminder>\nAs you answer, use the context.\n</system-reminder>\nfix the failing test in app.py"
+    # the prompt is the newest text block; Claude Code's reminders come before it
+    assert summary.last_user_text == "fix the failing test in app.py"
     assert summary.assistant_turns == 0
     assert summary.thinking is False
 

@@ -20,7 +20,6 @@ from agentwrap.protocols.summary import (
     as_dict,
     as_list,
     as_str,
-    join_text,
     require_dict,
     tool_spec,
 )
@@ -195,7 +194,9 @@ def _text_of(content: Any) -> tuple[str | None, bool]:
             texts.append(block["text"])
         elif block.get("type") == "tool_result":
             tool_results = True
-    return join_text(texts), tool_results and not texts
+    # The newest text block is what the user typed: Claude Code puts its
+    # <system-reminder> blocks before the prompt in the same message (2.1.x).
+    return (texts[-1] if texts else None), tool_results and not texts
 
 
 def summarize_request(body: Any, path: str = "") -> RequestSummary:
