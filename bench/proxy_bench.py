@@ -840,19 +840,19 @@ def render(rep: Report) -> str:
     if "latency" in f:
         L = f["latency"]
         out.append(row.format(f"non-streaming latency p50 (ms, n={L['requests']})", f"{L['direct_p50_ms']:.3f}",
-                              f"{L['proxy_p50_ms']:.3f}", f"+{L['added_p50_ms']:.3f}",
+                              f"{L['proxy_p50_ms']:.3f}", f"{L['added_p50_ms']:+.3f}",
                               f"<= 0.5 added  {verdict(L['added_p50_ms'] <= TARGETS['added_p50_ms'])}"))
         out.append(row.format("non-streaming latency p99 (ms)", f"{L['direct_p99_ms']:.3f}",
-                              f"{L['proxy_p99_ms']:.3f}", f"+{L['added_p99_ms']:.3f}",
+                              f"{L['proxy_p99_ms']:.3f}", f"{L['added_p99_ms']:+.3f}",
                               f"<= 2 added    {verdict(L['added_p99_ms'] <= TARGETS['added_p99_ms'])}"))
         out.append(row.format("  proxy CPU per request (ms)", "", f"{L['proxy_cpu_per_request_ms']:.3f}", "", ""))
     if "ttfc" in f:
         T = f["ttfc"]
         out.append(row.format(f"stream time to first chunk p50 (ms, n={T['requests']})",
                               f"{T['direct_first_p50_ms']:.3f}", f"{T['proxy_first_p50_ms']:.3f}",
-                              f"+{T['added_first_p50_ms']:.3f}", ""))
+                              f"{T['added_first_p50_ms']:+.3f}", ""))
         out.append(row.format("stream time to first chunk p99 (ms)", f"{T['direct_first_p99_ms']:.3f}",
-                              f"{T['proxy_first_p99_ms']:.3f}", f"+{T['added_first_p99_ms']:.3f}", ""))
+                              f"{T['proxy_first_p99_ms']:.3f}", f"{T['added_first_p99_ms']:+.3f}", ""))
     for key, label in (("rate", "per-event writes"), ("rate_bulk", "one bulk write")):
         if key in f:
             R = f[key]
@@ -870,16 +870,16 @@ def render(rep: Report) -> str:
                                   f"{C['proxy_events_per_s']:,.0f}", f"x{C['ratio']:.2f}",
                                   f">= 0.9x       {verdict(C['ratio'] >= TARGETS['stream_ratio'])}"))
             out.append(row.format("  completion p50 (ms)", f"{C['direct_p50_ms']:.1f}", f"{C['proxy_p50_ms']:.1f}",
-                                  f"+{C['proxy_p50_ms'] - C['direct_p50_ms']:.1f}", ""))
+                                  f"{C['proxy_p50_ms'] - C['direct_p50_ms']:+.1f}", ""))
             out.append(row.format("  completion p99 (ms)", f"{C['direct_p99_ms']:.1f}", f"{C['proxy_p99_ms']:.1f}",
-                                  f"+{C['added_p99_ms']:.1f}", ""))
+                                  f"{C['added_p99_ms']:+.1f}", ""))
             out.append(row.format("  proxy CPU per event (us)", "", f"{C['proxy_cpu_per_event_us']:.2f}", "", ""))
     if "rss" in f:
         S = f["rss"]
         out.append(row.format("agentwrap RSS idle (MB)", "", f"{S['idle_mb']:.1f}", "",
                               f"<= 40         {verdict(S['idle_mb'] <= TARGETS['idle_rss_mb'])}"))
         out.append(row.format("agentwrap RSS after load (MB)", "", f"{S['after_load_mb']:.1f}",
-                              f"+{S['after_load_mb'] - S['idle_mb']:.1f}", ""))
+                              f"{S['after_load_mb'] - S['idle_mb']:+.1f}", ""))
     if "launch" in f:
         X = f["launch"]
         n = X["launches"]
@@ -997,11 +997,16 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGHUP, on_term)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
     try:
         rep = run(args)
     except KeyboardInterrupt:
-        print("interrupted; all started processes stopped", file=sys.stderr)
+        print("interrupted; every process the benchmark started has been stopped", file=sys.stderr)
         return 130
+    except SystemExit as exc:
+        print(f"stopped by signal {exc.code - 128}; every process the benchmark started has been stopped",
+              file=sys.stderr)
+        raise
     print(render(rep))
     if args.json:
         Path(args.json).write_text(json.dumps({"meta": rep.meta, "targets": TARGETS, "figures": rep.figures},
