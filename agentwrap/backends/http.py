@@ -185,7 +185,7 @@ class UpstreamResponse:
     before that closes the socket.
     """
 
-    __slots__ = ("status", "reason", "headers", "_conn", "_pool", "_where", "_idle_s", "_done")
+    __slots__ = ("status", "reason", "headers", "_conn", "_pool", "_where", "_idle_s", "_done", "_pending_end")
 
     def __init__(self, head: h11.Response, conn: _Conn, pool: HttpTransport, where: str, idle_s: float) -> None:
         self.status: int = head.status_code
@@ -193,6 +193,7 @@ class UpstreamResponse:
         self.headers: list[tuple[bytes, bytes]] = head.headers.raw_items()  # names as received
         self._conn: _Conn | None = conn
         self._pool, self._where, self._idle_s, self._done = pool, where, idle_s, False
+        self._pending_end = False  # EndOfMessage seen while returning the last pieces
 
     def __repr__(self) -> str:
         return f"<UpstreamResponse {self.status} from {self._where}>"
@@ -210,19 +211,32 @@ class UpstreamResponse:
             if self._done:
                 raise StopAsyncIteration
             raise RuntimeError("the response was closed before its body was read")
+        if self._pending_end:
+            self._conn, self._done = None, True
+            self._pool._release(conn)
+            raise StopAsyncIteration
         h = conn.h11
+        # Everything one socket read produced goes out as one piece: upstream SSE
+        # arrives one chunk per event, and passing each on alone costs a write
+        # syscall per event downstream. Nothing waits for more data to join.
+        pieces: list[bytes] = []
         try:
             while True:
                 event = h.next_event()
                 kind = type(event)
                 if kind is h11.Data:
                     if event.data:
-                        return event.data
+                        pieces.append(event.data)
                 elif event is h11.NEED_DATA:
+                    if pieces:
+                        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
                     data = await conn.read_body(self._idle_s)
                     conn.eof = not data
                     h.receive_data(data)
                 elif kind is h11.EndOfMessage:
+                    if pieces:
+                        self._pending_end = True
+                        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
                     break
                 else:
                     raise h11.RemoteProtocolError(f"unexpected {event!r} in the response body")
@@ -247,6 +261,10 @@ class UpstreamResponse:
         """Pool the connection if the body is complete already, else close the socket."""
         conn, self._conn = self._conn, None
         if conn is None:
+            return
+        if self._pending_end:
+            self._done = True
+            self._pool._release(conn)
             return
         try:  # what is buffered may finish the body already (204, HEAD, short bodies)
             while (event := conn.h11.next_event()) is not h11.NEED_DATA:

