@@ -23,6 +23,7 @@ from urllib.parse import quote, unquote
 
 import h11
 
+from agentwrap.backends.chunked import ChunkedDecoder
 from agentwrap.errors import ConfigError, UpstreamError, UpstreamProtocol, UpstreamTimeout
 
 __all__ = ["Timeouts", "HttpTransport", "UpstreamResponse"]
@@ -185,15 +186,20 @@ class UpstreamResponse:
     before that closes the socket.
     """
 
-    __slots__ = ("status", "reason", "headers", "_conn", "_pool", "_where", "_idle_s", "_done", "_pending_end")
+    __slots__ = ("status", "reason", "headers", "_conn", "_pool", "_where", "_idle_s", "_done", "_pending_end", "_chunked", "_seeded")
 
-    def __init__(self, head: h11.Response, conn: _Conn, pool: HttpTransport, where: str, idle_s: float) -> None:
+    def __init__(self, head: h11.Response, conn: _Conn, pool: HttpTransport, where: str, idle_s: float,
+                 chunked: bool = False) -> None:
         self.status: int = head.status_code
         self.reason: bytes = head.reason
         self.headers: list[tuple[bytes, bytes]] = head.headers.raw_items()  # names as received
         self._conn: _Conn | None = conn
         self._pool, self._where, self._idle_s, self._done = pool, where, idle_s, False
         self._pending_end = False  # EndOfMessage seen while returning the last pieces
+        # Chunked bodies are decoded here, not by h11 (see chunked.py); h11 keeps
+        # parsing heads, and the connection gets a fresh h11 state when pooled.
+        self._chunked: ChunkedDecoder | None = ChunkedDecoder() if chunked else None
+        self._seeded = False  # the body bytes h11 buffered with the head were fed
 
     def __repr__(self) -> str:
         return f"<UpstreamResponse {self.status} from {self._where}>"
@@ -215,6 +221,8 @@ class UpstreamResponse:
             self._conn, self._done = None, True
             self._pool._release(conn)
             raise StopAsyncIteration
+        if self._chunked is not None:
+            return await self._next_chunked(conn)
         h = conn.h11
         # Everything one socket read produced goes out as one piece: upstream SSE
         # arrives one chunk per event, and passing each on alone costs a write
@@ -253,6 +261,59 @@ class UpstreamResponse:
         self._pool._release(conn)
         raise StopAsyncIteration
 
+    async def _next_chunked(self, conn: _Conn) -> bytes:
+        dec = self._chunked
+        assert dec is not None
+        try:
+            if dec.done:
+                self._finish_chunked(conn)
+                raise StopAsyncIteration
+            pieces: list[bytes] = []
+            if not self._seeded:  # body bytes h11 read along with the head
+                self._seeded = True
+                buffered = conn.h11.trailing_data[0]
+                if buffered:
+                    pieces = dec.feed(buffered)
+            while not pieces and not dec.done:
+                data = await conn.read_body(self._idle_s)
+                if not data:
+                    conn.eof = True
+                    raise UpstreamProtocol(f"{self._where} closed the connection mid-response")
+                pieces = dec.feed(data)
+            if not pieces:
+                self._finish_chunked(conn)
+                raise StopAsyncIteration
+            return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        except StopAsyncIteration:
+            raise
+        except BaseException as exc:  # cancellation included: the socket must not leak
+            closed_meanwhile = self._conn is None
+            self._conn = None
+            self._pool._discard(conn)
+            if isinstance(exc, UpstreamProtocol) and str(exc).startswith("malformed chunked body"):
+                raise UpstreamProtocol(f"{self._where} sent malformed HTTP: {exc}") from exc
+            if closed_meanwhile and not isinstance(exc, asyncio.CancelledError):
+                raise RuntimeError("the response was closed before its body was read") from exc
+            if isinstance(exc, _FOREIGN_ERRORS):
+                raise _upstream_error(exc, self._where, "body", self._idle_s, conn) from exc
+            raise
+
+    def _finish_chunked(self, conn: _Conn) -> None:
+        self._conn, self._done = None, True
+        dec = self._chunked
+        assert dec is not None
+        if dec.leftover or not self._keep_alive:
+            self._pool._discard(conn)
+        else:
+            self._pool._release_fresh(conn)
+
+    @property
+    def _keep_alive(self) -> bool:
+        for name, value in self.headers:
+            if name.lower() == b"connection" and b"close" in value.lower():
+                return False
+        return True
+
     async def aread(self) -> bytes:
         """The whole body. Raises UpstreamProtocol or UpstreamTimeout."""
         return b"".join([chunk async for chunk in self])
@@ -266,6 +327,12 @@ class UpstreamResponse:
             self._done = True
             self._pool._release(conn)
             return
+        if self._chunked is not None:
+            if self._chunked.done:
+                self._finish_chunked(conn)
+            else:
+                self._pool._discard(conn)
+            return
         try:  # what is buffered may finish the body already (204, HEAD, short bodies)
             while (event := conn.h11.next_event()) is not h11.NEED_DATA:
                 if type(event) is h11.EndOfMessage:
@@ -275,6 +342,15 @@ class UpstreamResponse:
         except h11.ProtocolError:
             pass
         self._pool._discard(conn)
+
+
+def _is_chunked(head: h11.Response) -> bool:
+    if head.status_code < 200 or head.status_code in (204, 304):
+        return False
+    for name, value in head.headers:  # h11 lowercases names
+        if name == b"transfer-encoding":
+            return value.lower().rstrip().endswith(b"chunked")
+    return False
 
 
 class HttpTransport:
@@ -364,7 +440,8 @@ class HttpTransport:
         except BaseException:
             self._discard(conn)
             raise
-        return UpstreamResponse(event, conn, self, route.where, t.read_idle_s)
+        chunked = request.method != b"HEAD" and _is_chunked(event)
+        return UpstreamResponse(event, conn, self, route.where, t.read_idle_s, chunked)
 
     async def _connect(self, route: _Route, connect_s: float) -> _Conn:
         proxy = route.proxy
@@ -412,6 +489,20 @@ class HttpTransport:
             conn.close()
             return
         h.start_next_cycle()
+        conn.received = conn.eof = False
+        idle = self._idle.setdefault(conn.key, deque())
+        if len(idle) < self._max_idle:
+            idle.append(conn)
+        else:
+            conn.close()
+
+    def _release_fresh(self, conn: _Conn) -> None:
+        """Pool a connection whose last body was read outside h11: give it a new h11 state."""
+        conn.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_RESPONSE_HEAD_BYTES)
+        self._active.discard(conn)
+        if self._closed:
+            conn.close()
+            return
         conn.received = conn.eof = False
         idle = self._idle.setdefault(conn.key, deque())
         if len(idle) < self._max_idle:
