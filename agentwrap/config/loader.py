@@ -83,26 +83,29 @@ def load_profile(spec: str) -> ProfileConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}. Fix the syntax at that line.") from exc
 
-    from pydantic import ValidationError
+    from pydantic_core import ValidationError
 
-    from agentwrap.config.schema import ProfileSchema
+    from agentwrap.config.schema import PROFILE_VALIDATOR, check_profile
 
     try:
-        schema = ProfileSchema.model_validate(data)
+        valid = PROFILE_VALIDATOR.validate_python(data)
     except ValidationError as exc:
         err = exc.errors()[0]
         where = _field_path(tuple(err.get("loc", ())))
-        msg = err.get("msg", "invalid value").removeprefix("Value error, ")
+        msg = err.get("msg", "invalid value")
         if err.get("type") == "extra_forbidden":
             msg = "unknown key; remove it or check its spelling"
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         raise ConfigError(f"{path}: {where}: {msg}{more}") from exc
+    problem = check_profile(valid)
+    if problem is not None:
+        raise ConfigError(f"{path}: {problem[0]}: {problem[1]}")
 
     backends: dict[str, BackendConfig] = {}
-    for name, b in schema.backends.items():
+    for name, b in valid["backends"].items():
         script = None
-        if b.script:
-            script_path = Path(os.path.expandvars(b.script)).expanduser()
+        if b.get("script"):
+            script_path = Path(os.path.expandvars(b["script"])).expanduser()
             if not script_path.is_absolute():
                 script_path = path.parent / script_path
             if not script_path.is_file():
@@ -110,24 +113,24 @@ def load_profile(spec: str) -> ProfileConfig:
             script = str(script_path)
         backends[name] = BackendConfig(
             name=name,
-            type=b.type,
-            protocol=b.protocol,
-            base_url=b.base_url.rstrip("/") if b.base_url else None,
-            api_key_env=b.api_key_env,
-            headers=tuple(b.headers.items()),
-            timeout_s=b.timeout_s,
+            type=b.get("type", "http"),
+            protocol=b.get("protocol"),
+            base_url=b["base_url"].rstrip("/") if b.get("base_url") else None,
+            api_key_env=b.get("api_key_env"),
+            headers=tuple(b.get("headers", {}).items()),
+            timeout_s=b.get("timeout_s"),
             script=script,
         )
     routes = tuple(
         RouteConfig(
-            backend=r.backend,
-            model=r.model,
-            when=WhenConfig(**r.when.model_dump()) if r.when else None,
-            fallbacks=tuple(r.fallbacks),
+            backend=r["backend"],
+            model=r.get("model"),
+            when=WhenConfig(**r["when"]) if "when" in r else None,
+            fallbacks=tuple(r.get("fallbacks", [])),
         )
-        for r in schema.routes
+        for r in valid.get("routes", [])
     )
     if not routes:
         # No routes: everything goes to the first backend declared.
         routes = (RouteConfig(backend=next(iter(backends))),)
-    return ProfileConfig(name=schema.name or path.stem, source=str(path), backends=backends, routes=routes)
+    return ProfileConfig(name=valid.get("name") or path.stem, source=str(path), backends=backends, routes=routes)
