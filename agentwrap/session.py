@@ -241,7 +241,9 @@ def run_session(opts: SessionOptions, env: Mapping[str, str] | None = None) -> S
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(text)
-        child_env = {k: v for k, v in env.items() if k not in wiring.env_unset}
+        # Provider keys stay in agentwrap: the variables the profile reads keys from are not passed on.
+        withheld = set(wiring.env_unset) | {b.api_key_env for b in plan.profile.backends.values() if b.api_key_env}
+        child_env = {k: v for k, v in env.items() if k not in withheld}
         child_env.update(wiring.env_set)
         argv = [plan.binary, *wiring.argv_prefix, *opts.args]
 

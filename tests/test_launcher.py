@@ -223,8 +223,10 @@ def test_proxy_serves_the_agent_and_summary_counts_it(standin, upstream_factory,
         UP_KEY="upkey", STANDIN_REQUEST_URL_FROM="ANTHROPIC_BASE_URL",
     )
     assert proc.returncode == 0, proc.stderr
-    assert standin.record()["response"]["content"][0]["text"] == "Hello from the scripted upstream."
+    rec = standin.record()
+    assert rec["response"]["content"][0]["text"] == "Hello from the scripted upstream."
     assert up.requests[0].headers["x-api-key"] == "upkey"
+    assert "UP_KEY" not in rec["env"] and "upkey" not in json.dumps(rec["env"])  # the key stays in agentwrap
     assert "1 request, 0 errors" in proc.stderr
     assert proc.stderr.count("\n") == 1
 

@@ -152,7 +152,10 @@ class ProxyServer:
             method, target, headers, body = request
             self._active_responses += 1
             try:
-                response = await self.dispatcher.handle(method, target, headers, body)
+                try:
+                    response = await self.dispatcher.handle(method, target, headers, body)
+                except Exception as exc:  # our bug: answer it in the agent's protocol, keep serving
+                    response = self._internal_error(exc)
                 await self._send_response(conn, writer, method, response)
             except UpstreamError:
                 return  # the response was cut after its head went out; the dispatcher counted it
@@ -164,6 +167,17 @@ class ProxyServer:
                 conn.start_next_cycle()
             except h11.LocalProtocolError:
                 return
+
+    def _internal_error(self, exc: Exception) -> ProxyResponse:
+        from agentwrap.protocols.wire import encode_error
+
+        if os.environ.get("AGENTWRAP_DEBUG") == "1":
+            traceback.print_exception(exc, file=sys.stderr)
+        self.dispatcher.stats.errors += 1
+        status, body = encode_error(
+            self.dispatcher.agent_protocol, "api_error", f"agentwrap internal error: {type(exc).__name__}: {exc}", 500
+        )
+        return ProxyResponse(status, [(b"content-type", b"application/json")], body)
 
     async def _read_request(self, conn: h11.Connection, reader: asyncio.StreamReader):
         request: h11.Request | None = None
