@@ -249,14 +249,7 @@ class UpstreamResponse:
                 else:
                     raise h11.RemoteProtocolError(f"unexpected {event!r} in the response body")
         except BaseException as exc:  # cancellation included: the socket must not leak
-            closed_meanwhile = self._conn is None  # by aclose() from another task
-            self._conn = None
-            self._pool._discard(conn)
-            if closed_meanwhile and not isinstance(exc, asyncio.CancelledError):
-                raise RuntimeError("the response was closed before its body was read") from exc
-            if isinstance(exc, _FOREIGN_ERRORS):
-                raise _upstream_error(exc, self._where, "body", self._idle_s, conn) from exc
-            raise
+            raise self._failed(conn, exc) from exc
         self._conn, self._done = None, True
         self._pool._release(conn)
         raise StopAsyncIteration
@@ -287,16 +280,20 @@ class UpstreamResponse:
         except StopAsyncIteration:
             raise
         except BaseException as exc:  # cancellation included: the socket must not leak
-            closed_meanwhile = self._conn is None
-            self._conn = None
-            self._pool._discard(conn)
             if isinstance(exc, UpstreamProtocol) and str(exc).startswith("malformed chunked body"):
-                raise UpstreamProtocol(f"{self._where} sent malformed HTTP: {exc}") from exc
-            if closed_meanwhile and not isinstance(exc, asyncio.CancelledError):
-                raise RuntimeError("the response was closed before its body was read") from exc
-            if isinstance(exc, _FOREIGN_ERRORS):
-                raise _upstream_error(exc, self._where, "body", self._idle_s, conn) from exc
-            raise
+                exc = UpstreamProtocol(f"{self._where} sent malformed HTTP: {exc}")
+            raise self._failed(conn, exc) from exc
+
+    def _failed(self, conn: _Conn, exc: BaseException) -> BaseException:
+        """Drop the connection after a body read failed; the exception the caller should see."""
+        closed_meanwhile = self._conn is None  # by aclose() from another task
+        self._conn = None
+        self._pool._discard(conn)
+        if closed_meanwhile and not isinstance(exc, asyncio.CancelledError):
+            return RuntimeError("the response was closed before its body was read")
+        if isinstance(exc, _FOREIGN_ERRORS):
+            return _upstream_error(exc, self._where, "body", self._idle_s, conn)
+        return exc
 
     def _finish_chunked(self, conn: _Conn) -> None:
         self._conn, self._done = None, True
@@ -305,7 +302,7 @@ class UpstreamResponse:
         if dec.leftover or not self._keep_alive:
             self._pool._discard(conn)
         else:
-            self._pool._release_fresh(conn)
+            self._pool._release(conn, fresh=True)
 
     @property
     def _keep_alive(self) -> bool:
@@ -482,24 +479,18 @@ class HttpTransport:
             conn.close()
         return None
 
-    def _release(self, conn: _Conn) -> None:
+    def _release(self, conn: _Conn, *, fresh: bool = False) -> None:
+        """Pool a connection whose response is complete. `fresh`: its last body was
+        read outside h11 (chunked.py), so it gets a new h11 state instead of a next cycle."""
         self._active.discard(conn)
         h = conn.h11
-        if self._closed or h.our_state is not h11.DONE or h.their_state is not h11.DONE:
+        if fresh:
+            conn.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_RESPONSE_HEAD_BYTES)
+        elif h.our_state is not h11.DONE or h.their_state is not h11.DONE:
             conn.close()
             return
-        h.start_next_cycle()
-        conn.received = conn.eof = False
-        idle = self._idle.setdefault(conn.key, deque())
-        if len(idle) < self._max_idle:
-            idle.append(conn)
         else:
-            conn.close()
-
-    def _release_fresh(self, conn: _Conn) -> None:
-        """Pool a connection whose last body was read outside h11: give it a new h11 state."""
-        conn.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_RESPONSE_HEAD_BYTES)
-        self._active.discard(conn)
+            h.start_next_cycle()
         if self._closed:
             conn.close()
             return
