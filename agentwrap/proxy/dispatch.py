@@ -49,6 +49,7 @@ class ProxyResponse:
     status: int
     headers: Headers
     body: bytes | AsyncIterator[bytes] = b""
+    local: bool = True  # made by agentwrap (error, scripted), not relayed from an upstream
 
 
 @dataclass(slots=True)
@@ -111,6 +112,7 @@ class Dispatcher:
         self.transport = transport
         self.scripted = scripted or {}
         self.stats = Stats()
+        self.recorder = None  # capture.Recorder, set by the session; every tap is guarded by `if rec`
         self._secret = secret.encode()
         self._summarise = needs_summary(profile)
 
@@ -120,6 +122,10 @@ class Dispatcher:
         status, body = wire.encode_error(protocol or self.agent_protocol, error_type, message, status)
         self.stats.errors += 1
         return _json_response(status, body)
+
+    def _record_error(self, xid: int, kind: str, message: str) -> None:
+        if self.recorder:
+            self.recorder.error(xid, kind, message)
 
     def _check_secret(self, path: bytes) -> bytes | None:
         """Return the path after the secret prefix, or None if the secret is missing."""
@@ -135,6 +141,18 @@ class Dispatcher:
 
     async def handle(self, method: bytes, target: bytes, headers: Headers, body: bytes) -> ProxyResponse:
         self.stats.requests += 1
+        rec = self.recorder
+        xid = rec.exchange(method.decode("latin-1"), target.decode("latin-1"), headers, body) if rec else 0
+        response = await self._handle(xid, method, target, headers, body)
+        if rec and not isinstance(response.body, (bytes, bytearray)):
+            return response  # streamed: the relay records chunks and ends the exchange
+        if rec:
+            if response.local:
+                rec.agent_response(xid, response.status, response.headers, response.body)
+            rec.end(xid)
+        return response
+
+    async def _handle(self, xid: int, method: bytes, target: bytes, headers: Headers, body: bytes) -> ProxyResponse:
         raw_path, _, query = target.partition(b"?")
         rest = self._check_secret(raw_path)
         if rest is None:
@@ -176,9 +194,13 @@ class Dispatcher:
             )
         backend = self.profile.backends[decision.backend]
         self.stats.by_backend[backend.name] = self.stats.by_backend.get(backend.name, 0) + 1
+        if self.recorder:
+            self.recorder.route(
+                xid, {"backend": backend.name, "model": decision.model or model, "requested_model": model, "reason": decision.reason}
+            )
 
         if backend.type == "scripted":
-            return self._scripted(backend, protocol, endpoint, method, path, parsed)
+            return self._scripted(xid, backend, protocol, endpoint, method, path, parsed)
 
         if not backend.speaks(protocol):
             return self._error(
@@ -195,17 +217,33 @@ class Dispatcher:
                 parsed["model"] = decision.model
                 body = json.dumps(parsed, ensure_ascii=False, separators=(",", ":")).encode()
 
-        return await self._forward(backend, protocol, method, path, query, headers, body)
+        return await self._forward(xid, backend, protocol, method, path, query, headers, body)
 
-    def _scripted(self, backend: BackendConfig, protocol: str, endpoint, method: bytes, path: str, parsed) -> ProxyResponse:
+    def _scripted(self, xid: int, backend: BackendConfig, protocol: str, endpoint, method: bytes, path: str, parsed) -> ProxyResponse:
         reply = self.scripted[backend.name].respond(protocol, method.decode(), path, parsed)
         if reply.status >= 400:
             self.stats.errors += 1
         headers = [(b"content-type", reply.content_type.encode())]
-        return ProxyResponse(reply.status, headers, b"".join(reply.chunks) if not reply.stream else _iter_chunks(reply.chunks))
+        body = reply.body
+        # Recorded whole, as the upstream leg of this exchange: replay serves it back the same way.
+        rec = self.recorder
+        if rec:
+            rec.upstream_response(xid, reply.status, headers)
+            rec.chunk(xid, body)
+        if not reply.stream:
+            return ProxyResponse(reply.status, headers, body)
+        return ProxyResponse(reply.status, headers, self._iter_scripted(xid, reply.chunks))
+
+    async def _iter_scripted(self, xid: int, chunks: list[bytes]) -> AsyncIterator[bytes]:
+        try:
+            for c in chunks:
+                yield c
+        finally:
+            if self.recorder:
+                self.recorder.end(xid)
 
     async def _forward(
-        self, backend: BackendConfig, protocol: str, method: bytes, path: str, query: bytes, headers: Headers, body: bytes
+        self, xid: int, backend: BackendConfig, protocol: str, method: bytes, path: str, query: bytes, headers: Headers, body: bytes
     ) -> ProxyResponse:
         auth = self.auth.get(backend.name) or UpstreamAuth(None, False)
         out: Headers = []
@@ -233,17 +271,20 @@ class Dispatcher:
             from agentwrap.backends.http import Timeouts
 
             timeouts = Timeouts(first_byte_s=backend.timeout_s, read_idle_s=backend.timeout_s)
+        rec = self.recorder
+        if rec:
+            rec.upstream_request(xid, method.decode(), url, out, body)
         try:
             resp = await self.transport.request(method.decode(), url, out, body, timeouts=timeouts)
-        except UpstreamTimeout as exc:
-            return self._error(protocol, "timeout", f"agentwrap: upstream {backend.name!r} timed out: {exc}")
-        except UpstreamError as exc:
-            return self._error(protocol, "upstream_unreachable", f"agentwrap: upstream {backend.name!r} failed: {exc}")
-        except ConfigError as exc:  # e.g. an unsupported HTTPS_PROXY scheme
-            return self._error(protocol, "upstream_unreachable", f"agentwrap: cannot reach upstream {backend.name!r}: {exc}")
+        except (UpstreamError, ConfigError) as exc:  # ConfigError: e.g. an unsupported HTTPS_PROXY scheme
+            kind = "timeout" if isinstance(exc, UpstreamTimeout) else "upstream_unreachable"
+            self._record_error(xid, kind, str(exc))
+            return self._error(protocol, kind, f"agentwrap: upstream {backend.name!r} failed: {exc}")
 
         if resp.status >= 400:
             self.stats.errors += 1
+        if rec:
+            rec.upstream_response(xid, resp.status, resp.headers)
         resp_headers: Headers = []
         is_sse = False
         for name, value in resp.headers:
@@ -255,30 +296,37 @@ class Dispatcher:
             resp_headers.append((lname, value))
         if method == b"HEAD":
             await resp.aclose()
-            return ProxyResponse(resp.status, resp_headers, b"")
-        return ProxyResponse(resp.status, resp_headers, self._relay(resp, protocol, is_sse, resp_headers))
+            return ProxyResponse(resp.status, resp_headers, b"", local=False)
+        return ProxyResponse(resp.status, resp_headers, self._relay(xid, resp, protocol, is_sse, resp_headers), local=False)
 
-    async def _relay(self, resp, protocol: str, is_sse: bool, resp_headers: Headers) -> AsyncIterator[bytes]:
+    async def _relay(self, xid: int, resp, protocol: str, is_sse: bool, resp_headers: Headers) -> AsyncIterator[bytes]:
         """Yield upstream body chunks as they arrive; close the agent's stream properly on failure."""
         tail = b"\n\n"
+        rec = self.recorder
         try:
             async for chunk in resp.aiter_raw():
                 if chunk:
                     tail = chunk[-2:]
+                    if rec:
+                        rec.chunk(xid, chunk)
                     yield chunk
         except UpstreamError as exc:
             self.stats.errors += 1
+            if rec:
+                rec.error(xid, "upstream_stream", str(exc))
             if not is_sse or any(n == b"content-length" for n, _ in resp_headers):
                 raise  # the connection handler aborts the response: the agent sees a truncated body
             # Finish the partial SSE event (if any) and tell the agent in its own protocol.
             kind = "timeout" if isinstance(exc, UpstreamTimeout) else "api_error"
             prefix = b"" if tail.endswith(b"\n\n") or tail == b"\n" else b"\n\n"
-            yield prefix + wire.stream_error(protocol, kind, f"agentwrap: upstream stream failed: {exc}")
+            extra = prefix + wire.stream_error(protocol, kind, f"agentwrap: upstream stream failed: {exc}")
+            if rec:
+                rec.agent_chunk(xid, extra)
+            yield extra
         finally:
+            if rec:
+                rec.end(xid)
             await resp.aclose()
 
 
-async def _iter_chunks(chunks: list[bytes]) -> AsyncIterator[bytes]:
-    for c in chunks:
-        yield c
 
