@@ -32,13 +32,21 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-def run_agent(agent: str, args: list[str], profile: str | None, quiet: bool) -> int:
+def run_agent(
+    agent: str,
+    args: list[str],
+    profile: str | None,
+    quiet: bool,
+    capture_dir: str | None = None,
+    capture: bool = True,
+) -> int:
     """Run one wrapped session; map agentwrap's own errors to one line and an exit code."""
     from agentwrap.errors import AgentNotFound, AgentwrapError, ConfigError
     from agentwrap.session import SessionOptions, run_session
 
+    opts = SessionOptions(agent=agent, args=args, profile=profile, quiet=quiet, capture_dir=capture_dir, capture=capture)
     try:
-        result = run_session(SessionOptions(agent=agent, args=args, profile=profile, quiet=quiet))
+        result = run_session(opts)
     except AgentNotFound as exc:
         return _fail(str(exc), ExitCode.NOT_INSTALLED)
     except ConfigError as exc:
@@ -57,23 +65,28 @@ def run_agent(agent: str, args: list[str], profile: str | None, quiet: bool) -> 
 def _fast_agent_command(argv: list[str]) -> int | None:
     """Parse `AGENT [--profile X] [--quiet] [-- ARGS...]` without typer; None = let typer handle it."""
     agent, rest = argv[0], argv[1:]
-    profile: str | None = None
-    quiet = False
+    opts: dict = {"profile": None, "quiet": False, "capture_dir": None, "capture": True}
+    valued = {"--profile": "profile", "--capture-dir": "capture_dir"}
     i = 0
     while i < len(rest):
         a = rest[i]
         if a == "--":
-            return run_agent(agent, rest[i + 1 :], profile, quiet)
-        if a == "--profile" and i + 1 < len(rest):
-            profile = rest[i + 1]
-            i += 2
-            continue
-        if a.startswith("--profile="):
-            profile = a.split("=", 1)[1]
+            return run_agent(agent, rest[i + 1 :], **opts)
+        name, eq, value = a.partition("=")
+        if name in valued and eq:
+            opts[valued[name]] = value
             i += 1
             continue
+        if a in valued and i + 1 < len(rest):
+            opts[valued[a]] = rest[i + 1]
+            i += 2
+            continue
         if a in ("--quiet", "-q"):
-            quiet = True
+            opts["quiet"] = True
+            i += 1
+            continue
+        if a == "--no-capture":
+            opts["capture"] = False
             i += 1
             continue
         if a in ("-h", "--help"):
@@ -81,11 +94,11 @@ def _fast_agent_command(argv: list[str]) -> int | None:
         if a.startswith("-"):
             return _fail(
                 f"unknown option {a} for agentwrap {agent}. Agent arguments go after --: "
-                f"agentwrap {agent} [--profile NAME] -- {a} ...",
+                f"agentwrap {agent} [--profile NAME] [--capture-dir DIR | --no-capture] -- {a} ...",
                 ExitCode.USAGE,
             )
-        return run_agent(agent, rest[i:], profile, quiet)  # positional: the agent's arguments start here
-    return run_agent(agent, [], profile, quiet)
+        return run_agent(agent, rest[i:], **opts)  # positional: the agent's arguments start here
+    return run_agent(agent, [], **opts)
 
 
 def _build_app():
@@ -106,8 +119,13 @@ def _build_app():
                 None, "--profile", envvar="AGENTWRAP_PROFILE", help="Profile name or TOML path. Default: pass-through to the agent's own provider."
             ),
             quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary line on exit."),
+            capture_dir: str = typer.Option(
+                None, "--capture-dir", envvar="AGENTWRAP_CAPTURE_DIR",
+                help="Where the run's capture bundle goes. Default: the platform state dir (agentwrap runs).",
+            ),
+            no_capture: bool = typer.Option(False, "--no-capture", help="Record no capture bundle for this run."),
         ) -> None:
-            raise typer.Exit(run_agent(agent, list(args or []), profile, quiet))
+            raise typer.Exit(run_agent(agent, list(args or []), profile, quiet, capture_dir, not no_capture))
 
         command.__doc__ = f"Run {agent} behind the proxy: agentwrap {agent} [OPTIONS] -- ARGS..."
         return command

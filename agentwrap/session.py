@@ -43,6 +43,8 @@ class SessionOptions:
     profile: str | None = None
     quiet: bool = False
     grace_s: float = 2.0
+    capture_dir: str | None = None  # None: AGENTWRAP_CAPTURE_DIR, else the platform state dir
+    capture: bool = True
 
 
 @dataclass(slots=True)
@@ -51,6 +53,7 @@ class SessionResult:
     requests: int
     errors: int
     duration_s: float
+    bundle: str | None = None
 
 
 @dataclass(slots=True)
@@ -233,8 +236,11 @@ def run_session(opts: SessionOptions, env: Mapping[str, str] | None = None) -> S
     server, dispatcher = bound.server, bound.dispatcher
     base, secret = bound.base_url, bound.secret
 
+    capture_dir = _capture_dir(opts, env)
     tmpdir = tempfile.mkdtemp(prefix="agentwrap-")
     wiring = None
+    recorder = None
+    returncode = 1
     try:
         wiring = spec.wire(base, secret, plan.key_mode, env, tmpdir)
         for path, text in wiring.files.items():
@@ -255,10 +261,25 @@ def run_session(opts: SessionOptions, env: Mapping[str, str] | None = None) -> S
             )
         except OSError as exc:
             raise AgentwrapError(f"cannot start {plan.binary}: {exc.strerror or exc}") from exc
+        if capture_dir is not None:  # after the spawn: not on the start-to-exec path
+            recorder = _open_recorder(capture_dir, plan, opts, env, secret)
+            dispatcher.recorder = recorder
         server.start()
         returncode = _wait_forwarding_signals(proc)
     finally:
         server.stop(grace_s=opts.grace_s)
+        if recorder is not None:
+            st = dispatcher.stats
+            recorder.close(
+                {
+                    "exit_code": exit_code_of(returncode),
+                    "duration_s": round(time.monotonic() - started, 3),
+                    "requests": st.requests,
+                    "errors": st.errors,
+                    "unauthorized": st.unauthorized,
+                    "by_backend": dict(st.by_backend),
+                }
+            )
         if wiring is not None and wiring.cleanup is not None:
             try:
                 wiring.cleanup()
@@ -267,7 +288,10 @@ def run_session(opts: SessionOptions, env: Mapping[str, str] | None = None) -> S
         shutil.rmtree(tmpdir, ignore_errors=True)
 
     stats = dispatcher.stats
-    result = SessionResult(exit_code_of(returncode), stats.requests, stats.errors, time.monotonic() - started)
+    result = SessionResult(
+        exit_code_of(returncode), stats.requests, stats.errors, time.monotonic() - started,
+        recorder.path if recorder is not None and not recorder.failed else None,
+    )
     if not opts.quiet:
         print(summary_line(spec.name, result), file=sys.stderr)
     return result
@@ -277,10 +301,12 @@ def summary_line(agent: str, r: SessionResult) -> str:
     def plural(n: int, word: str) -> str:
         return f"{n} {word}" + ("" if n == 1 else "s")
 
-    return (
+    line = (
         f"agentwrap: {agent} exited {r.exit_code} · {plural(r.requests, 'request')}, "
         f"{plural(r.errors, 'error')} · {r.duration_s:.1f} s"
     )
+    return line + (f" · {r.bundle}" if r.bundle else "")
+
 
 
 def _wait_forwarding_signals(proc: subprocess.Popen) -> int:
@@ -333,3 +359,79 @@ def _wait_forwarding_signals(proc: subprocess.Popen) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _capture_dir(opts: SessionOptions, env: Mapping[str, str]) -> str | None:
+    """The capture directory, made private and checked writable before the agent starts."""
+    if not opts.capture:
+        return None
+    path = opts.capture_dir or env.get("AGENTWRAP_CAPTURE_DIR")
+    if not path:
+        from agentwrap.capture.runs import default_capture_dir
+
+        path = str(default_capture_dir())
+    path = os.path.expanduser(path)
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"capture directory {path} cannot be created: {exc.strerror}. Use --capture-dir DIR or --no-capture."
+        ) from exc
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(f"capture directory {path} is not writable. Use --capture-dir DIR or --no-capture.")
+    return path
+
+
+def _agent_version(binary: str, spec: AgentSpec) -> str | None:
+    """The agent's version from its npm package.json, when the binary lives in one (cheap: no exec)."""
+    import json
+
+    path = os.path.realpath(binary)
+    for _ in range(6):
+        path = os.path.dirname(path)
+        candidate = os.path.join(path, "package.json")
+        if os.path.isfile(candidate):
+            try:
+                with open(candidate, encoding="utf-8") as f:
+                    data = json.load(f)
+            except (OSError, ValueError):
+                return None
+            return data.get("version") if data.get("name") == spec.npm_package else None
+    return None
+
+
+def _open_recorder(capture_dir: str, plan: SessionPlan, opts: SessionOptions, env: Mapping[str, str], secret: str):
+    """Create the run's bundle; every key agentwrap knows is handed over for redaction."""
+    import datetime
+    import hashlib
+
+    from agentwrap import __version__
+    from agentwrap.capture.recorder import Recorder
+    from agentwrap.capture.runs import bundle_filename
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    run_id = secrets.token_hex(4)
+    profile = plan.profile
+    keys = [secret]
+    native = plan.spec.native_key(env)
+    if native is not None:
+        keys.append(native.value)
+    keys += [env[b.api_key_env] for b in profile.backends.values() if b.api_key_env and env.get(b.api_key_env)]
+    header = {
+        "agentwrap_version": __version__,
+        "agent": plan.spec.name,
+        "agent_version": _agent_version(plan.binary, plan.spec),
+        "argv": [plan.spec.name, *opts.args],
+        "cwd": os.getcwd(),
+        "profile": profile.name,
+        "profile_source": profile.source,
+        "profile_hash": hashlib.sha256(repr(profile).encode()).hexdigest()[:16],
+        "started_at": now.isoformat().replace("+00:00", "Z"),
+        "run_id": run_id,
+    }
+
+    def on_error(message: str) -> None:
+        print(f"agentwrap: capture failed, this run is no longer recorded: {message}", file=sys.stderr)
+
+    path = os.path.join(capture_dir, bundle_filename(plan.spec.name, run_id, now))
+    return Recorder(path, header, keys, on_error=on_error)

@@ -1,15 +1,37 @@
 """The resolved profile as plain dataclasses: what the router and backends use.
 
-The pydantic schema in `schema.py` validates TOML into these; code that builds a
-profile without a file (the zero-config native pass-through) uses them directly
-and so never imports pydantic.
+The pydantic-core schema in `schema.py` validates TOML into these; code that
+builds a profile without a file (the zero-config native pass-through) uses them
+directly and so never imports pydantic.
+
+Values read from environment variables (`${NAME}` in base_url, headers, route
+models, agent_env) are already expanded here; `api_key_cmd` is expanded too but
+is only *run* when the session asks for the key (`config.keys.backend_key`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["BackendConfig", "WhenConfig", "RouteConfig", "ProfileConfig"]
+__all__ = ["BackendConfig", "ModelInfo", "WhenConfig", "RouteConfig", "ProfileConfig", "CLAUDE_AGENT_ENV_VARS"]
+
+# The Claude Code variables a profile may set for the agent ([agent_env.claude]).
+CLAUDE_AGENT_ENV_VARS = (
+    "ANTHROPIC_MODEL",
+    "ANTHROPIC_DEFAULT_OPUS_MODEL",
+    "ANTHROPIC_DEFAULT_SONNET_MODEL",
+    "ANTHROPIC_DEFAULT_HAIKU_MODEL",
+    "CLAUDE_CODE_SUBAGENT_MODEL",
+    "CLAUDE_CODE_MAX_CONTEXT_TOKENS",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """What a profile knows about one model a backend serves."""
+
+    context_window: int | None = None
+    max_output_tokens: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,17 +44,30 @@ class BackendConfig:
     headers: tuple[tuple[str, str], ...] = ()
     timeout_s: float | None = None
     script: str | None = None  # absolute path, for type = "scripted"
+    api_key_cmd: str | None = None  # a shell command printing the key; run only when the profile is used
+    auth_scheme: str | None = None  # "bearer" | "x-api-key"; None = the protocol's usual header
+    models: dict[str, ModelInfo] = field(default_factory=dict)
 
     def speaks(self, protocol: str) -> bool:
         return self.type == "scripted" or self.protocol == protocol
 
+    @property
+    def has_key_source(self) -> bool:
+        """True when agentwrap supplies this backend's key (from a variable or a command)."""
+        return bool(self.api_key_env or self.api_key_cmd)
+
 
 @dataclass(frozen=True, slots=True)
 class WhenConfig:
+    """Conditions of one route; every condition given must hold (None = not checked)."""
+
     agent: str | None = None
     model: str | None = None  # glob on the requested model
     tools: bool | None = None
     thinking: bool | None = None
+    background: bool | None = None  # the agent's small/fast side requests
+    min_input_tokens: int | None = None  # estimated from the request body size
+    subagent: bool | str | None = None  # True/False, or a glob on the x-claude-code-agent-id header
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +81,10 @@ class RouteConfig:
 @dataclass(frozen=True, slots=True)
 class ProfileConfig:
     name: str
-    source: str  # file path, or "<built-in native>"
+    source: str  # file path (with "[profiles.NAME]" for a project inline profile), or "<built-in native ...>"
     backends: dict[str, BackendConfig] = field(default_factory=dict)
     routes: tuple[RouteConfig, ...] = ()
+    description: str = ""
+    source_kind: str = "path"  # "built-in" | "user" | "project" | "path" | "native"
+    # Variables to set in the agent's environment, per agent: {"claude": {"ANTHROPIC_MODEL": "..."}}.
+    agent_env: dict[str, dict[str, str]] = field(default_factory=dict)

@@ -23,8 +23,21 @@ from agentwrap.protocols.summary import (
     require_dict,
     tool_spec,
 )
+from agentwrap.protocols.anthropic_decode import StreamDecoder, decode_error, decode_response
+from agentwrap.protocols.anthropic_request import decode_request, encode_request
 
-__all__ = ["PROTOCOL", "StreamEncoder", "encode_error", "encode_response", "summarize_request"]
+__all__ = [
+    "PROTOCOL",
+    "StreamEncoder",
+    "encode_error",
+    "encode_response",
+    "summarize_request",
+    "StreamDecoder",
+    "decode_error",
+    "decode_request",
+    "decode_response",
+    "encode_request",
+]
 
 PROTOCOL = "anthropic_messages"
 

@@ -21,8 +21,21 @@ from typing import Any
 from agentwrap.protocols._common import Block, BlockSequencer, Collector, dumps, error_status, parse_args
 from agentwrap.protocols.neutral import NeutralEvent, Usage
 from agentwrap.protocols.summary import RequestSummary, ToolSpec, as_dict, as_list, as_str, join_text, require_dict, tool_spec
+from agentwrap.protocols.gemini_decode import StreamDecoder, decode_error, decode_response
+from agentwrap.protocols.gemini_request import decode_request, encode_request
 
-__all__ = ["PROTOCOL", "StreamEncoder", "encode_error", "encode_response", "summarize_request"]
+__all__ = [
+    "PROTOCOL",
+    "StreamEncoder",
+    "encode_error",
+    "encode_response",
+    "summarize_request",
+    "StreamDecoder",
+    "decode_error",
+    "decode_request",
+    "decode_response",
+    "encode_request",
+]
 
 PROTOCOL = "gemini"
 

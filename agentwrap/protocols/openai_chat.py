@@ -14,8 +14,21 @@ from typing import Any
 from agentwrap.protocols._common import Collector, dumps, error_status, merge_usage
 from agentwrap.protocols.neutral import NeutralEvent, Usage
 from agentwrap.protocols.summary import RequestSummary, ToolSpec, as_dict, as_list, as_str, join_text, require_dict, tool_spec
+from agentwrap.protocols.openai_chat_decode import StreamDecoder, decode_error, decode_response
+from agentwrap.protocols.openai_chat_request import decode_request, encode_request
 
-__all__ = ["PROTOCOL", "StreamEncoder", "encode_error", "encode_response", "summarize_request"]
+__all__ = [
+    "PROTOCOL",
+    "StreamEncoder",
+    "encode_error",
+    "encode_response",
+    "summarize_request",
+    "StreamDecoder",
+    "decode_error",
+    "decode_request",
+    "decode_response",
+    "encode_request",
+]
 
 PROTOCOL = "openai_chat"
 

@@ -20,8 +20,21 @@ from agentwrap.protocols._common import Block, BlockSequencer, dumps, error_stat
 from agentwrap.protocols.neutral import NeutralEvent, Usage
 from agentwrap.protocols.openai_chat import error_object
 from agentwrap.protocols.summary import RequestSummary, ToolSpec, as_dict, as_list, as_str, join_text, require_dict, tool_spec
+from agentwrap.protocols.openai_responses_decode import StreamDecoder, decode_error, decode_response
+from agentwrap.protocols.openai_responses_request import decode_request, encode_request
 
-__all__ = ["PROTOCOL", "StreamEncoder", "encode_error", "encode_response", "summarize_request"]
+__all__ = [
+    "PROTOCOL",
+    "StreamEncoder",
+    "encode_error",
+    "encode_response",
+    "summarize_request",
+    "StreamDecoder",
+    "decode_error",
+    "decode_request",
+    "decode_response",
+    "encode_request",
+]
 
 PROTOCOL = "openai_responses"
 
@@ -83,8 +96,15 @@ def _item(block: Block, status: str) -> dict:
             item["encrypted_content"] = meta["encrypted_content"]
         return item
     if block.tool_kind == "custom":
-        return {"id": block.item_id, "type": "custom_tool_call", "status": status, "call_id": block.call_id, "name": block.name, "input": block.text if done else ""}
-    return {"id": block.item_id, "type": "function_call", "status": status, "call_id": block.call_id, "name": block.name, "arguments": block.text if done else ""}
+        item = {"id": block.item_id, "type": "custom_tool_call", "status": status, "call_id": block.call_id, "name": block.name, "input": block.text if done else ""}
+    else:
+        item = {"id": block.item_id, "type": "function_call", "status": status, "call_id": block.call_id, "name": block.name, "arguments": block.text if done else ""}
+    # A call to a tool Codex offered inside a namespace group names it (the
+    # translator puts {"namespace": ...} in the ToolCallStart's provider_meta).
+    namespace = block.meta.get("namespace") if isinstance(block.meta, dict) else None
+    if isinstance(namespace, str) and namespace:
+        item["namespace"] = namespace
+    return item
 
 
 _PREFIX = {"text": "msg", "thinking": "rs", "function": "fc", "custom": "ctc"}

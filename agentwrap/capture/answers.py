@@ -1,0 +1,336 @@
+"""Reassemble a recorded model answer: text, thinking, tool calls, usage, errors.
+
+Sans-IO and lenient: it reads what the four protocols send (SSE streams and
+whole JSON bodies) and skips what it does not know; odd or truncated input
+gives a partial `Answer`, never an exception. Token counts follow the neutral
+convention: `input_tokens` is the whole prompt, cached parts included.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentwrap.errors import UpstreamProtocol
+from agentwrap.protocols.sse import SseParser
+
+__all__ = ["Answer", "AnswerReader", "TOKEN_FIELDS", "merge_usage", "usage_of_body"]
+
+TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+MAX_JSON_BODY_BYTES = 16 * 1024 * 1024  # a non-streamed answer larger than this is not parsed
+_RESPONSE_STATES = frozenset(
+    {"response.created", "response.in_progress", "response.completed", "response.incomplete", "response.failed"}
+)
+
+
+@dataclass
+class Answer:
+    text: str = ""
+    thinking: str = ""
+    tool_calls: list[dict] = field(default_factory=list)  # {"id", "name", "arguments"}
+    usage: dict | None = None  # TOKEN_FIELDS -> int
+    stop_reason: str | None = None
+    model: str | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+def merge_usage(old: dict | None, new: dict | None) -> dict | None:
+    """Keep the latest non-zero value of each field: a stream may report usage in parts."""
+    if not new:
+        return old
+    out = dict(old or dict.fromkeys(TOKEN_FIELDS, 0))
+    for k in TOKEN_FIELDS:
+        if new.get(k):
+            out[k] = new[k]
+    return out
+
+
+def _int(v: Any) -> int:
+    return v if isinstance(v, int) and not isinstance(v, bool) else 0
+
+
+def _d(v: Any) -> dict:
+    return v if isinstance(v, dict) else {}
+
+
+def _l(v: Any) -> list:
+    return v if isinstance(v, list) else []
+
+
+def _s(v: Any) -> str:
+    return v if isinstance(v, str) else ""
+
+
+def _usage(protocol: str, u: Any) -> dict | None:
+    u = _d(u)
+    if not u:
+        return None
+    if protocol == "anthropic_messages":
+        read, write = _int(u.get("cache_read_input_tokens")), _int(u.get("cache_creation_input_tokens"))
+        inp = _int(u.get("input_tokens"))
+        return {"input_tokens": inp + read + write if inp else 0, "output_tokens": _int(u.get("output_tokens")),
+                "cache_read_tokens": read, "cache_write_tokens": write}
+    if protocol == "openai_chat":
+        return {"input_tokens": _int(u.get("prompt_tokens")), "output_tokens": _int(u.get("completion_tokens")),
+                "cache_read_tokens": _int(_d(u.get("prompt_tokens_details")).get("cached_tokens")), "cache_write_tokens": 0}
+    if protocol == "openai_responses":
+        return {"input_tokens": _int(u.get("input_tokens")), "output_tokens": _int(u.get("output_tokens")),
+                "cache_read_tokens": _int(_d(u.get("input_tokens_details")).get("cached_tokens")), "cache_write_tokens": 0}
+    if protocol == "gemini":
+        out = _int(u.get("candidatesTokenCount")) + _int(u.get("thoughtsTokenCount"))
+        return {"input_tokens": _int(u.get("promptTokenCount")), "output_tokens": out,
+                "cache_read_tokens": _int(u.get("cachedContentTokenCount")), "cache_write_tokens": 0}
+    return None
+
+
+class AnswerReader:
+    """Feed a response body as recorded (any split); `finish()` gives the `Answer`.
+
+    `usage_only` skips decoding events that cannot carry usage or errors
+    (cheap enough for the capture writer to total tokens as it writes).
+    """
+
+    def __init__(self, protocol: str | None, *, sse: bool, usage_only: bool = False) -> None:
+        self.protocol = protocol
+        self.answer = Answer()
+        self._usage_only = usage_only
+        self._sse = SseParser() if sse else None
+        self._body = bytearray()
+        self._broken = protocol is None
+        self._blocks: dict[Any, dict] = {}  # per-protocol index -> tool call being built
+
+    def feed(self, data: bytes) -> None:
+        if self._broken or not data:
+            return
+        if self._sse is None:
+            if len(self._body) + len(data) > MAX_JSON_BODY_BYTES:
+                self._broken = True
+            else:
+                self._body += data
+            return
+        try:
+            events = self._sse.feed(data)
+        except UpstreamProtocol:
+            self._broken = True
+            return
+        for ev in events:
+            self._event(ev.event, ev.data)
+
+    def finish(self) -> Answer:
+        if not self._broken:
+            if self._sse is not None:
+                try:
+                    for ev in self._sse.finish():
+                        self._event(ev.event, ev.data)
+                except UpstreamProtocol:
+                    pass
+            elif self._body:
+                try:
+                    obj = json.loads(self._body)
+                except (ValueError, RecursionError):
+                    obj = None
+                for o in obj if isinstance(obj, list) else [obj]:  # Gemini's non-SSE stream is a JSON array
+                    self._whole(o)
+        a = self.answer
+        a.tool_calls = [c for c in a.tool_calls if c.get("name") or c.get("arguments")]
+        return a
+
+    def _event(self, name: str | None, data: str) -> None:
+        if self._usage_only and '"usage' not in data and "rror" not in data and "failed" not in data:
+            return
+        if data == "[DONE]":
+            return
+        try:
+            obj = json.loads(data)
+        except (ValueError, RecursionError):
+            return
+        if isinstance(obj, dict):
+            handler = getattr(self, "_ev_" + self.protocol)
+            handler(name, obj)
+
+    # -- streamed events, per protocol ---------------------------------------------
+
+    def _ev_anthropic_messages(self, name: str | None, obj: dict) -> None:
+        a = self.answer
+        kind = obj.get("type") or name
+        if kind == "message_start":
+            msg = _d(obj.get("message"))
+            a.model = _s(msg.get("model")) or a.model
+            a.usage = merge_usage(a.usage, _usage(self.protocol, msg.get("usage")))
+        elif kind == "content_block_start":
+            block = _d(obj.get("content_block"))
+            if block.get("type") in ("tool_use", "server_tool_use"):
+                call = {"id": _s(block.get("id")), "name": _s(block.get("name")), "arguments": ""}
+                if block.get("input"):
+                    call["arguments"] = json.dumps(block["input"], ensure_ascii=False)
+                self._blocks[obj.get("index")] = call
+                a.tool_calls.append(call)
+            elif block.get("type") == "text":
+                a.text += _s(block.get("text"))
+        elif kind == "content_block_delta":
+            delta = _d(obj.get("delta"))
+            dt = delta.get("type")
+            if dt == "text_delta":
+                a.text += _s(delta.get("text"))
+            elif dt == "thinking_delta":
+                a.thinking += _s(delta.get("thinking"))
+            elif dt == "input_json_delta" and obj.get("index") in self._blocks:
+                call = self._blocks[obj.get("index")]
+                call["arguments"] = ("" if call["arguments"] == "{}" else call["arguments"]) + _s(delta.get("partial_json"))
+        elif kind == "message_delta":
+            a.stop_reason = _s(_d(obj.get("delta")).get("stop_reason")) or a.stop_reason
+            a.usage = merge_usage(a.usage, _usage(self.protocol, obj.get("usage")))
+        elif kind == "error":
+            a.errors.append(_s(_d(obj.get("error")).get("message")) or json.dumps(obj))
+
+    def _ev_openai_chat(self, name: str | None, obj: dict) -> None:
+        a = self.answer
+        if "error" in obj:
+            err = obj["error"]
+            a.errors.append(_s(_d(err).get("message")) or json.dumps(err))
+            return
+        a.model = _s(obj.get("model")) or a.model
+        a.usage = merge_usage(a.usage, _usage(self.protocol, obj.get("usage")))
+        for choice in _l(obj.get("choices"))[:1]:
+            choice = _d(choice)
+            delta = _d(choice.get("delta") or choice.get("message"))
+            a.text += _s(delta.get("content"))
+            a.thinking += _s(delta.get("reasoning_content")) or _s(delta.get("reasoning"))
+            for tc in _l(delta.get("tool_calls")):
+                tc = _d(tc)
+                fn = _d(tc.get("function")) or _d(tc.get("custom"))
+                idx = tc.get("index", len(self._blocks))
+                call = self._blocks.get(idx)
+                if call is None:
+                    call = self._blocks[idx] = {"id": "", "name": "", "arguments": ""}
+                    a.tool_calls.append(call)
+                call["id"] = call["id"] or _s(tc.get("id"))
+                call["name"] = call["name"] or _s(fn.get("name"))
+                call["arguments"] += _s(fn.get("arguments")) or _s(fn.get("input"))
+            a.stop_reason = _s(choice.get("finish_reason")) or a.stop_reason
+
+    def _ev_openai_responses(self, name: str | None, obj: dict) -> None:
+        a = self.answer
+        kind = _s(obj.get("type")) or name or ""
+        if kind == "response.output_text.delta":
+            a.text += _s(obj.get("delta"))
+        elif kind in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta"):
+            a.thinking += _s(obj.get("delta"))
+        elif kind in ("response.output_item.added", "response.output_item.done"):
+            self._responses_item(obj.get("output_index"), _d(obj.get("item")), done=kind.endswith("done"))
+        elif kind in ("response.function_call_arguments.delta", "response.custom_tool_call_input.delta"):
+            call = self._blocks.get(obj.get("output_index"))
+            if call is not None:
+                call["arguments"] += _s(obj.get("delta"))
+        elif kind in _RESPONSE_STATES:
+            resp = _d(obj.get("response"))
+            a.model = _s(resp.get("model")) or a.model
+            a.usage = merge_usage(a.usage, _usage(self.protocol, resp.get("usage")))
+            if kind != "response.created" and resp.get("status"):
+                a.stop_reason = _s(resp.get("status"))
+            if resp.get("error"):
+                a.errors.append(_s(_d(resp["error"]).get("message")) or json.dumps(resp["error"]))
+        elif kind == "error":
+            a.errors.append(_s(obj.get("message")) or _s(_d(obj.get("error")).get("message")) or json.dumps(obj))
+
+    def _responses_item(self, index: Any, item: dict, done: bool) -> None:
+        itype = _s(item.get("type"))
+        if not itype.endswith("_call"):
+            return
+        args = item.get("arguments") if "arguments" in item else item.get("input", item.get("action"))
+        args = args if isinstance(args, str) else (json.dumps(args, ensure_ascii=False) if args else "")
+        call = self._blocks.get(index)
+        if call is None:
+            call = self._blocks[index if index is not None else len(self._blocks)] = {"id": "", "name": "", "arguments": ""}
+            self.answer.tool_calls.append(call)
+        call["id"] = _s(item.get("call_id")) or _s(item.get("id")) or call["id"]
+        call["name"] = _s(item.get("name")) or call["name"] or itype
+        if done or args:
+            call["arguments"] = args or call["arguments"]
+
+    def _ev_gemini(self, name: str | None, obj: dict) -> None:
+        a = self.answer
+        if isinstance(obj.get("response"), dict):  # Code Assist wraps each chunk
+            obj = obj["response"]
+        if "error" in obj:
+            a.errors.append(_s(_d(obj["error"]).get("message")) or json.dumps(obj["error"]))
+            return
+        a.model = _s(obj.get("modelVersion")) or a.model
+        a.usage = merge_usage(a.usage, _usage(self.protocol, obj.get("usageMetadata")))
+        for cand in _l(obj.get("candidates"))[:1]:
+            cand = _d(cand)
+            for part in _l(_d(cand.get("content")).get("parts")):
+                part = _d(part)
+                if "text" in part:
+                    if part.get("thought"):
+                        a.thinking += _s(part["text"])
+                    else:
+                        a.text += _s(part["text"])
+                if isinstance(part.get("functionCall"), dict):
+                    fc = part["functionCall"]
+                    a.tool_calls.append({"id": _s(fc.get("id")), "name": _s(fc.get("name")),
+                                         "arguments": json.dumps(fc.get("args", {}), ensure_ascii=False)})
+            a.stop_reason = _s(cand.get("finishReason")) or a.stop_reason
+
+    # -- whole JSON bodies ---------------------------------------------------------
+
+    def _whole(self, obj: Any) -> None:
+        if not isinstance(obj, dict):
+            return
+        a = self.answer
+        p = self.protocol
+        if p == "anthropic_messages":
+            if obj.get("type") == "error":
+                self._ev_anthropic_messages("error", obj)
+                return
+            a.model = _s(obj.get("model")) or a.model
+            for i, block in enumerate(_l(obj.get("content"))):
+                block = _d(block)
+                start = {"type": "content_block_start", "index": i, "content_block": block}
+                self._ev_anthropic_messages("content_block_start", start)
+                if block.get("type") == "thinking":
+                    a.thinking += _s(block.get("thinking"))
+            a.stop_reason = _s(obj.get("stop_reason")) or a.stop_reason
+            a.usage = merge_usage(a.usage, _usage(p, obj.get("usage")))
+        elif p == "openai_responses":
+            if "error" in obj and obj.get("object") != "response":
+                self._ev_openai_responses("error", {"type": "error", "error": obj["error"]})
+                return
+            for i, item in enumerate(_l(obj.get("output"))):
+                item = _d(item)
+                if item.get("type") == "message":
+                    a.text += "".join(_s(_d(c).get("text")) for c in _l(item.get("content")))
+                elif item.get("type") == "reasoning":
+                    a.thinking += "".join(_s(_d(c).get("text")) for c in _l(item.get("summary")))
+                else:
+                    self._responses_item(i, item, done=True)
+            self._ev_openai_responses("response.completed", {"type": "response.completed", "response": obj})
+        else:
+            handler = getattr(self, "_ev_" + p)
+            handler(None, obj)
+
+
+def usage_of_body(protocol: str | None, body: bytes, *, sse: bool) -> dict | None:
+    """Token usage of a whole response body, cheaply.
+
+    For SSE only the `data:` lines that mention usage are decoded (every protocol
+    reports usage on such a line), found with bytes searches rather than a full
+    parse, so the capture writer can total tokens at little cost.
+    """
+    if protocol is None:
+        return None
+    reader = AnswerReader(protocol, sse=False)
+    if not sse:
+        reader.feed(body)
+        return reader.finish().usage
+    pos = body.find(b'"usage')
+    while pos >= 0:
+        start = body.rfind(b"\n", 0, pos) + 1
+        end = body.find(b"\n", pos)
+        end = len(body) if end < 0 else end
+        line = body[start:end].rstrip(b"\r")
+        if line.startswith(b"data:"):
+            reader._event(None, line[5:].strip().decode("utf-8", "replace"))
+        pos = body.find(b'"usage', end)
+    return reader.answer.usage

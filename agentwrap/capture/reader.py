@@ -1,0 +1,421 @@
+"""Read a capture bundle back: header, exchanges with all four legs, footer.
+
+A bundle cut short (agentwrap killed, disk full) reads as `complete=False`
+up to its last whole item; only a file whose header cannot be read, a
+foreign file, a corrupt item or a newer format version raise
+`BundleFormatError`, with one line naming the file and the problem. Older
+format versions are upgraded step by step through `_UPGRADES`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import cbor2
+
+from agentwrap.capture.dedup import Expander, serialise
+from agentwrap.capture.writer import FORMAT_NAME, FORMAT_VERSION, LOCATOR, MAGIC
+from agentwrap.errors import BundleFormatError, CaptureError
+
+__all__ = [
+    "Body", "Bundle", "Chunk", "ErrorRecord", "Exchange", "HttpRequest", "HttpResponse",
+    "read_bundle", "read_header_footer",
+]
+
+# version -> function turning that version's items into the next version's.
+# Version 1 is the first; a future `_upgrade_1_to_2` goes here as {1: _upgrade_1_to_2}.
+_UPGRADES: dict[int, Callable[[list[dict]], list[dict]]] = {}
+ZERO_TAIL_BYTES = 16
+_MAX_DEPTH = 2048  # JSON bodies nest deeper than cbor2's default limit of 400
+
+
+def _decoder(fp: Any) -> cbor2.CBORDecoder:
+    try:
+        return cbor2.CBORDecoder(fp, max_depth=_MAX_DEPTH)
+    except TypeError:  # cbor2 releases without the max_depth option
+        return cbor2.CBORDecoder(fp)
+
+
+class Body:
+    """A recorded body: bytes stored raw, or a JSON value stored deduplicated.
+
+    `exact` is False when the body was JSON that no known serialisation style
+    reproduces byte for byte; `bytes` then parses to the same JSON value.
+    """
+
+    __slots__ = ("_stored", "_expander", "_path", "_value", "_bytes")
+
+    def __init__(self, stored: Any, expander: Expander, path: str) -> None:
+        self._stored = stored
+        self._expander = expander
+        self._path = path
+        self._value: Any = _UNSET
+        self._bytes: bytes | None = None
+
+    @property
+    def is_json(self) -> bool:
+        return isinstance(self._stored, dict)
+
+    @property
+    def exact(self) -> bool:
+        return not self.is_json or self._stored.get("style") is not None
+
+    @property
+    def json(self) -> Any:
+        """The body's JSON value (shared with other bodies: read-only), or None if it is not JSON."""
+        if self._value is _UNSET:
+            if self.is_json:
+                try:
+                    self._value = self._expander.expand(self._stored["json"])
+                except KeyError as exc:
+                    missing = exc.args[0].hex()[:16] if exc.args and isinstance(exc.args[0], bytes) else "?"
+                    raise BundleFormatError(
+                        f"{self._path}: a body refers to content missing from the bundle ({missing})"
+                    ) from None
+            else:
+                try:
+                    self._value = json.loads(self._stored) if self._stored else None
+                except (ValueError, RecursionError):
+                    self._value = None
+        return self._value
+
+    @property
+    def bytes(self) -> bytes:
+        if self._bytes is None:
+            self._bytes = serialise(self.json, self._stored.get("style")) if self.is_json else bytes(self._stored or b"")
+        return self._bytes
+
+
+_UNSET = object()
+
+
+@dataclass(slots=True)
+class Chunk:
+    at_ns: int
+    data: bytes
+    after: int = 0  # agent chunks: how many upstream chunks the agent had got before this one
+
+
+@dataclass(slots=True)
+class ErrorRecord:
+    at_ns: int
+    kind: str
+    message: str
+
+
+@dataclass(slots=True)
+class HttpRequest:
+    at_ns: int
+    method: str
+    target: str  # the agent's request target, or the upstream URL
+    headers: list[tuple[str, str]]
+    body: Body
+
+
+@dataclass(slots=True)
+class HttpResponse:
+    at_ns: int
+    status: int
+    headers: list[tuple[str, str]]
+    body: Body | None = None  # only agent responses carry one
+
+
+@dataclass
+class Exchange:
+    """One request of the agent and everything that followed from it."""
+
+    id: int
+    request: HttpRequest | None = None
+    route: dict | None = None
+    upstream_request: HttpRequest | None = None
+    upstream_response: HttpResponse | None = None
+    chunks: list[Chunk] = field(default_factory=list)
+    agent_response: HttpResponse | None = None
+    agent_chunks: list[Chunk] = field(default_factory=list)
+    errors: list[ErrorRecord] = field(default_factory=list)
+    guards: list[dict] = field(default_factory=list)
+    end_ns: int | None = None
+    other: list[dict] = field(default_factory=list)  # item types this reader does not know
+
+    @property
+    def complete(self) -> bool:
+        return self.end_ns is not None
+
+    @property
+    def path(self) -> str:
+        """The agent's request target without the (redacted) session-secret segment."""
+        target = self.request.target if self.request else ""
+        if target.startswith("/[REDACTED]"):
+            target = target[len("/[REDACTED]"):] or "/"
+        return target
+
+    @property
+    def status(self) -> int | None:
+        """The status the agent got."""
+        if self.agent_response is not None:
+            return self.agent_response.status
+        return self.upstream_response.status if self.upstream_response else None
+
+    @property
+    def response_body(self) -> bytes:
+        """The upstream response body as recorded (chunks joined)."""
+        return b"".join(c.data for c in self.chunks)
+
+    def agent_stream(self) -> list[bytes]:
+        """The body pieces the agent got, in order (see docs/bundle-format.md, "agent leg")."""
+        if self.agent_response is not None:
+            if self.agent_response.body is not None:
+                return [self.agent_response.body.bytes]
+            if self.agent_chunks:
+                return [c.data for c in self.agent_chunks]
+        out: list[bytes] = []
+        extra = iter(self.agent_chunks)
+        pending = next(extra, None)
+        for i, c in enumerate(self.chunks):
+            while pending is not None and pending.after <= i:
+                out.append(pending.data)
+                pending = next(extra, None)
+            out.append(c.data)
+        while pending is not None:
+            out.append(pending.data)
+            pending = next(extra, None)
+        return out
+
+    @property
+    def agent_body(self) -> bytes:
+        return b"".join(self.agent_stream())
+
+
+@dataclass
+class Bundle:
+    path: str
+    header: dict
+    exchanges: list[Exchange]
+    footer: dict | None
+    complete: bool
+    errors: list[ErrorRecord] = field(default_factory=list)  # errors of the run, not of one exchange
+    guards: list[dict] = field(default_factory=list)
+    other: list[dict] = field(default_factory=list)
+    version: int = FORMAT_VERSION  # the version the file was written in
+    truncated: bool = False  # the file ends inside an item (the run was cut short)
+
+
+def _check_header(item: Any, path: str) -> int:
+    if not isinstance(item, dict) or item.get("t") != "header" or item.get("format") != FORMAT_NAME:
+        raise BundleFormatError(f"{path}: not an agentwrap bundle (no bundle header)")
+    version = item.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise BundleFormatError(f"{path}: bundle header has an invalid version {version!r}")
+    if version > FORMAT_VERSION:
+        raise BundleFormatError(
+            f"{path}: bundle format version {version} is newer than this agentwrap reads ({FORMAT_VERSION}); "
+            "upgrade agentwrap to read it"
+        )
+    return version
+
+
+def _upgrade(items: list[dict], version: int, path: str) -> list[dict]:
+    while version < FORMAT_VERSION:
+        step = _UPGRADES.get(version)
+        if step is None:
+            raise BundleFormatError(f"{path}: bundle format version {version} cannot be upgraded by this agentwrap")
+        items = step(items)
+        version += 1
+    return items
+
+
+def _decode_items(data: bytes, path: str) -> tuple[list[tuple[int, Any]], bool]:
+    """(offset, item) pairs and whether the file ends inside an item."""
+    if not data.startswith(MAGIC):
+        if MAGIC.startswith(data):
+            raise BundleFormatError(f"{path}: bundle cut short inside its header")
+        raise BundleFormatError(f"{path}: not an agentwrap bundle (no bundle header)")
+    # After a power loss some file systems leave the tail zero-filled; no bundle
+    # ends in a run of zeros this long (the footer locator ends in its offset).
+    end = len(data.rstrip(b"\0"))
+    zero_tail = len(data) - end >= ZERO_TAIL_BYTES
+    if zero_tail:
+        data = data[:end]
+    fp = io.BytesIO(data)
+    fp.seek(len(MAGIC))
+    dec = _decoder(fp)
+    items: list[tuple[int, Any]] = []
+    while (pos := fp.tell()) < len(data):
+        try:
+            item = dec.decode()
+        except cbor2.CBORDecodeEOF:
+            return items, True
+        except (cbor2.CBORDecodeError, ValueError, TypeError, RecursionError, OverflowError) as exc:
+            if not items:
+                raise BundleFormatError(f"{path}: not an agentwrap bundle (unreadable header: {exc})") from None
+            raise BundleFormatError(f"{path}: corrupt item at byte {pos} ({exc})") from None
+        items.append((pos, item))
+    return items, zero_tail
+
+
+def read_bundle(path: str | os.PathLike) -> Bundle:
+    """Read a whole bundle. Raises `BundleFormatError` (or `CaptureError` if the file cannot be read)."""
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        raise CaptureError(f"Cannot read bundle {path}: {exc.strerror or exc}") from exc
+    if not data:
+        raise BundleFormatError(f"{path}: empty file, not an agentwrap bundle")
+    pairs, truncated = _decode_items(data, path)
+    if not pairs:
+        raise BundleFormatError(f"{path}: bundle cut short inside its header")
+    version = _check_header(pairs[0][1], path)
+    if version < FORMAT_VERSION:
+        # Upgrade steps see bundle items only (not the footer locator).
+        items = _upgrade([i for _, i in pairs if isinstance(i, dict)], version, path)
+        pairs = [(-1, i) for i in items]
+    return _Builder(path, version).build(pairs, truncated)
+
+
+class _Builder:
+    def __init__(self, path: str, version: int) -> None:
+        self.path = path
+        self.version = version
+        self.expander = Expander()
+        self.exchanges: dict[int, Exchange] = {}
+        self.errors: list[ErrorRecord] = []
+        self.guards: list[dict] = []
+        self.other: list[dict] = []
+        self.footer: dict | None = None
+
+    def build(self, pairs: list[tuple[int, Any]], truncated: bool) -> Bundle:
+        for pos, item in pairs[1:]:
+            if self.footer is not None and not isinstance(item, dict):
+                continue  # the footer locator
+            if not isinstance(item, dict) or not isinstance(item.get("t"), str):
+                raise BundleFormatError(f"{self.path}: corrupt item at byte {pos} (not a bundle item)")
+            try:
+                handler = self._HANDLERS.get(item["t"], _Builder._unknown)
+                handler(self, item)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise BundleFormatError(f"{self.path}: corrupt {item['t']} item at byte {pos} ({exc!r})") from None
+        return Bundle(
+            path=self.path, header=pairs[0][1], exchanges=list(self.exchanges.values()), footer=self.footer,
+            complete=self.footer is not None, errors=self.errors, guards=self.guards,
+            other=self.other, version=self.version, truncated=truncated,
+        )
+
+    def _ex(self, item: dict) -> Exchange:
+        xid = item["x"]
+        if not isinstance(xid, int):
+            raise TypeError(f"exchange id {xid!r}")
+        ex = self.exchanges.get(xid)
+        if ex is None:
+            ex = self.exchanges[xid] = Exchange(xid)
+        return ex
+
+    def _body(self, stored: Any) -> Body:
+        if not isinstance(stored, (bytes, dict)) and stored is not None:
+            raise TypeError(f"body {type(stored).__name__}")
+        return Body(stored, self.expander, self.path)
+
+    def _headers(self, item: dict) -> list[tuple[str, str]]:
+        return [(str(n), str(v)) for n, v in item["headers"]]
+
+    def _blob(self, item: dict) -> None:
+        self.expander.add(item)
+
+    def _request(self, item: dict) -> None:
+        body = self._body(item["body"])
+        self._ex(item).request = HttpRequest(item["at"], item["method"], item["target"], self._headers(item), body)
+
+    def _route(self, item: dict) -> None:
+        self._ex(item).route = item["info"]
+
+    def _guard(self, item: dict) -> None:
+        (self._ex(item).guards if item.get("x") is not None else self.guards).append(item["info"])
+
+    def _upstream_request(self, item: dict) -> None:
+        ex = self._ex(item)
+        stored = item["body"]
+        if isinstance(stored, dict) and stored.get("same_as") == "request" and ex.request is not None:
+            body = ex.request.body
+        else:
+            body = self._body(stored)
+        ex.upstream_request = HttpRequest(item["at"], item["method"], item["url"], self._headers(item), body)
+
+    def _upstream_response(self, item: dict) -> None:
+        self._ex(item).upstream_response = HttpResponse(item["at"], item["status"], self._headers(item))
+
+    def _chunk(self, item: dict) -> None:
+        self._ex(item).chunks.append(Chunk(item["at"], bytes(item["data"])))
+
+    def _agent_response(self, item: dict) -> None:
+        body = self._body(item["body"]) if "body" in item else None
+        self._ex(item).agent_response = HttpResponse(item["at"], item["status"], self._headers(item), body)
+
+    def _agent_chunk(self, item: dict) -> None:
+        self._ex(item).agent_chunks.append(Chunk(item["at"], bytes(item["data"]), item.get("after", 0)))
+
+    def _error(self, item: dict) -> None:
+        rec = ErrorRecord(item["at"], str(item["kind"]), str(item["message"]))
+        (self._ex(item).errors if item.get("x") is not None else self.errors).append(rec)
+
+    def _end(self, item: dict) -> None:
+        self._ex(item).end_ns = item["at"]
+
+    def _footer(self, item: dict) -> None:
+        self.footer = item
+
+    def _header(self, item: dict) -> None:
+        raise ValueError("a second header")
+
+    def _unknown(self, item: dict) -> None:
+        # Newer writers of the same version may add item types; keep them, do not fail.
+        if isinstance(item.get("x"), int):
+            self._ex(item).other.append(item)
+        else:
+            self.other.append(item)
+
+    _HANDLERS: dict[str, Callable[[_Builder, dict], None]] = {
+        "blob": _blob, "list": _blob, "request": _request, "route": _route, "guard": _guard,
+        "upstream_request": _upstream_request, "upstream_response": _upstream_response, "chunk": _chunk,
+        "agent_response": _agent_response, "agent_chunk": _agent_chunk, "error": _error, "end": _end,
+        "footer": _footer, "header": _header,
+    }
+
+
+def read_header_footer(path: str | os.PathLike) -> tuple[dict, dict | None]:
+    """Read only the header and (through the footer locator) the footer; None if the run is incomplete."""
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if f.read(len(MAGIC)) != MAGIC:
+                raise BundleFormatError(f"{path}: not an agentwrap bundle (no bundle header)")
+            try:
+                header = _decoder(f).decode()
+            except (cbor2.CBORDecodeError, ValueError, TypeError, RecursionError) as exc:
+                raise BundleFormatError(f"{path}: unreadable bundle header ({exc})") from None
+            version = _check_header(header, path)
+            header_end = f.tell()
+            footer = None
+            if size - header_end >= LOCATOR.size:
+                f.seek(size - LOCATOR.size)
+                tag, offset = LOCATOR.unpack(f.read(LOCATOR.size))
+                if tag == 0x1B and header_end <= offset < size - LOCATOR.size:
+                    f.seek(offset)
+                    try:
+                        item = _decoder(f).decode()
+                    except (cbor2.CBORDecodeError, ValueError, TypeError, RecursionError):
+                        item = None
+                    if isinstance(item, dict) and item.get("t") == "footer" and f.tell() == size - LOCATOR.size:
+                        footer = item
+    except OSError as exc:
+        raise CaptureError(f"Cannot read bundle {path}: {exc.strerror or exc}") from exc
+    if version < FORMAT_VERSION:
+        items = _upgrade([header] + ([footer] if footer else []), version, path)
+        header, footer = items[0], (items[1] if len(items) > 1 else None)
+    return header, footer

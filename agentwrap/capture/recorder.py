@@ -1,0 +1,267 @@
+"""The proxy's capture tap: cheap calls on the proxy thread, all work on a writer thread.
+
+Every `Recorder` method called from the proxy only reads the clock and
+appends a tuple to a `collections.deque` (atomic under the GIL). It does not
+wake the writer: waking a thread per stream chunk costs a futex call, more
+than the proxy's own work per chunk. The writer thread wakes at each `end()`
+and every `WRITE_INTERVAL_S` otherwise, redacts, deduplicates and encodes
+(`BundleEncoder`) what has queued up, and appends it to the bundle file with
+plain `os.write`: bytes reach the OS at every `end()` and at least every
+`WRITE_INTERVAL_S` during a stream, so after `kill -9` of agentwrap the file
+holds every item written so far. The footer is followed by `fsync`.
+
+A failure to write (disk full, file deleted, an encoding bug) is reported
+once through `on_error` (called on the writer thread) and capture stops;
+nothing ever raises into the proxy.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+
+from agentwrap.capture.writer import BundleEncoder
+from agentwrap.errors import CaptureError
+
+__all__ = ["Recorder", "create_private_file"]
+
+FLUSH_BYTES = 256 * 1024  # write out early when a burst of items piles up this much
+WRITE_INTERVAL_S = 0.05
+_STOP = ("stop",)
+
+Headers = list[tuple[bytes, bytes]]
+
+
+def _make_private_dirs(directory: str) -> None:
+    """Create missing directories 0700; directories that exist are left as they are."""
+    missing = []
+    d = os.path.abspath(directory)
+    while not os.path.isdir(d):
+        missing.append(d)
+        parent = os.path.dirname(d)
+        if parent == d:
+            break
+        d = parent
+    for d in reversed(missing):
+        try:
+            os.mkdir(d, 0o700)
+        except FileExistsError:
+            continue
+        os.chmod(d, 0o700)  # the umask may have taken bits the mode asked for; 0700 is what we want
+
+
+def create_private_file(path: str) -> int:
+    """Create `path` (never overwriting) readable by the user only; return its descriptor.
+
+    Raises `CaptureError` naming the path when it cannot be created.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        _make_private_dirs(os.path.dirname(os.path.abspath(path)))
+        fd = os.open(path, flags, 0o600)
+    except OSError as exc:
+        raise CaptureError(
+            f"Cannot create capture bundle {path}: {exc.strerror or exc}. "
+            "Choose another directory with --capture-dir, or run with --no-capture."
+        ) from exc
+    if hasattr(os, "fchmod"):
+        os.fchmod(fd, 0o600)
+    return fd
+
+
+def _write_all(fd: int, data: bytes | bytearray) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+class Recorder:
+    """Record one run's exchanges into a bundle file at `path`.
+
+    The file is created (0600, parent directories 0700) and the header item
+    written before `__init__` returns; raises `CaptureError` if that fails.
+    Methods are safe to call from any thread and never raise; after `close()`
+    or a write failure they do nothing.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        header: dict,
+        secret_values: Iterable[str],
+        *,
+        clock_ns: Callable[[], int] = time.monotonic_ns,
+        on_error: Callable[[str], None] | None = None,
+    ) -> None:
+        self._path = os.fspath(path)
+        self._clock = clock_ns
+        self._t0 = clock_ns()
+        self._on_error = on_error
+        self._encoder = BundleEncoder(secret_values)
+        self._failed: str | None = None
+        self._off = False
+        self._closed = False
+        self._close_lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._q: deque[tuple] = deque()
+        self._put = self._q.append
+        self._wake = threading.Event()
+        self._fd = create_private_file(self._path)
+        try:
+            _write_all(self._fd, self._encoder.header(header))
+        except Exception as exc:
+            os.close(self._fd)
+            try:
+                os.unlink(self._path)  # a bundle without its header is no bundle
+            except OSError:
+                pass
+            raise CaptureError(f"Cannot write capture bundle {self._path}: {exc}") from exc
+        self._thread = threading.Thread(target=self._run, name="agentwrap-capture", daemon=True)
+        self._thread.start()
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    @property
+    def failed(self) -> str | None:
+        """The first write failure, if any."""
+        return self._failed
+
+    def __enter__(self) -> Recorder:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close({})
+
+    # -- the tap: called on the proxy thread; enqueue only ---------------------------
+
+    def _now(self) -> int:
+        return self._clock() - self._t0
+
+    def exchange(self, method: str, target: str, headers: Headers, body: bytes) -> int:
+        """The agent's request; returns the exchange id the other calls take."""
+        xid = next(self._ids)
+        if not self._off:
+            self._put(("request", xid, self._now(), method, target, tuple(headers), _b(body)))
+        return xid
+
+    def route(self, xid: int, info: dict) -> None:
+        if not self._off:
+            self._put(("route", xid, self._now(), info))
+
+    def guard(self, xid: int | None, info: dict) -> None:
+        """A guard changed the stream or refused a request: what and why."""
+        if not self._off:
+            self._put(("guard", xid, self._now(), info))
+
+    def upstream_request(self, xid: int, method: str, url: str, headers: Headers, body: bytes) -> None:
+        if not self._off:
+            self._put(("upstream_request", xid, self._now(), method, url, tuple(headers), _b(body)))
+
+    def upstream_response(self, xid: int, status: int, headers: Headers) -> None:
+        if not self._off:
+            self._put(("upstream_response", xid, self._now(), status, tuple(headers)))
+
+    def chunk(self, xid: int, data: bytes) -> None:
+        """One upstream body piece, as forwarded."""
+        if not self._off:
+            self._put(("chunk", xid, self._clock() - self._t0, data if type(data) is bytes else bytes(data)))
+
+    def agent_response(self, xid: int, status: int, headers: Headers, body: bytes | None = None) -> None:
+        """What the agent got where it differs from upstream (local errors, scripted answers)."""
+        if not self._off:
+            self._put(("agent_response", xid, self._now(), status, tuple(headers), None if body is None else _b(body)))
+
+    def agent_chunk(self, xid: int, data: bytes) -> None:
+        """A piece the agent got that upstream did not send (e.g. an appended error event)."""
+        if not self._off:
+            self._put(("agent_chunk", xid, self._now(), _b(data)))
+
+    def error(self, xid: int | None, kind: str, message: str) -> None:
+        if not self._off:
+            self._put(("error", xid, self._now(), str(kind), str(message)))
+
+    def end(self, xid: int) -> None:
+        """The exchange is finished: a flush point."""
+        if not self._off:
+            self._put(("end", xid, self._now()))
+            self._wake.set()
+
+    def close(self, footer: dict | None = None) -> None:
+        """Write the footer (with computed totals), fsync, stop the writer. Idempotent."""
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+        running = not self._off
+        self._off = True  # later calls from the proxy thread are dropped, never written after the footer
+        if running:
+            self._put(("footer", self._now(), dict(footer or {})))
+        self._put(_STOP)
+        self._wake.set()
+        self._thread.join()
+        os.close(self._fd)
+
+    # -- the writer thread ------------------------------------------------------------
+
+    def _run(self) -> None:
+        enc = self._encoder
+        take = self._q.popleft
+        buf = bytearray()
+        done = False
+        try:
+            while True:
+                self._wake.wait(WRITE_INTERVAL_S)
+                self._wake.clear()  # before draining: a set() after this point is not lost
+                while self._q:
+                    op = take()
+                    kind = op[0]
+                    if kind == "stop":
+                        _write_all(self._fd, buf)
+                        return
+                    if kind == "footer":
+                        buf += enc.footer(op[1], op[2])
+                        _write_all(self._fd, buf)
+                        buf.clear()
+                        os.fsync(self._fd)
+                        done = True
+                    elif not done:
+                        buf += enc.encode(op)
+                        if kind == "end" or len(buf) >= FLUSH_BYTES:
+                            _write_all(self._fd, buf)
+                            buf.clear()
+                            if kind == "end" and os.fstat(self._fd).st_nlink == 0:
+                                raise _Deleted
+                if buf:
+                    _write_all(self._fd, buf)
+                    buf.clear()
+        except _Deleted:
+            self._fail("the bundle file was deleted")
+        except OSError as exc:
+            self._fail(exc.strerror or str(exc))
+        except Exception as exc:  # an encoding bug: report it rather than run on unrecorded
+            self._fail(f"internal error {type(exc).__name__}: {exc}")
+
+    def _fail(self, reason: str) -> None:
+        self._off = True
+        self._q.clear()  # what is still queued will never be written
+        self._failed = f"capture to {self._path} stopped: {reason}"
+        if self._on_error is not None:
+            try:
+                self._on_error(self._failed)
+            except Exception:
+                pass
+
+
+class _Deleted(Exception):
+    pass
+
+
+def _b(data: bytes) -> bytes:
+    return data if type(data) is bytes else bytes(data or b"")

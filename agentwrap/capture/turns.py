@@ -1,0 +1,214 @@
+"""Read the conversation out of a recorded request: who said what, tool calls and results.
+
+Sans-IO and lenient: unknown shapes give an entry with what could be read.
+Each conversation element becomes one entry:
+`{"role", "text", "thinking", "tool_calls": [{"id", "name", "arguments"}],
+"tool_results": [{"id", "name", "content", "is_error"}]}`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+__all__ = ["conversation", "describe", "first_new"]
+
+LOOKBACK = 16  # earlier requests compared when finding what a request adds
+_CONVERSATION_KEY = {
+    "anthropic_messages": "messages", "openai_chat": "messages", "openai_responses": "input", "gemini": "contents",
+}
+
+
+def _d(v: Any) -> dict:
+    return v if isinstance(v, dict) else {}
+
+
+def _l(v: Any) -> list:
+    return v if isinstance(v, list) else []
+
+
+def _s(v: Any) -> str:
+    return v if isinstance(v, str) else ""
+
+
+def _dumps(v: Any) -> str:
+    return json.dumps(v, ensure_ascii=False)
+
+
+def conversation(protocol: str | None, body: Any) -> list | None:
+    """The conversation array of a request body, or None if it has none."""
+    if not isinstance(body, dict):
+        return None
+    if protocol == "gemini" and isinstance(body.get("request"), dict) and "contents" in body["request"]:
+        body = body["request"]  # Code Assist wrapping
+    key = _CONVERSATION_KEY.get(protocol or "")
+    value = body.get(key) if key else None
+    if protocol == "openai_responses" and isinstance(value, str):
+        return [{"role": "user", "content": value}]
+    return value if isinstance(value, list) else None
+
+
+def _text_parts(content: Any) -> str:
+    """Text of a content value: a string or a list of typed parts (text or media)."""
+    if isinstance(content, str):
+        return content
+    out: list[str] = []
+    for part in _l(content):
+        part = _d(part)
+        kind = _s(part.get("type"))
+        if isinstance(part.get("text"), str):
+            out.append(part["text"])
+        elif kind:
+            out.append(f"[{kind}]")
+    return "\n".join(out)
+
+
+def _call(ident: Any, name: Any, arguments: Any) -> dict:
+    return {"id": _s(ident), "name": _s(name), "arguments": arguments if isinstance(arguments, str) else _dumps(arguments)}
+
+
+def _result(ident: Any, name: Any, content: str, is_error: bool) -> dict:
+    return {"id": _s(ident), "name": _s(name), "content": content, "is_error": is_error}
+
+
+def _entry(role: str) -> dict:
+    return {"role": role, "text": "", "thinking": "", "tool_calls": [], "tool_results": []}
+
+
+def _append(entry: dict, key: str, text: str) -> None:
+    if text:
+        entry[key] = f"{entry[key]}\n{text}" if entry[key] else text
+
+
+def describe(protocol: str | None, element: Any) -> dict:
+    """One conversation element as a display entry."""
+    el = _d(element)
+    if protocol == "anthropic_messages":
+        return _anthropic(el)
+    if protocol == "openai_chat":
+        return _chat(el)
+    if protocol == "openai_responses":
+        return _responses(el)
+    if protocol == "gemini":
+        return _gemini(el)
+    entry = _entry(_s(el.get("role")) or "?")
+    entry["text"] = _dumps(element)
+    return entry
+
+
+def _anthropic(el: dict) -> dict:
+    entry = _entry(_s(el.get("role")) or "?")
+    content = el.get("content")
+    if isinstance(content, str):
+        entry["text"] = content
+        return entry
+    for block in _l(content):
+        block = _d(block)
+        kind = block.get("type")
+        if kind == "text":
+            _append(entry, "text", _s(block.get("text")))
+        elif kind == "thinking":
+            _append(entry, "thinking", _s(block.get("thinking")))
+        elif kind in ("tool_use", "server_tool_use"):
+            entry["tool_calls"].append(_call(block.get("id"), block.get("name"), block.get("input", {})))
+        elif kind == "tool_result":
+            content = _text_parts(block.get("content"))
+            entry["tool_results"].append(_result(block.get("tool_use_id"), "", content, bool(block.get("is_error"))))
+        elif kind:
+            _append(entry, "text", f"[{kind}]")
+    return entry
+
+
+def _chat(el: dict) -> dict:
+    role = _s(el.get("role")) or "?"
+    entry = _entry(role)
+    text = _text_parts(el.get("content"))
+    if role == "tool":
+        entry["tool_results"].append(_result(el.get("tool_call_id"), el.get("name"), text, False))
+        return entry
+    entry["text"] = text
+    entry["thinking"] = _s(el.get("reasoning_content"))
+    for tc in _l(el.get("tool_calls")):
+        tc = _d(tc)
+        fn = _d(tc.get("function")) or _d(tc.get("custom"))
+        args = fn.get("arguments", fn.get("input", ""))
+        entry["tool_calls"].append(_call(tc.get("id"), fn.get("name"), args))
+    return entry
+
+
+def _responses(el: dict) -> dict:
+    kind = _s(el.get("type")) or "message"
+    if kind == "message":
+        entry = _entry(_s(el.get("role")) or "?")
+        entry["text"] = _text_parts(el.get("content"))
+        return entry
+    if kind == "reasoning":
+        entry = _entry("assistant")
+        entry["thinking"] = "\n".join(_s(_d(s).get("text")) for s in _l(el.get("summary")))
+        return entry
+    if kind.endswith("_call_output"):
+        entry = _entry("tool")
+        out = el.get("output")
+        content = out if isinstance(out, str) else _text_parts(out) if isinstance(out, list) else _dumps(out)
+        entry["tool_results"].append(_result(el.get("call_id"), "", content, False))
+        return entry
+    if kind.endswith("_call"):
+        entry = _entry("assistant")
+        args = el["arguments"] if "arguments" in el else el.get("input", el.get("action", ""))
+        entry["tool_calls"].append(_call(el.get("call_id") or el.get("id"), el.get("name") or kind, args))
+        return entry
+    entry = _entry(_s(el.get("role")) or kind)
+    entry["text"] = f"[{kind}]"
+    return entry
+
+
+def _gemini(el: dict) -> dict:
+    role = _s(el.get("role")) or "?"
+    entry = _entry("assistant" if role == "model" else role)
+    for part in _l(el.get("parts")):
+        part = _d(part)
+        if isinstance(part.get("text"), str):
+            _append(entry, "thinking" if part.get("thought") else "text", part["text"])
+        elif isinstance(part.get("functionCall"), dict):
+            fc = part["functionCall"]
+            entry["tool_calls"].append(_call(fc.get("id"), fc.get("name"), fc.get("args", {})))
+        elif isinstance(part.get("functionResponse"), dict):
+            fr = part["functionResponse"]
+            resp = fr.get("response")
+            content = _s(_d(resp).get("output")) or _dumps(resp)
+            entry["tool_results"].append(_result(fr.get("id"), fr.get("name"), content, "error" in _d(resp)))
+        elif part:
+            _append(entry, "text", f"[{next(iter(part))}]")
+    return entry
+
+
+def _strip_cache_marks(v: Any) -> Any:
+    # Claude Code moves `cache_control` to the newest message every turn; the
+    # message is the same one for the reader.
+    if isinstance(v, dict):
+        return {k: _strip_cache_marks(x) for k, x in v.items() if k != "cache_control"}
+    if isinstance(v, list):
+        return [_strip_cache_marks(x) for x in v]
+    return v
+
+
+def _same(a: Any, b: Any) -> bool:
+    return a is b or a == b or _strip_cache_marks(a) == _strip_cache_marks(b)
+
+
+def first_new(conv: list, earlier: list[list]) -> int:
+    """Index of the first element of `conv` that none of the recent `earlier` conversations had.
+
+    The earlier conversation sharing the longest prefix with `conv` is taken as
+    its previous turn; 0 when there is none (a new conversation).
+    """
+    best = 0
+    for prev in earlier[-LOOKBACK:]:
+        n = 0
+        limit = min(len(prev), len(conv))
+        while n < limit and _same(conv[n], prev[n]):
+            n += 1
+        best = max(best, n)
+        if best == len(conv):
+            break
+    return best

@@ -1,0 +1,270 @@
+"""Encode capture events as bundle items: redacted, deduplicated CBOR.
+
+Sans-IO: `BundleEncoder` turns the events a `Recorder` queues into the bytes
+to append to the bundle file (see docs/bundle-format.md); it keeps the state
+that spans items (stored blobs, stream redaction, run totals) and never
+touches a file, a clock or a thread.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable
+from typing import Any
+
+import cbor2
+
+from agentwrap.capture.dedup import BodyCompactor
+from agentwrap.capture.redact import Redactor, StreamRedactor
+from agentwrap.protocols.endpoints import classify
+
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "MAGIC", "BundleEncoder", "protocol_of_target"]
+
+FORMAT_NAME = "agentwrap-bundle"
+FORMAT_VERSION = 1
+# CBOR tag 55799 ("self-described CBOR", RFC 8949 section 3.4.6) on the header
+# item: `file` and CBOR tools recognise the bundle, and foreign files are told
+# apart by their first three bytes.
+MAGIC = b"\xd9\xd9\xf7"
+LOCATOR = struct.Struct(">BQ")  # CBOR uint in its 8-byte form: 0x1b + offset
+
+
+def _default(encoder: Any, value: Any) -> None:
+    # A safety net: `Redactor.value` already turned anything that is not plain data into text.
+    encoder.encode(str(value))
+
+
+def _dump(item: Any) -> bytes:
+    return cbor2.dumps(item, default=_default)
+
+
+def protocol_of_target(target: str) -> str | None:
+    """The protocol of an agent request target, with or without the secret path segment."""
+    path = target.partition("?")[0]
+    protocol = classify(path).protocol
+    if protocol is None and path.count("/") >= 2:
+        protocol = classify("/" + path.split("/", 2)[2]).protocol
+    return protocol
+
+
+def _is_sse(headers: list[tuple[str, str]]) -> bool:
+    return any(n.lower() == "content-type" and v.startswith("text/event-stream") for n, v in headers)
+
+
+MAX_TAPPED_BYTES = 64 * 1024 * 1024  # a longer response is recorded but its tokens are not counted
+
+
+class _UsageTap:
+    """Collects one response body to read its token usage when the exchange ends."""
+
+    __slots__ = ("protocol", "sse", "body")
+
+    def __init__(self, protocol: str, headers: list[tuple[str, str]]) -> None:
+        self.protocol = protocol
+        self.sse = _is_sse(headers)
+        self.body = bytearray()
+
+    def feed(self, data: bytes) -> None:
+        if len(self.body) + len(data) <= MAX_TAPPED_BYTES:
+            self.body += data
+
+    def usage(self) -> dict | None:
+        # Imported here, on the writer thread: the session's start-up does not pay for it.
+        from agentwrap.capture.answers import usage_of_body
+
+        return usage_of_body(self.protocol, bytes(self.body), sse=self.sse)
+
+
+def _usage_tap(protocol: str | None, headers: list[tuple[str, str]]) -> _UsageTap | None:
+    return _UsageTap(protocol, headers) if protocol else None
+
+
+class _Exchange:
+    __slots__ = ("protocol", "request_raw", "up", "agent", "chunks", "last_at", "tap", "upstream_seen", "status", "failed")
+
+    def __init__(self, protocol: str | None, request_raw: bytes, redactor: Redactor) -> None:
+        self.protocol = protocol
+        self.request_raw: bytes | None = request_raw
+        self.up = StreamRedactor(redactor)
+        self.agent = StreamRedactor(redactor)
+        self.chunks = 0
+        self.last_at = 0
+        self.tap: _UsageTap | None = None
+        self.upstream_seen = False
+        self.status: int | None = None
+        self.failed = False
+
+
+class BundleEncoder:
+    """Events in, bundle bytes out. `offset` is the number of bytes produced so far."""
+
+    def __init__(self, secret_values: Iterable[str]) -> None:
+        self.redactor = Redactor(secret_values)
+        self._compactor = BodyCompactor()
+        self._open: dict[int, _Exchange] = {}
+        self.offset = 0
+        self.totals: dict[str, Any] = {
+            "requests": 0, "upstream_requests": 0, "errors": 0, "request_bytes": 0, "response_bytes": 0, "tokens": None,
+        }
+
+    def _emit(self, items: list[Any]) -> bytes:
+        data = b"".join(_dump(i) for i in items)
+        self.offset += len(data)
+        return data
+
+    def header(self, header: dict) -> bytes:
+        fields = {k: v for k, v in self.redactor.value(dict(header)).items() if k not in ("t", "format", "version")}
+        item = {"t": "header", "format": FORMAT_NAME, "version": FORMAT_VERSION, **fields}
+        data = MAGIC + _dump(item)
+        self.offset += len(data)
+        return data
+
+    def encode(self, op: tuple) -> bytes:
+        """One queued event (a tuple whose first field names it) to bytes."""
+        return getattr(self, "_" + op[0])(*op[1:])
+
+    # -- events ------------------------------------------------------------------
+
+    def _body(self, raw: bytes, out: list) -> Any:
+        return self._compactor.encode(self.redactor.bytes(raw), out)
+
+    def _request(self, xid: int, at: int, method: str, target: str, headers, body: bytes) -> bytes:
+        r = self.redactor
+        target = r.url(target)
+        self._open[xid] = _Exchange(protocol_of_target(target), body, r)
+        self.totals["requests"] += 1
+        self.totals["request_bytes"] += len(body)
+        out: list = []
+        stored = self._body(body, out)
+        out.append({"t": "request", "x": xid, "at": at, "method": method, "target": target,
+                    "headers": r.headers(headers), "body": stored})
+        return self._emit(out)
+
+    def _ex(self, xid: int | None) -> _Exchange | None:
+        return self._open.get(xid) if xid is not None else None
+
+    def _route(self, xid: int, at: int, info: dict) -> bytes:
+        return self._emit([{"t": "route", "x": xid, "at": at, "info": self.redactor.value(dict(info))}])
+
+    def _guard(self, xid: int | None, at: int, info: dict) -> bytes:
+        return self._emit([{"t": "guard", "x": xid, "at": at, "info": self.redactor.value(dict(info))}])
+
+    def _upstream_request(self, xid: int, at: int, method: str, url: str, headers, body: bytes) -> bytes:
+        self.totals["upstream_requests"] += 1
+        ex = self._ex(xid)
+        out: list = []
+        if ex is not None and ex.request_raw is not None and body == ex.request_raw:
+            stored: Any = {"same_as": "request"}
+        else:
+            stored = self._body(body, out)
+        if ex is not None:
+            ex.request_raw = None
+        r = self.redactor
+        out.append({"t": "upstream_request", "x": xid, "at": at, "method": method, "url": r.url(url),
+                    "headers": r.headers(headers), "body": stored})
+        return self._emit(out)
+
+    def _upstream_response(self, xid: int, at: int, status: int, headers) -> bytes:
+        hs = self.redactor.headers(headers)
+        ex = self._ex(xid)
+        if ex is not None:
+            ex.upstream_seen = True
+            ex.status = status
+            ex.tap = _usage_tap(ex.protocol, hs)
+        return self._emit([{"t": "upstream_response", "x": xid, "at": at, "status": status, "headers": hs}])
+
+    def _tap(self, ex: _Exchange, data: bytes) -> None:
+        if ex.tap is not None:
+            try:
+                ex.tap.feed(data)
+            except Exception:  # token totals are a nicety; a parsing bug must not stop capture
+                ex.tap = None
+
+    def _chunk(self, xid: int, at: int, data: bytes) -> bytes:
+        self.totals["response_bytes"] += len(data)
+        ex = self._ex(xid)
+        if ex is None:
+            return self._emit([{"t": "chunk", "x": xid, "at": at, "data": self.redactor.bytes(data)}])
+        ex.chunks += 1
+        ex.last_at = at
+        self._tap(ex, data)
+        return self._emit([{"t": "chunk", "x": xid, "at": at, "data": ex.up.feed(data)}])
+
+    def _agent_response(self, xid: int, at: int, status: int, headers, body: bytes | None) -> bytes:
+        hs = self.redactor.headers(headers)
+        item: dict[str, Any] = {"t": "agent_response", "x": xid, "at": at, "status": status, "headers": hs}
+        out: list = []
+        if body is not None:
+            self.totals["response_bytes"] += len(body)
+            item["body"] = self._body(body, out)
+        ex = self._ex(xid)
+        if ex is not None:
+            ex.status = status
+            if not ex.upstream_seen and ex.protocol:
+                ex.tap = _usage_tap(ex.protocol, hs)
+                self._tap(ex, body or b"")
+        out.append(item)
+        return self._emit(out)
+
+    def _agent_chunk(self, xid: int, at: int, data: bytes) -> bytes:
+        ex = self._ex(xid)
+        after = ex.chunks if ex is not None else 0
+        if ex is not None and not ex.upstream_seen:
+            self._tap(ex, data)
+        stored = ex.agent.feed(data) if ex is not None else self.redactor.bytes(data)
+        return self._emit([{"t": "agent_chunk", "x": xid, "at": at, "after": after, "data": stored}])
+
+    def _error(self, xid: int | None, at: int, kind: str, message: str) -> bytes:
+        ex = self._ex(xid)
+        if ex is not None:
+            ex.failed = True
+        else:
+            self.totals["errors"] += 1
+        r = self.redactor
+        return self._emit([{"t": "error", "x": xid, "at": at, "kind": r.text(kind), "message": r.text(message)}])
+
+    def _close_exchange(self, xid: int, ex: _Exchange, at: int) -> list[dict]:
+        """Items that release what an exchange still holds, and its share of the totals."""
+        out: list[dict] = []
+        held = ex.up.finish()
+        if held:
+            out.append({"t": "chunk", "x": xid, "at": ex.last_at or at, "data": held})
+        held = ex.agent.finish()
+        if held:
+            out.append({"t": "agent_chunk", "x": xid, "at": at, "after": ex.chunks, "data": held})
+        if ex.failed or (ex.status or 0) >= 400:
+            self.totals["errors"] += 1
+        if ex.tap is not None:
+            try:
+                usage = ex.tap.usage()
+            except Exception:
+                usage = None
+            if usage:
+                tokens = self.totals["tokens"] or dict.fromkeys(usage, 0)
+                for k in tokens:
+                    tokens[k] += usage.get(k, 0)
+                self.totals["tokens"] = tokens
+        return out
+
+    def _end(self, xid: int, at: int) -> bytes:
+        ex = self._open.pop(xid, None)
+        out = self._close_exchange(xid, ex, at) if ex is not None else []
+        out.append({"t": "end", "x": xid, "at": at})
+        return self._emit(out)
+
+    def footer(self, at: int, footer: dict) -> bytes:
+        """The footer item and its locator; exchanges still open are released first."""
+        out: list[dict] = []
+        unfinished = list(self._open.items())
+        self._open.clear()
+        for xid, ex in unfinished:
+            out.extend(self._close_exchange(xid, ex, at))
+        totals = dict(self.totals, unfinished=len(unfinished))
+        fields = self.redactor.value(dict(footer))
+        totals.update(fields.pop("totals", None) or {})
+        fields = {k: v for k, v in fields.items() if k not in ("t", "at")}
+        head = self._emit(out)
+        start = self.offset
+        data = _dump({"t": "footer", "at": at, **fields, "totals": totals}) + LOCATOR.pack(0x1B, start)
+        self.offset += len(data)
+        return head + data

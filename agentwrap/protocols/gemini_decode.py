@@ -1,0 +1,173 @@
+"""Gemini generateContent responses (stream, whole, error) to neutral events.
+
+Every `alt=sse` event is a whole GenerateContentResponse; function calls
+arrive whole (no argument deltas), possibly without `id` (Gemini API before
+Gemini 3, and most compatible servers), so ids are made from the response id
+and the call's position, stable for the agent to pair its results with.
+`thoughtSignature` may sit on a thought part, a functionCall part or a text
+part; it becomes provider_meta where the Gemini encoder puts it back. A
+stream must end with a finishReason (or a prompt block); Gemini CLI itself
+retries streams without one. Sans-IO.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agentwrap.errors import UpstreamProtocol
+from agentwrap.protocols._common import dumps
+from agentwrap.protocols._decoding import as_text, load, load_body, safe_id, status_type, truncated, usage
+from agentwrap.protocols.neutral import (
+    MessageStart,
+    NeutralEvent,
+    Stop,
+    StreamError,
+    TextDelta,
+    ThinkingDelta,
+    ToolCallArgsDelta,
+    ToolCallEnd,
+    ToolCallStart,
+    Usage,
+)
+from agentwrap.protocols.sse import SseEvent
+from agentwrap.protocols.summary import as_dict, as_list
+
+__all__ = ["StreamDecoder", "decode_response", "decode_error"]
+
+_STATUSES = {
+    "INVALID_ARGUMENT": "invalid_request",
+    "FAILED_PRECONDITION": "invalid_request",
+    "OUT_OF_RANGE": "invalid_request",
+    "UNAUTHENTICATED": "authentication",
+    "PERMISSION_DENIED": "permission",
+    "NOT_FOUND": "not_found",
+    "RESOURCE_EXHAUSTED": "rate_limit",
+    "UNAVAILABLE": "overloaded",
+    "DEADLINE_EXCEEDED": "timeout",
+    "INTERNAL": "api_error",
+}
+_REFUSALS = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY", "LANGUAGE"}
+# The model produced a call it could not finish; Gemini CLI retries these.
+_BROKEN_CALLS = {"MALFORMED_FUNCTION_CALL", "UNEXPECTED_TOOL_CALL", "TOO_MANY_TOOL_CALLS"}
+
+
+def _usage(raw: Any) -> Usage:
+    raw = as_dict(raw)
+    base = usage(raw.get("promptTokenCount"), raw.get("candidatesTokenCount"), raw.get("cachedContentTokenCount"))
+    extra = usage(raw.get("toolUsePromptTokenCount"), raw.get("thoughtsTokenCount"))
+    # Thought tokens are billed as output; tool-use prompt tokens as input.
+    return Usage(base.input_tokens + extra.input_tokens, base.output_tokens + extra.output_tokens, base.cache_read_tokens)
+
+
+def _error(error: Any) -> StreamError:
+    error = as_dict(error)
+    code = error.get("code") if isinstance(error.get("code"), int) else 500
+    kind = _STATUSES.get(as_text(error.get("status"))) or status_type(code)
+    return StreamError(kind, as_text(error.get("message")) or "upstream error", code)
+
+
+class StreamDecoder:
+    """Gemini `alt=sse` events to neutral events; see the module docstring."""
+
+    def __init__(self, id_hint: str = "") -> None:
+        self._hint = safe_id(id_hint)
+        self._tools = 0
+        self._started = False
+        self._finished = False
+        self._done = False
+
+    def feed(self, event: SseEvent) -> list[NeutralEvent]:
+        if self._done:
+            return []
+        data = load(event)
+        # Without alt=sse Gemini streams one JSON array; accept its elements too.
+        chunks = data if isinstance(data, list) else [data]
+        out: list[NeutralEvent] = []
+        for chunk in chunks:
+            if not isinstance(chunk, dict):
+                raise UpstreamProtocol(f"Gemini stream chunk is not an object: {event.data[:120]!r}")
+            out += self._chunk(chunk)
+            if self._done:
+                break
+        return out
+
+    def _chunk(self, data: dict) -> list[NeutralEvent]:
+        if "error" in data:
+            self._done = True
+            return [_error(data["error"])]
+        out: list[NeutralEvent] = []
+        if not self._started:
+            self._started = True
+            response_id = as_text(data.get("responseId"))
+            self._hint = safe_id(response_id) or self._hint
+            out.append(MessageStart(response_id, as_text(data.get("modelVersion"))))
+        candidate = as_dict(next(iter(as_list(data.get("candidates"))), None))
+        for part in as_list(as_dict(candidate.get("content")).get("parts")):
+            out += self._part(as_dict(part))
+        if isinstance(data.get("usageMetadata"), dict):
+            out.append(_usage(data["usageMetadata"]))
+        reason = candidate.get("finishReason")
+        block = as_dict(data.get("promptFeedback")).get("blockReason")
+        if isinstance(reason, str) and reason and reason != "FINISH_REASON_UNSPECIFIED":
+            self._done = True
+            if reason in _BROKEN_CALLS:
+                message = as_text(candidate.get("finishMessage")) or f"the model ended with {reason}"
+                return out + [StreamError("api_error", f"Gemini: {message}", 502)]
+            if reason == "MAX_TOKENS":
+                stop = "max_tokens"
+            elif reason in _REFUSALS:
+                stop = "refusal"
+            else:
+                stop = "tool_use" if self._tools else "end_turn"
+            out.append(Stop(stop))
+        elif isinstance(block, str) and block:
+            self._done = True  # the prompt itself was blocked: no candidates follow
+            out.append(Stop("refusal"))
+        return out
+
+    def _part(self, part: dict) -> list[NeutralEvent]:
+        signature = part.get("thoughtSignature")
+        meta = {"thought_signature": signature} if isinstance(signature, str) and signature else None
+        call = part.get("functionCall")
+        if isinstance(call, dict):
+            n = self._tools
+            self._tools += 1
+            name = as_text(call.get("name"))
+            call_id = as_text(call.get("id")) or f"call_{self._hint or 'gm'}_{n}"
+            args = call.get("args") if isinstance(call.get("args"), dict) else {}
+            return [ToolCallStart(n, call_id, name, provider_meta=meta), ToolCallArgsDelta(n, dumps(args)), ToolCallEnd(n)]
+        text = as_text(part.get("text"))
+        if part.get("thought") is True:
+            out: list[NeutralEvent] = [ThinkingDelta(text)] if text else []
+            return out + ([ThinkingDelta("", meta)] if meta else [])
+        out = [ThinkingDelta("", meta)] if meta else []  # the signature belongs before this part
+        return out + ([TextDelta(text)] if text else [])
+
+    def finish(self) -> list[NeutralEvent]:
+        """End of stream: an error unless a finishReason came."""
+        if self._done:
+            return []
+        self._done = True
+        return [truncated("a finishReason")]
+
+
+def decode_response(body: Any) -> list[NeutralEvent]:
+    """Neutral events of a non-streaming GenerateContentResponse (or error) body."""
+    if isinstance(body, list):
+        body = body[0] if body else {}
+    decoder = StreamDecoder()
+    events = decoder._chunk(as_dict(body))
+    if not decoder._done:
+        events.append(Stop("tool_use" if decoder._tools else "end_turn"))
+    return events
+
+
+def decode_error(status: int, body: bytes) -> tuple[str, str]:
+    """(neutral error type, message) of a Google API error response."""
+    data = load_body(body)
+    if isinstance(data, list) and data:
+        data = data[0]  # streaming endpoints wrap errors in an array
+    error = as_dict(as_dict(data).get("error"))
+    kind = _STATUSES.get(as_text(error.get("status"))) or status_type(status)
+    message = as_text(error.get("message")) or (body[:300].decode("utf-8", "replace") if body else f"HTTP {status}")
+    return kind, message

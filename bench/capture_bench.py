@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""Benchmark capture bundles: size against content, proxy-thread cost, writer throughput.
+
+    .venv/bin/python bench/capture_bench.py [--quick] [--json FILE]
+
+(a) Size: a 100-turn session recorded through a real `Recorder` (all four
+    legs, an SSE answer per turn), in two shapes from tests/test_capture_shapes.py:
+    one ~2 KB message added per turn, and Claude Code's shape (a ~50 KB system +
+    tools prefix resent every turn, a tool call and a ~2 KB tool result added
+    per turn, `cache_control` moved to the newest message). "unique" is what an
+    ideal recorder must keep (`unique_content`: each distinct message and prefix
+    once, every response byte, each request's other fields and headers);
+    "naive" is every body as sent on both legs plus the responses.
+(b) Proxy-thread cost: what `chunk()` and `exchange()` cost their caller, in a
+    tight loop (the writer thread running alongside) and spaced out like a real
+    stream, next to an empty method call as the floor.
+(c) Writer throughput: the sans-IO encoder alone (redaction, dedup, CBOR) and a
+    whole Recorder draining to disk.
+
+Prints numbers; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from agentwrap.capture.reader import read_bundle  # noqa: E402
+from agentwrap.capture.recorder import Recorder  # noqa: E402
+from agentwrap.capture.writer import BundleEncoder  # noqa: E402
+from tests.test_capture_shapes import (  # noqa: E402
+    HEADERS,
+    PROVIDER_KEY,
+    SECRET,
+    SSE_HEADERS,
+    UPSTREAM_HEADERS,
+    anthropic_answer,
+    claude_code_bodies,
+    record_session,
+    synthetic_bodies,
+    unique_content,
+)
+
+
+def size_rows(tmp: Path, turns: int) -> list[dict]:
+    rows = []
+    for name, shape in (("one ~2 KB message per turn", synthetic_bodies), ("Claude Code shape, ~50 KB prefix", claude_code_bodies)):
+        bodies = list(shape(turns))
+        path = tmp / f"size-{shape.__name__}.cbor"
+        t0 = time.perf_counter()
+        record_session(path, bodies)
+        elapsed = time.perf_counter() - t0
+        bundle = read_bundle(path)
+        response = sum(len(ex.response_body) for ex in bundle.exchanges)
+        unique = unique_content(bodies, response, len(bodies))
+        naive = 2 * sum(map(len, bodies)) + response
+        size = path.stat().st_size
+        rows.append({"shape": name, "turns": turns, "bundle_bytes": size, "unique_bytes": unique, "naive_bytes": naive,
+                     "ratio_to_unique": size / unique, "naive_over_bundle": naive / size, "record_and_close_s": elapsed})
+    return rows
+
+
+class _Empty:
+    def chunk(self, xid: int, data: bytes) -> None:
+        pass
+
+
+def _tight(fn, n: int, repeats: int = 5) -> float:
+    best = []
+    for _ in range(repeats):
+        t0 = time.perf_counter_ns()
+        for _ in range(n):
+            fn()
+        best.append((time.perf_counter_ns() - t0) / n)
+    return statistics.median(best)
+
+
+def _spaced(fn, n: int, gap_s: float = 0.0005) -> float:
+    samples = []
+    clock = time.perf_counter_ns
+    for _ in range(n):
+        time.sleep(gap_s)
+        t0 = clock()
+        fn()
+        samples.append(clock() - t0)
+    return statistics.median(samples)
+
+
+def caller_rows(tmp: Path, quick: bool) -> dict:
+    n = 20_000 if quick else 100_000
+    chunk = anthropic_answer("x" * 40)[2]
+    body = next(iter(claude_code_bodies(1)))  # ~55 KB
+    rec = Recorder(str(tmp / "caller.cbor"), {"agent": "claude"}, [SECRET, PROVIDER_KEY])
+    xid = rec.exchange("POST", f"/{SECRET}/v1/messages", HEADERS, body)
+    rec.upstream_response(xid, 200, SSE_HEADERS)
+    empty = _Empty()
+    out = {
+        "chunk_tight_ns": _tight(lambda: rec.chunk(xid, chunk), n),
+        "empty_call_tight_ns": _tight(lambda: empty.chunk(xid, chunk), n),
+        "chunk_spaced_ns": _spaced(lambda: rec.chunk(xid, chunk), 1000 if quick else 4000),
+        "empty_call_spaced_ns": _spaced(lambda: empty.chunk(xid, chunk), 1000 if quick else 4000),
+        "exchange_tight_ns": _tight(lambda: rec.exchange("POST", f"/{SECRET}/v1/messages", HEADERS, body), n // 20),
+        "exchange_body_bytes": len(body),
+    }
+    rec.end(xid)
+    rec.close({})
+    return out
+
+
+def writer_rows(tmp: Path, quick: bool) -> dict:
+    chunks = anthropic_answer("hello world " * (2000 if quick else 10000))
+    enc = BundleEncoder([SECRET, PROVIDER_KEY])
+    enc.header({})
+    enc.encode(("request", 1, 0, "POST", "/v1/messages", HEADERS, b"{}"))
+    enc.encode(("upstream_response", 1, 0, 200, SSE_HEADERS))
+    t0 = time.perf_counter()
+    for c in chunks:
+        enc.encode(("chunk", 1, 5, c))
+    enc.encode(("end", 1, 6))
+    chunk_s = time.perf_counter() - t0
+    chunk_bytes = sum(map(len, chunks))
+
+    bodies = list(claude_code_bodies(30 if quick else 100))
+    enc = BundleEncoder([SECRET, PROVIDER_KEY])
+    enc.header({})
+    per_request = []
+    for i, body in enumerate(bodies):
+        t0 = time.perf_counter()
+        enc.encode(("request", i, 0, "POST", f"/{SECRET}/v1/messages", HEADERS, body))
+        enc.encode(("upstream_request", i, 0, "POST", "https://api.anthropic.com/v1/messages", UPSTREAM_HEADERS, body))
+        per_request.append(time.perf_counter() - t0)
+        enc.encode(("end", i, 1))
+
+    n = 20_000 if quick else 200_000
+    rec = Recorder(str(tmp / "drain.cbor"), {"agent": "claude"}, [SECRET, PROVIDER_KEY])
+    xid = rec.exchange("POST", "/v1/messages", HEADERS, b"{}")
+    rec.upstream_response(xid, 200, SSE_HEADERS)
+    piece = chunks[len(chunks) // 2]
+    t0 = time.perf_counter()
+    for _ in range(n):
+        rec.chunk(xid, piece)
+    rec.end(xid)
+    rec.close({})
+    drain_s = time.perf_counter() - t0
+    return {
+        "encoder_chunks_per_s": len(chunks) / chunk_s,
+        "encoder_chunk_us": chunk_s / len(chunks) * 1e6,
+        "encoder_mb_per_s": chunk_bytes / chunk_s / 1e6,
+        "mean_chunk_bytes": chunk_bytes / len(chunks),
+        "request_pair_ms_median": statistics.median(per_request) * 1e3,
+        "request_pair_ms_max": max(per_request) * 1e3,
+        "request_body_kb_last": len(bodies[-1]) / 1024,
+        "recorder_chunks": n,
+        "recorder_enqueue_and_drain_s": drain_s,
+        "recorder_chunks_per_s": n / drain_s,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer iterations (~5 s)")
+    ap.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        sizes = size_rows(tmp, 100)
+        caller = caller_rows(tmp, args.quick)
+        writer = writer_rows(tmp, args.quick)
+
+    print(f"capture bench  (Python {sys.version.split()[0]}, {os.cpu_count()} cpus{', quick' if args.quick else ''})\n")
+    print("(a) bundle size, 100-turn session, all four legs recorded")
+    for r in sizes:
+        print(f"  {r['shape']:<34} bundle {r['bundle_bytes'] / 1e3:8.1f} kB   unique {r['unique_bytes'] / 1e3:8.1f} kB   "
+              f"ratio {r['ratio_to_unique']:.3f}x   naive {r['naive_bytes'] / 1e6:6.1f} MB ({r['naive_over_bundle']:.0f}x the bundle)")
+    print("\n(b) proxy-thread cost per call (median)")
+    print(f"  chunk(), tight loop            {caller['chunk_tight_ns'] / 1e3:6.2f} us   (empty method call {caller['empty_call_tight_ns'] / 1e3:.2f} us)")
+    print(f"  chunk(), spaced 0.5 ms apart   {caller['chunk_spaced_ns'] / 1e3:6.2f} us   (empty method call {caller['empty_call_spaced_ns'] / 1e3:.2f} us)")
+    print(f"  exchange(), {caller['exchange_body_bytes'] / 1024:.0f} KB body       {caller['exchange_tight_ns'] / 1e3:6.2f} us")
+    print("\n(c) writer thread")
+    print(f"  encoder, SSE chunks of {writer['mean_chunk_bytes']:.0f} B     {writer['encoder_chunk_us']:6.2f} us/chunk   "
+          f"{writer['encoder_chunks_per_s'] / 1e3:.0f}k chunks/s   {writer['encoder_mb_per_s']:.0f} MB/s")
+    print(f"  encoder, request + upstream request (Claude Code shape, up to {writer['request_body_kb_last']:.0f} KB): "
+          f"median {writer['request_pair_ms_median']:.2f} ms, max {writer['request_pair_ms_max']:.2f} ms")
+    print(f"  Recorder, {writer['recorder_chunks']:,} chunks enqueued, drained to disk and closed: "
+          f"{writer['recorder_enqueue_and_drain_s']:.2f} s ({writer['recorder_chunks_per_s'] / 1e3:.0f}k chunks/s)")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"size": sizes, "caller": caller, "writer": writer}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
