@@ -30,7 +30,10 @@ from agentwrap.proxy.dispatch import Dispatcher, UpstreamAuth, auth_header
 if TYPE_CHECKING:
     from agentwrap.proxy.server import ProxyServer
 
-__all__ = ["SessionOptions", "SessionResult", "SessionPlan", "BoundProxy", "run_session", "plan_session", "resolve_routing", "bind_proxy"]
+__all__ = [
+    "SessionOptions", "SessionResult", "SessionPlan", "BoundProxy", "Routing",
+    "run_session", "plan_session", "resolve_routing", "bind_proxy", "backend_auth",
+]
 
 FORWARDED_SIGNALS = ("SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
 KILL_GRACE_S = 5.0
@@ -62,9 +65,11 @@ class SessionPlan:
 
     spec: AgentSpec
     binary: str
-    profile: ProfileConfig
-    key_mode: bool
-    auth: dict[str, UpstreamAuth]
+    routing: Routing
+
+    @property
+    def profile(self) -> ProfileConfig:
+        return self.routing.profile
 
 
 def _find_binary(spec: AgentSpec, env: Mapping[str, str]) -> str:
@@ -96,18 +101,69 @@ def _default_profile(spec: AgentSpec, native: NativeKey | None, env: Mapping[str
     return native_profile(spec.name, spec.protocol, base)
 
 
-def resolve_routing(spec: AgentSpec, profile_spec: str | None, env: Mapping[str, str]):
-    """(profile, key_mode, auth per backend) for `spec`; raises ConfigError. No side effects."""
-    native = spec.native_key(env)
-    if profile_spec:
-        from agentwrap.config.loader import load_profile
+@dataclass(slots=True)
+class Routing:
+    """How one session routes: the profile, why it was chosen, and the upstream credentials."""
 
-        profile = load_profile(profile_spec)
-    else:
-        profile = _default_profile(spec, native, env)
+    profile: ProfileConfig
+    reason: str
+    key_mode: bool
+    auth: dict[str, UpstreamAuth]
+    keys: list[str]  # every key value agentwrap holds, for redaction
 
+
+def _routed_backends(profile: ProfileConfig) -> list:
     used = {r.backend for r in profile.routes} | {f for r in profile.routes for f in r.fallbacks}
-    backends = [profile.backends[n] for n in sorted(used)]
+    return [profile.backends[n] for n in sorted(used)]
+
+
+def backend_auth(
+    backend, profile: ProfileConfig, spec: AgentSpec, env: Mapping[str, str], key_mode: bool
+) -> tuple[UpstreamAuth, str | None]:
+    """The credential for one backend and the key value it holds (for redaction). Raises ConfigError."""
+    from agentwrap.config.keys import backend_key
+
+    if backend.type == "scripted":
+        return UpstreamAuth(None, True), None
+    if backend.has_key_source:
+        value = backend_key(backend, env, source=profile.source)
+        protocol = backend.protocol or spec.protocol
+        scheme = backend.auth_scheme or ("x-api-key" if protocol == "anthropic_messages" else "bearer")
+        return UpstreamAuth(auth_header(protocol, scheme, value), True), value
+    if key_mode:
+        native = spec.native_key(env)
+        if native is not None and backend.protocol == spec.protocol:
+            return UpstreamAuth(auth_header(backend.protocol, native.scheme, native.value), True), native.value
+        return UpstreamAuth(None, True), None
+    return UpstreamAuth(None, False), None
+
+
+def resolve_routing(spec: AgentSpec, flag: str | None, env: Mapping[str, str], cwd: str | None = None) -> Routing:
+    """Select the profile (flag > AGENTWRAP_PROFILE > project file > native) and the
+    credentials of every backend it routes to. Raises ConfigError. No side effects
+    beyond running a profile's `api_key_cmd`."""
+    from pathlib import Path
+
+    from agentwrap.config.loader import select_profile
+
+    native = spec.native_key(env)
+    profile, reason = select_profile(spec.name, flag, env, Path(cwd or os.getcwd()))
+    if profile is None:
+        profile = _default_profile(spec, native, env)
+    check_protocols(profile, spec)
+    backends = _routed_backends(profile)
+    key_mode = native is not None or any(b.type == "scripted" or b.has_key_source for b in backends)
+    auth: dict[str, UpstreamAuth] = {}
+    keys: list[str] = [native.value] if native is not None else []
+    for b in backends:
+        auth[b.name], value = backend_auth(b, profile, spec, env, key_mode)
+        if value:
+            keys.append(value)
+    return Routing(profile, reason, key_mode, auth, keys)
+
+
+def check_protocols(profile: ProfileConfig, spec: AgentSpec) -> None:
+    backends = _routed_backends(profile)
     if not any(b.speaks(spec.protocol) for b in backends):
         spoken = ", ".join(sorted({b.protocol or "?" for b in backends}))
         raise ConfigError(
@@ -116,37 +172,13 @@ def resolve_routing(spec: AgentSpec, profile_spec: str | None, env: Mapping[str,
             f'Add a backend with protocol = "{spec.protocol}".'
         )
 
-    key_mode = native is not None or any(b.type == "scripted" or b.api_key_env for b in backends)
-    auth: dict[str, UpstreamAuth] = {}
-    for b in backends:
-        if b.type == "scripted":
-            auth[b.name] = UpstreamAuth(None, True)
-        elif b.api_key_env:
-            value = env.get(b.api_key_env, "").strip()
-            if not value:
-                raise ConfigError(
-                    f'Backend "{b.name}" in {profile.source} needs the environment variable {b.api_key_env}, '
-                    f"which is not set. Export it, or change api_key_env."
-                )
-            scheme = "x-api-key" if b.protocol == "anthropic_messages" else "bearer"
-            auth[b.name] = UpstreamAuth(auth_header(b.protocol or spec.protocol, scheme, value), True)
-        elif key_mode:
-            header = None
-            if native is not None and b.protocol == spec.protocol:
-                header = auth_header(b.protocol, native.scheme, native.value)
-            auth[b.name] = UpstreamAuth(header, True)
-        else:
-            auth[b.name] = UpstreamAuth(None, False)
-    return profile, key_mode, auth
-
 
 def plan_session(opts: SessionOptions, env: Mapping[str, str]) -> SessionPlan:
     """Resolve agent, profile and credentials; raises AgentNotFound or ConfigError."""
     spec = AGENTS[opts.agent]
     binary = _find_binary(spec, env)
-    profile_spec = opts.profile or env.get("AGENTWRAP_PROFILE") or None
-    profile, key_mode, auth = resolve_routing(spec, profile_spec, env)
-    return SessionPlan(spec=spec, binary=binary, profile=profile, key_mode=key_mode, auth=auth)
+    routing = resolve_routing(spec, opts.profile, env)
+    return SessionPlan(spec=spec, binary=binary, routing=routing)
 
 
 @dataclass(slots=True)
@@ -162,26 +194,49 @@ class BoundProxy:
         return f"http://127.0.0.1:{self.server.port}/{self.secret}"
 
 
-def bind_proxy(spec: AgentSpec, profile: ProfileConfig, auth: dict[str, UpstreamAuth], env: Mapping[str, str]) -> BoundProxy:
+def bind_proxy(spec: AgentSpec, routing: Routing, env: Mapping[str, str]) -> BoundProxy:
     """Build the dispatcher and bind the server for one session (call `server.start()` next)."""
     from agentwrap.backends.http import HttpTransport
     from agentwrap.proxy.server import ProxyServer
 
-    scripted = {}
-    for name, b in profile.backends.items():
-        if b.type == "scripted":
-            from agentwrap.backends.scripted import ScriptedBackend
+    def scripted_of(profile: ProfileConfig) -> dict:
+        from agentwrap.backends.scripted import ScriptedBackend
 
-            scripted[name] = ScriptedBackend.from_file(b.script)
+        return {n: ScriptedBackend.from_file(b.script) for n, b in profile.backends.items() if b.type == "scripted"}
+
+    def auth_for(backend) -> UpstreamAuth:
+        return backend_auth(backend, dispatcher.profile, spec, env, routing.key_mode)[0]
+
+    def switch_profile(name: str):
+        """`!/profile(NAME)`: the same session, another profile; the key mode stays what it was."""
+        from agentwrap.config.loader import load_profile
+
+        profile = load_profile(name, env=env)
+        check_protocols(profile, spec)
+        auth = {b.name: backend_auth(b, profile, spec, env, routing.key_mode)[0] for b in _routed_backends(profile)}
+        return profile, auth, scripted_of(profile)
+
+    def profile_names() -> tuple[str, ...]:
+        try:
+            from agentwrap.config.loader import ProfileCatalog
+
+            return tuple(ProfileCatalog(os.getcwd()).names())
+        except Exception:  # listing is a convenience for !/profile; never fail a session over it
+            return ()
+
     secret = secrets.token_urlsafe(24)
     dispatcher = Dispatcher(
         agent=spec.name,
         agent_protocol=spec.protocol,
         secret=secret,
-        profile=profile,
-        auth=auth,
+        profile=routing.profile,
+        auth=routing.auth,
         transport=HttpTransport(env=env),
-        scripted=scripted,
+        scripted=scripted_of(routing.profile),
+        env=dict(env),
+        auth_for=auth_for,
+        switch_profile=switch_profile,
+        profile_names=profile_names(),
     )
     server = ProxyServer(dispatcher)
     server.bind()
@@ -232,7 +287,7 @@ def run_session(opts: SessionOptions, env: Mapping[str, str] | None = None) -> S
     plan = plan_session(opts, env)
     spec = plan.spec
 
-    bound = bind_proxy(spec, plan.profile, plan.auth, env)
+    bound = bind_proxy(spec, plan.routing, env)
     server, dispatcher = bound.server, bound.dispatcher
     base, secret = bound.base_url, bound.secret
 
@@ -242,7 +297,7 @@ def run_session(opts: SessionOptions, env: Mapping[str, str] | None = None) -> S
     recorder = None
     returncode = 1
     try:
-        wiring = spec.wire(base, secret, plan.key_mode, env, tmpdir)
+        wiring = spec.wire(base, secret, plan.routing.key_mode, env, tmpdir)
         for path, text in wiring.files.items():
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -250,6 +305,9 @@ def run_session(opts: SessionOptions, env: Mapping[str, str] | None = None) -> S
         # Provider keys stay in agentwrap: the variables the profile reads keys from are not passed on.
         withheld = set(wiring.env_unset) | {b.api_key_env for b in plan.profile.backends.values() if b.api_key_env}
         child_env = {k: v for k, v in env.items() if k not in withheld}
+        from agentwrap.config.agentenv import agent_environment
+
+        child_env.update(agent_environment(plan.profile, spec.name))  # e.g. Claude Code's model variables
         child_env.update(wiring.env_set)
         argv = [plan.binary, *wiring.argv_prefix, *opts.args]
 
@@ -412,10 +470,7 @@ def _open_recorder(capture_dir: str, plan: SessionPlan, opts: SessionOptions, en
     now = datetime.datetime.now(datetime.timezone.utc)
     run_id = secrets.token_hex(4)
     profile = plan.profile
-    keys = [secret]
-    native = plan.spec.native_key(env)
-    if native is not None:
-        keys.append(native.value)
+    keys = [secret, *plan.routing.keys]
     keys += [env[b.api_key_env] for b in profile.backends.values() if b.api_key_env and env.get(b.api_key_env)]
     header = {
         "agentwrap_version": __version__,
@@ -425,13 +480,14 @@ def _open_recorder(capture_dir: str, plan: SessionPlan, opts: SessionOptions, en
         "cwd": os.getcwd(),
         "profile": profile.name,
         "profile_source": profile.source,
+        "profile_reason": plan.routing.reason,
         "profile_hash": hashlib.sha256(repr(profile).encode()).hexdigest()[:16],
         "started_at": now.isoformat().replace("+00:00", "Z"),
         "run_id": run_id,
     }
 
     def on_error(message: str) -> None:
-        print(f"agentwrap: capture failed, this run is no longer recorded: {message}", file=sys.stderr)
+        print(f"agentwrap: {message}", file=sys.stderr)
 
     path = os.path.join(capture_dir, bundle_filename(plan.spec.name, run_id, now))
     return Recorder(path, header, keys, on_error=on_error)

@@ -89,8 +89,8 @@ def start_proxy() -> Iterator:
     def start(agent: str, profile: str | Path | None, env: dict[str, str] | None = None) -> RunningProxy:
         env = dict(os.environ if env is None else env)
         spec = AGENTS[agent]
-        profile_cfg, _key_mode, auth = resolve_routing(spec, str(profile) if profile else None, env)
-        bound = bind_proxy(spec, profile_cfg, auth, env)
+        routing = resolve_routing(spec, str(profile) if profile else None, env)
+        bound = bind_proxy(spec, routing, env)
         bound.server.start()
         rp = RunningProxy(bound)
         started.append(rp)

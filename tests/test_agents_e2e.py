@@ -108,3 +108,48 @@ def test_real_agent_on_the_offline_profile(agent, tmp_path, isolated_env):
     assert proc.returncode == 0, detail
     assert "agentwrap's offline backend" in proc.stdout, detail
     assert "say hello" in proc.stdout, detail
+
+
+def test_real_claude_routes_by_model_and_answers_commands(upstream_factory, tmp_path, isolated_env):
+    """Claude Code through a two-backend profile: its requests split by model glob, and an
+    in-chat command is answered by agentwrap without reaching either backend."""
+    assert shutil.which("claude"), "claude missing: run scripts/install-agents.sh"
+    small = upstream_factory('[[turns]]\ntext = "from the small backend"\n')
+    big = upstream_factory('[[turns]]\ntext = "from the big backend"\n')
+    profile = tmp_path / "split.toml"
+    profile.write_text(f"""
+[backends.small]
+protocol = "anthropic_messages"
+base_url = "{small.url}"
+api_key_env = "UP_KEY"
+
+[backends.big]
+protocol = "anthropic_messages"
+base_url = "{big.url}"
+api_key_env = "UP_KEY"
+
+[[routes]]
+when = {{ model = "*haiku*" }}
+backend = "small"
+
+[[routes]]
+backend = "big"
+""")
+    work = tmp_path / "work"
+    work.mkdir()
+    env = agent_env("claude", isolated_env)
+    runs = {
+        "haiku": ["-p", "hi", "--model", "claude-haiku-4-5"],
+        "default": ["-p", "hi", "--model", "claude-sonnet-4-5"],
+        "status": ["-p", "!/status"],
+    }
+    out = {}
+    for name, args in runs.items():
+        proc = run_agentwrap(["claude", "--profile", str(profile), "--", *args], cwd=work, env=env)
+        assert proc.returncode == 0, f"{name}: {proc.stderr[-2000:]}"
+        out[name] = proc.stdout
+    assert "from the small backend" in out["haiku"]
+    assert "from the big backend" in out["default"]
+    assert "agentwrap status" in out["status"] and "split" in out["status"]
+    assert {r.json["model"] for r in small.model_requests()} == {"claude-haiku-4-5"}
+    assert {r.json["model"] for r in big.model_requests()} == {"claude-sonnet-4-5"}

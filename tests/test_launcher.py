@@ -37,10 +37,10 @@ def standin(tmp_path: Path, isolated_env: Path):
             env.update(extra)
             return env
 
-        def run(self, args: list[str], timeout: float = 30, **extra: str) -> subprocess.CompletedProcess:
+        def run(self, args: list[str], timeout: float = 30, cwd: Path | None = None, **extra: str) -> subprocess.CompletedProcess:
             return subprocess.run(
                 [sys.executable, "-m", "agentwrap", *args],
-                env=self.env(**extra), capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+                env=self.env(**extra), capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, cwd=cwd,
             )
 
         def spawn(self, args: list[str], **extra: str) -> subprocess.Popen:
@@ -383,3 +383,43 @@ def test_interactive_terminal_belongs_to_the_agent(standin):
         except OSError:
             pass
         os.close(master)
+
+
+def test_project_file_picks_the_profile(standin, upstream_factory, tmp_path):
+    """A `.agentwrap.toml` above the working directory chooses the profile per agent."""
+    up = upstream_factory(TEXT_SCRIPT)
+    project = tmp_path / "project"
+    (project / "src" / "deep").mkdir(parents=True)
+    (project / ".agentwrap.toml").write_text(
+        f"""
+[agents.claude]
+profile = "team"
+
+[profiles.team.backends.up]
+protocol = "anthropic_messages"
+base_url = "{up.url}"
+api_key_env = "UP_KEY"
+"""
+    )
+    proc = standin.run(["claude", "--", "x"], cwd=project / "src" / "deep", UP_KEY="upkey",
+                       STANDIN_REQUEST_URL_FROM="ANTHROPIC_BASE_URL")
+    assert proc.returncode == 0, proc.stderr
+    assert standin.record()["response"]["content"][0]["text"] == "Hello from the scripted upstream."
+    assert up.requests[0].headers["x-api-key"] == "upkey"
+
+
+def test_profile_sets_claude_model_variables(standin, tmp_path):
+    prof = write_profile(tmp_path / "m.toml", """
+[backends.s]
+type = "scripted"
+script = "s.toml"
+
+[agent_env.claude]
+ANTHROPIC_DEFAULT_HAIKU_MODEL = "small-model"
+CLAUDE_CODE_MAX_CONTEXT_TOKENS = "64000"
+""")
+    (tmp_path / "s.toml").write_text('[[turns]]\ntext = "x"\n')
+    assert standin.run(["claude", "--profile", str(prof), "--", "x"]).returncode == 0
+    env = standin.record()["env"]
+    assert env["ANTHROPIC_DEFAULT_HAIKU_MODEL"] == "small-model"
+    assert env["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] == "64000"

@@ -239,11 +239,12 @@ def test_upstream_errors_reach_the_agent_verbatim(start_proxy, upstream_factory,
     up = upstream_factory(TEXT_SCRIPT)
     proxy = start_proxy("claude", http_profile(tmp_path, "anthropic_messages", up.url, api_key_env="UP_KEY"), _env(UP_KEY=UP_KEY))
     body = {"type": "error", "error": {"type": "rate_limit_error", "message": "slow down, from upstream"}}
-    up.fail_next(429, body, {"retry-after": "7", "anthropic-ratelimit-requests-remaining": "0"})
+    # a Retry-After beyond agentwrap's bounded wait, and no fallback: the agent decides
+    up.fail_next(429, body, {"retry-after": "70", "anthropic-ratelimit-requests-remaining": "0"})
     client = anthropic.Anthropic(base_url=proxy.base_url, auth_token=proxy.secret, max_retries=0)
     with pytest.raises(anthropic.RateLimitError) as info:
         client.messages.create(model="m", max_tokens=8, messages=[{"role": "user", "content": "hi"}])
-    assert info.value.response.headers["retry-after"] == "7"
+    assert info.value.response.headers["retry-after"] == "70"
     assert info.value.response.headers["anthropic-ratelimit-requests-remaining"] == "0"
     assert info.value.body == body
     up.fail_next(529, b'{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}')

@@ -176,6 +176,8 @@ def test_thinking_then_text_turn(agent: str, backend: str) -> None:
         if backend == "openai_responses":
             assert opened.pop("id").startswith("rs_")  # the backend's own reasoning item id
             meta = {k: v for k, v in meta.items() if k != "id"}
+        if backend == "gemini":
+            meta = {**meta, "next": True}  # the Gemini encoder put it on the text part after the thought
         assert opened == {**meta, "protocol": backend}
         assert text == ("Let me think." if backend == "anthropic_messages" else "")
 
@@ -197,6 +199,18 @@ def test_two_parallel_tool_calls(agent: str, backend: str) -> None:
     assert [(i, n, json.loads(raw)) for i, n, raw in turn.tools] == [("call_r1", names[0], ARGS_A), ("call_r2", names[1], ARGS_B)]
     assert turn.stop == WIRE_STOP[agent]["tool_use"]
     assert turn.usage == expected_usage(agent, backend, USAGE)
+
+
+@pytest.mark.parametrize("agent,backend", PAIRS, ids=PAIR_IDS)
+def test_official_sdk_reads_the_translated_stream(agent: str, backend: str) -> None:
+    from tests.test_protocols_codecs import READERS
+
+    names = AGENT_REQUESTS[agent][2]
+    events = [MessageStart("up_1", "m"), ThinkingDelta("Plan."), ThinkingDelta("", BACKEND_META[backend]), *parallel_events(names)[1:]]
+    _, out = translate_stream(agent, backend, events)
+    turn = READERS[agent](out)
+    assert turn.text == "Reading both." and turn.thinking == "Plan."
+    assert [(n, json.loads(raw)) for _, n, raw in turn.tools] == [(names[0], ARGS_A), (names[1], ARGS_B)]
 
 
 @pytest.mark.parametrize("agent", ["openai_responses", "openai_chat"])

@@ -140,7 +140,8 @@ class StreamDecoder:
         if part.get("thought") is True:
             out: list[NeutralEvent] = [ThinkingDelta(text)] if text else []
             return out + ([ThinkingDelta("", meta)] if meta else [])
-        out = [ThinkingDelta("", meta)] if meta else []  # the signature belongs before this part
+        # The signature belongs to this part: "next" says so to other protocols.
+        out = [ThinkingDelta("", {**meta, "next": True})] if meta else []
         return out + ([TextDelta(text)] if text else [])
 
     def finish(self) -> list[NeutralEvent]:

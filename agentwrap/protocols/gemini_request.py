@@ -244,13 +244,14 @@ def _parts(role: str, parts: list, names: dict[str, str]) -> list[dict]:
             if meta is None:
                 continue  # Gemini reads nothing from other providers' thinking
             signature = meta.get("thought_signature") if isinstance(meta.get("thought_signature"), str) else None
+            own_part = signature is not None and part.text and not meta.get("next")
             if part.text:
                 thought: dict[str, Any] = {"text": part.text, "thought": True}
-                if signature is not None:
+                if own_part:
                     thought["thoughtSignature"] = signature
                 out.append(thought)
-            elif signature is not None:
-                pending = signature  # an empty thought only carries the next part's signature
+            if signature is not None and not own_part:
+                pending = signature  # it belongs on the next part (a call or text)
             continue
         if isinstance(part, TextPart):
             if not part.text:
@@ -347,4 +348,4 @@ def encode_request(req: NeutralRequest, model: str) -> tuple[str, dict]:
     if req.origin == PROTOCOL:
         body.update(req.extra)
     method = "streamGenerateContent?alt=sse" if req.stream else "generateContent"
-    return f"/v1beta/models/{model}:{method}", body
+    return f"/v1beta/models/{model.removeprefix('models/')}:{method}", body

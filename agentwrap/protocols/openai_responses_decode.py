@@ -121,10 +121,10 @@ class StreamDecoder:
 
     def _item(self, data: dict, kind: str) -> _Item:
         key = data.get("output_index")
-        item = self._items.get(key if isinstance(key, int) else data.get("item_id"))
+        key = key if isinstance(key, int) else as_text(data.get("item_id"))
+        item = self._items.get(key)
         if item is None:  # a delta before (or without) output_item.added
-            item = _Item(kind)
-            self._items[key if isinstance(key, int) else data.get("item_id")] = item
+            item = self._items[key] = _Item(kind)
         return item
 
     def _added(self, key: Any, raw: dict) -> list[NeutralEvent]:

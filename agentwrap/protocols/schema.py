@@ -205,7 +205,7 @@ class _Cleaner:
                 node["minimum" if key == "exclusiveMinimum" else "maximum"] = value
                 _note(node, f"{'greater' if key == 'exclusiveMinimum' else 'less'} than {value}")
         fmt = node.get("format")
-        if fmt is not None and fmt not in _GEMINI_FORMATS.get(node.get("type"), ()):
+        if fmt is not None and (not isinstance(fmt, str) or fmt not in _GEMINI_FORMATS.get(node.get("type"), ())):
             del node["format"]
             if isinstance(fmt, str):
                 _note(node, f"format: {fmt}")
@@ -290,7 +290,8 @@ class _Cleaner:
                     if isinstance(merged["properties"], dict):
                         merged["properties"] = {**merged["properties"], **value}
                 elif key == "required" and isinstance(value, list):
-                    merged["required"] = list(dict.fromkeys([*(merged.get("required") or []), *value]))
+                    known = merged.get("required") if isinstance(merged.get("required"), list) else []
+                    merged["required"] = [r for r in dict.fromkeys([*known, *value]) if isinstance(r, str)]
                 elif key == "description" and isinstance(value, str) and "description" in merged:
                     _note(merged, value)
                 else:

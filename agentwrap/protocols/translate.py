@@ -191,7 +191,9 @@ class _Adapter:
         if meta is not None and self.seal:
             # A Gemini signature on a functionCall has no slot in other agents'
             # tool calls: it rides on an empty thinking block just before.
-            sealed = self._sealed(meta)
+            # "next" tells the Gemini encoder the signature belongs on the part
+            # after the thinking (this call), not on the thinking text itself.
+            sealed = self._sealed({**meta, "next": True})
             if sealed is not None:
                 out.append(ThinkingDelta("", sealed))
             meta = None

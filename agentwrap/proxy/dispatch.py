@@ -7,9 +7,11 @@ iterator of upstream chunks, forwarded as they arrive (no SSE buffering).
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode
 
@@ -17,7 +19,9 @@ from agentwrap.config.model import BackendConfig, ProfileConfig
 from agentwrap.errors import ConfigError, RequestError, UpstreamError, UpstreamTimeout
 from agentwrap.protocols import wire
 from agentwrap.protocols.endpoints import classify, rewrite_gemini_model, upstream_url
-from agentwrap.routing import choose_route, needs_summary
+from agentwrap.guards.commands import CommandContext, apply_command, may_contain_command, parse_command, reply_events
+from agentwrap.routing.failover import FailoverPlan, Outcome
+from agentwrap.routing.router import RequestFacts, Router, SessionOverrides
 
 __all__ = ["Dispatcher", "ProxyResponse", "Stats", "UpstreamAuth", "HOP_BY_HOP", "auth_header"]
 
@@ -50,6 +54,7 @@ class ProxyResponse:
     headers: Headers
     body: bytes | AsyncIterator[bytes] = b""
     local: bool = True  # made by agentwrap (error, scripted), not relayed from an upstream
+    close: Callable[[], object] | None = None  # releases the upstream response if the body is never iterated
 
 
 @dataclass(slots=True)
@@ -57,6 +62,8 @@ class Stats:
     requests: int = 0
     errors: int = 0
     unauthorized: int = 0
+    failovers: int = 0
+    commands: int = 0
     in_flight: int = 0
     by_backend: dict[str, int] = field(default_factory=dict)
 
@@ -104,17 +111,32 @@ class Dispatcher:
         auth: dict[str, UpstreamAuth],
         transport,
         scripted: dict | None = None,
+        env: dict[str, str] | None = None,
+        auth_for: Callable[[BackendConfig], UpstreamAuth] | None = None,
+        switch_profile: Callable[[str], tuple[ProfileConfig, dict[str, UpstreamAuth], dict]] | None = None,
+        profile_names: tuple[str, ...] = (),
     ) -> None:
         self.agent = agent
         self.agent_protocol = agent_protocol
-        self.profile = profile
-        self.auth = auth
         self.transport = transport
-        self.scripted = scripted or {}
         self.stats = Stats()
         self.recorder = None  # capture.Recorder, set by the session; every tap is guarded by `if rec`
+        self.overrides = SessionOverrides()
+        self.last_backend: str | None = None
+        self.last_model: str | None = None
+        self._env = env or {}
+        self._auth_for = auth_for
+        self._switch_profile = switch_profile
+        self._profile_names = profile_names
         self._secret = secret.encode()
-        self._summarise = needs_summary(profile)
+        self._base = (profile, auth, scripted or {})
+        self._use(profile, auth, scripted or {})
+
+    def _use(self, profile: ProfileConfig, auth: dict[str, UpstreamAuth], scripted: dict) -> None:
+        self.profile = profile
+        self.auth = dict(auth)
+        self.scripted = scripted
+        self.router = Router(profile, agent=self.agent, env=self._env)
 
     # -- helpers -----------------------------------------------------------
 
@@ -177,47 +199,111 @@ class Dispatcher:
                 m = parsed.get("model")
                 model = m if isinstance(m, str) else None
 
-        tools = thinking = None
-        if self._summarise and parsed is not None:
+        summary = None
+        if parsed is not None and (self.router.needs_summary or may_contain_command(body)):
             try:
-                s = wire.codec(protocol).summarize_request(parsed, path)
+                summary = wire.codec(protocol).summarize_request(parsed, path)
             except RequestError as exc:
                 return self._error(protocol, "invalid_request", f"agentwrap: {exc}")
-            tools, thinking = bool(s.tools), s.thinking
+            command = parse_command(summary.last_user_text) if may_contain_command(body) else None
+            if command is not None:
+                return self._command(xid, command, protocol, summary, model)
 
-        decision = choose_route(self.profile, self.agent, model, tools=tools, thinking=thinking)
+        facts = RequestFacts.from_wire(self.agent, model, headers, body, summary)
+        decision = self.router.choose(facts, self.overrides)
         if decision is None:
             return self._error(
                 protocol,
                 "invalid_request",
                 f"agentwrap: no route in profile {self.profile.name!r} matches this request (model {model!r}).",
             )
-        backend = self.profile.backends[decision.backend]
-        self.stats.by_backend[backend.name] = self.stats.by_backend.get(backend.name, 0) + 1
-        if self.recorder:
-            self.recorder.route(
-                xid, {"backend": backend.name, "model": decision.model or model, "requested_model": model, "reason": decision.reason}
+        rec = self.recorder
+        if rec:
+            rec.route(
+                xid,
+                {"backend": decision.backend, "model": decision.model or model, "requested_model": model,
+                 "reason": decision.reason, "fallbacks": list(decision.fallbacks)},
             )
+        self.last_backend, self.last_model = decision.backend, decision.model or model
 
+        plan = FailoverPlan(decision.backend, decision.fallbacks)
+        response: ProxyResponse | None = None
+        while (attempt := plan.next_attempt()) is not None:
+            if response is not None:
+                await _discard(response)
+            if attempt.delay_s:
+                await asyncio.sleep(attempt.delay_s)
+            backend = self.profile.backends[attempt.backend]
+            self.stats.by_backend[backend.name] = self.stats.by_backend.get(backend.name, 0) + 1
+            # The route's model rewrite belongs to the route's backend; fallbacks get what the agent asked for.
+            rewrite = decision.model if attempt.backend == decision.backend else None
+            response, outcome = await self._attempt(
+                xid, backend, protocol, endpoint, method, path, query, headers, body, parsed, rewrite
+            )
+            verdict = plan.record(outcome, now=time.time())
+            if rec and (len(plan.chain) > 1 or verdict.action != "done"):
+                rec.route(xid, {"attempt": attempt.number, "backend": attempt.backend, "outcome": outcome.describe(),
+                                "decision": verdict.action, "why": verdict.reason})
+            if verdict.action == "retry" or verdict.action == "failover":
+                self.stats.failovers += 1
+        assert response is not None
+        return response
+
+    async def _attempt(
+        self, xid: int, backend: BackendConfig, protocol: str, endpoint, method: bytes, path: str, query: bytes,
+        headers: Headers, body: bytes, parsed, rewrite: str | None,
+    ) -> tuple[ProxyResponse, Outcome]:
+        """One try at one backend: the response to give the agent and how the try went."""
         if backend.type == "scripted":
-            return self._scripted(xid, backend, protocol, endpoint, method, path, parsed)
-
+            resp = self._scripted(xid, backend, protocol, endpoint, method, path, parsed)
+            return resp, (Outcome.ok(resp.status) if resp.status < 400 else Outcome.http_status(resp.status, resp.headers))
         if not backend.speaks(protocol):
             return self._error(
                 protocol,
                 "invalid_request",
                 f"agentwrap: backend {backend.name!r} speaks {backend.protocol}, this request is {protocol}; "
                 "translation between protocols is not available yet.",
-            )
-
-        if decision.model and parsed is not None:
+            ), Outcome.http_status(400)
+        if rewrite and parsed is not None:
             if endpoint.protocol == "gemini":
-                path = rewrite_gemini_model(path, decision.model)
+                path = rewrite_gemini_model(path, rewrite)
             else:
-                parsed["model"] = decision.model
-                body = json.dumps(parsed, ensure_ascii=False, separators=(",", ":")).encode()
-
+                body = json.dumps({**parsed, "model": rewrite}, ensure_ascii=False, separators=(",", ":")).encode()
         return await self._forward(xid, backend, protocol, method, path, query, headers, body)
+
+    def _command(self, xid: int, command, protocol: str, summary, model: str | None) -> ProxyResponse:
+        """Answer an in-chat command ourselves, as an assistant message in the agent's protocol."""
+        ctx = CommandContext(
+            profile=self.profile.name,
+            backend=self.last_backend,
+            model=self.last_model,
+            overrides=self.overrides,
+            requests=self.stats.requests,
+            backends=tuple(n for n, b in self.profile.backends.items() if b.speaks(self.agent_protocol)),
+            profiles=self._profile_names if self._switch_profile else (),
+            models=tuple(m for b in self.profile.backends.values() for m in (b.models or {})),
+        )
+        text, overrides = apply_command(command, ctx)
+        if overrides.profile and overrides.profile != self.overrides.profile and self._switch_profile:
+            try:
+                self._use(*self._switch_profile(overrides.profile))
+            except ConfigError as exc:
+                text, overrides = f"agentwrap: cannot switch to profile {overrides.profile!r}: {exc}", self.overrides
+        elif command.name == "reset" and self.profile is not self._base[0]:
+            self._use(*self._base)
+        self.overrides = overrides
+        if self.recorder:
+            self.recorder.guard(xid, {"guard": "command", "command": command.name, "arg": command.arg})
+        self.stats.commands += 1
+        c = wire.codec(protocol)
+        events = reply_events(text, summary.model or model or "agentwrap")
+        response_id = f"msg_agentwrap_{xid or self.stats.requests}"
+        if summary.stream:
+            enc = c.StreamEncoder(summary.model or model or "agentwrap", response_id)
+            data = b"".join(enc.feed(e) for e in events) + enc.finish()
+            return ProxyResponse(200, [(b"content-type", enc.content_type.encode()), (b"cache-control", b"no-cache")], data)
+        doc = c.encode_response(events, summary.model or model or "agentwrap", response_id)
+        return _json_response(200, json.dumps(doc).encode())
 
     def _scripted(self, xid: int, backend: BackendConfig, protocol: str, endpoint, method: bytes, path: str, parsed) -> ProxyResponse:
         reply = self.scripted[backend.name].respond(protocol, method.decode(), path, parsed)
@@ -244,8 +330,10 @@ class Dispatcher:
 
     async def _forward(
         self, xid: int, backend: BackendConfig, protocol: str, method: bytes, path: str, query: bytes, headers: Headers, body: bytes
-    ) -> ProxyResponse:
-        auth = self.auth.get(backend.name) or UpstreamAuth(None, False)
+    ) -> tuple[ProxyResponse, Outcome]:
+        auth = self.auth.get(backend.name)
+        if auth is None:  # a backend no route names (reached through !/backend): resolved on first use
+            auth = self.auth[backend.name] = self._auth_for(backend) if self._auth_for else UpstreamAuth(None, False)
         out: Headers = []
         for name, value in headers:
             lname = name.lower()
@@ -279,7 +367,8 @@ class Dispatcher:
         except (UpstreamError, ConfigError) as exc:  # ConfigError: e.g. an unsupported HTTPS_PROXY scheme
             kind = "timeout" if isinstance(exc, UpstreamTimeout) else "upstream_unreachable"
             self._record_error(xid, kind, str(exc))
-            return self._error(protocol, kind, f"agentwrap: upstream {backend.name!r} failed: {exc}")
+            outcome = Outcome.timeout(str(exc)) if kind == "timeout" else Outcome.connect_error(str(exc))
+            return self._error(protocol, kind, f"agentwrap: upstream {backend.name!r} failed: {exc}"), outcome
 
         if resp.status >= 400:
             self.stats.errors += 1
@@ -294,10 +383,12 @@ class Dispatcher:
             if lname == b"content-type" and value.startswith(b"text/event-stream"):
                 is_sse = True
             resp_headers.append((lname, value))
+        outcome = Outcome.ok(resp.status) if resp.status < 400 else Outcome.http_status(resp.status, resp.headers)
         if method == b"HEAD":
             await resp.aclose()
-            return ProxyResponse(resp.status, resp_headers, b"", local=False)
-        return ProxyResponse(resp.status, resp_headers, self._relay(xid, resp, protocol, is_sse, resp_headers), local=False)
+            return ProxyResponse(resp.status, resp_headers, b"", local=False), outcome
+        relay = self._relay(xid, resp, protocol, is_sse, resp_headers)
+        return ProxyResponse(resp.status, resp_headers, relay, local=False, close=resp.aclose), outcome
 
     async def _relay(self, xid: int, resp, protocol: str, is_sse: bool, resp_headers: Headers) -> AsyncIterator[bytes]:
         """Yield upstream body chunks as they arrive; close the agent's stream properly on failure."""
@@ -330,3 +421,12 @@ class Dispatcher:
 
 
 
+
+
+async def _discard(response: ProxyResponse) -> None:
+    """Drop a response that will not reach the agent (an attempt that is retried elsewhere)."""
+    body = response.body
+    if not isinstance(body, (bytes, bytearray)):
+        await body.aclose()  # an async generator that never started runs no `finally`, hence:
+    if response.close is not None:
+        await response.close()
