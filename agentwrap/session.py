@@ -48,6 +48,9 @@ class SessionOptions:
     grace_s: float = 2.0
     capture_dir: str | None = None  # None: AGENTWRAP_CAPTURE_DIR, else the platform state dir
     capture: bool = True
+    cwd: str | None = None  # the agent's working directory (default: ours)
+    replay: object | None = None  # a backends.replay.ReplayBackend: serve a recording instead of routing
+    replay_of: str | None = None  # the bundle being replayed, for the new bundle's header
 
 
 @dataclass(slots=True)
@@ -177,7 +180,18 @@ def plan_session(opts: SessionOptions, env: Mapping[str, str]) -> SessionPlan:
     """Resolve agent, profile and credentials; raises AgentNotFound or ConfigError."""
     spec = AGENTS[opts.agent]
     binary = _find_binary(spec, env)
-    routing = resolve_routing(spec, opts.profile, env)
+    if opts.replay is not None:
+        from agentwrap.config.model import BackendConfig, RouteConfig
+
+        profile = ProfileConfig(
+            name="replay",
+            source=opts.replay_of or "<replay>",
+            backends={"replay": BackendConfig(name="replay", type="replay")},
+            routes=(RouteConfig(backend="replay"),),
+        )
+        routing = Routing(profile, f"replay of {opts.replay_of}", True, {"replay": UpstreamAuth(None, True)}, [])
+    else:
+        routing = resolve_routing(spec, opts.profile, env, opts.cwd)
     return SessionPlan(spec=spec, binary=binary, routing=routing)
 
 
@@ -289,6 +303,7 @@ def run_session(opts: SessionOptions, env: Mapping[str, str] | None = None) -> S
 
     bound = bind_proxy(spec, plan.routing, env)
     server, dispatcher = bound.server, bound.dispatcher
+    dispatcher.replay = opts.replay
     base, secret = bound.base_url, bound.secret
 
     capture_dir = _capture_dir(opts, env)
@@ -315,6 +330,7 @@ def run_session(opts: SessionOptions, env: Mapping[str, str] | None = None) -> S
             proc = subprocess.Popen(
                 argv,
                 env=child_env,
+                cwd=opts.cwd,
                 preexec_fn=_set_pdeathsig if sys.platform.startswith("linux") else None,
             )
         except OSError as exc:
@@ -477,7 +493,8 @@ def _open_recorder(capture_dir: str, plan: SessionPlan, opts: SessionOptions, en
         "agent": plan.spec.name,
         "agent_version": _agent_version(plan.binary, plan.spec),
         "argv": [plan.spec.name, *opts.args],
-        "cwd": os.getcwd(),
+        "cwd": os.path.abspath(opts.cwd or os.getcwd()),
+        "replay_of": opts.replay_of,
         "profile": profile.name,
         "profile_source": profile.source,
         "profile_reason": plan.routing.reason,
@@ -491,3 +508,69 @@ def _open_recorder(capture_dir: str, plan: SessionPlan, opts: SessionOptions, en
 
     path = os.path.join(capture_dir, bundle_filename(plan.spec.name, run_id, now))
     return Recorder(path, header, keys, on_error=on_error)
+
+
+@dataclass(slots=True)
+class ReplayResult:
+    session: SessionResult
+    served: int
+    recorded: int
+    divergences: list[str]
+    unused: list[str]
+
+    @property
+    def diverged(self) -> bool:
+        return bool(self.divergences or self.unused)
+
+
+def run_replay(
+    bundle_path: str,
+    *,
+    extra_args: list[str] | None = None,
+    cwd: str | None = None,
+    quiet: bool = False,
+    capture_dir: str | None = None,
+    capture: bool = True,
+    env: Mapping[str, str] | None = None,
+) -> ReplayResult:
+    """Re-run a recorded session offline: same agent, same args (plus `extra_args`), same
+    cwd unless `cwd`, with the recorded responses served instead of any backend."""
+    from agentwrap.backends.replay import RecordedExchange, ReplayBackend
+    from agentwrap.capture.reader import read_bundle
+
+    bundle = read_bundle(bundle_path)
+    header = bundle.header
+    agent = header.get("agent")
+    if agent not in AGENTS:
+        raise ConfigError(f"{bundle_path}: the recorded agent {agent!r} is not one agentwrap runs")
+    argv = list(header.get("argv") or [agent])
+    recorded = []
+    for ex in bundle.exchanges:
+        if ex.request is None or not ex.complete or ex.status is None:
+            continue
+        response = ex.agent_response or ex.upstream_response
+        recorded.append(
+            RecordedExchange(
+                index=len(recorded), method=ex.request.method, path=ex.path, body=ex.request.body.bytes,
+                status=ex.status, headers=list(response.headers) if response else [], chunks=ex.agent_stream(),
+            )
+        )
+    backend = ReplayBackend(recorded)
+    opts = SessionOptions(
+        agent=agent,
+        args=[*argv[1:], *(extra_args or [])],
+        quiet=quiet,
+        capture_dir=capture_dir,
+        capture=capture,
+        cwd=cwd or header.get("cwd"),
+        replay=backend,
+        replay_of=os.path.abspath(bundle_path),
+    )
+    result = run_session(opts, env)
+    return ReplayResult(
+        session=result,
+        served=backend.served,
+        recorded=len(recorded),
+        divergences=[str(d) for d in backend.divergences],
+        unused=[f"recorded exchange {ex.index + 1} ({ex.method} {ex.path}) was never requested" for ex in backend.unused()],
+    )

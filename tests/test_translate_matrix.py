@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 from anthropic.types import Message as AnthropicMessage
 from google.genai import types as genai_types
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from openai.types.chat import ChatCompletion
 from openai.types.responses import Response
 
@@ -33,11 +35,13 @@ from agentwrap.protocols.neutral import (
     Usage,
 )
 from agentwrap.protocols.request import unseal
-from agentwrap.protocols.sse import SseParser
+from agentwrap.protocols.sse import SseEvent, SseParser
 from agentwrap.protocols.translate import StreamTranslator, TranslationContext, translate_request, translate_response
 from agentwrap.protocols.wire import codec
 from tests.grammar import VALIDATORS, Turn
+from tests.test_protocols_codecs import READERS
 from tests.test_translate_requests import load
+from tests.test_translate_streams import STREAMS, _json, _mutate, all_fixtures, parse
 
 PAIRS = [(a, b) for a in PROTOCOLS for b in PROTOCOLS]
 PAIR_IDS = [f"{a}-on-{b}" for a, b in PAIRS]
@@ -203,8 +207,6 @@ def test_two_parallel_tool_calls(agent: str, backend: str) -> None:
 
 @pytest.mark.parametrize("agent,backend", PAIRS, ids=PAIR_IDS)
 def test_official_sdk_reads_the_translated_stream(agent: str, backend: str) -> None:
-    from tests.test_protocols_codecs import READERS
-
     names = AGENT_REQUESTS[agent][2]
     events = [MessageStart("up_1", "m"), ThinkingDelta("Plan."), ThinkingDelta("", BACKEND_META[backend]), *parallel_events(names)[1:]]
     _, out = translate_stream(agent, backend, events)
@@ -445,10 +447,35 @@ def test_error_inside_a_200_body_keeps_its_type() -> None:
 
 @pytest.mark.parametrize("agent,backend", PAIRS, ids=PAIR_IDS)
 def test_every_fixture_stream_translates_to_a_valid_agent_stream(agent: str, backend: str) -> None:
-    from tests.test_translate_streams import STREAMS
-
     for path in sorted((STREAMS / backend).glob("*.sse")):
         data = path.read_bytes()
         turn = agent_turn(agent, run(start(agent, backend), data, size=13))
         assert (turn.error is None) != (turn.stop is None), path.name
-        _ = Any
+
+
+# -- whatever the upstream sends, the agent gets a valid stream ----------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(all_fixtures()), st.sampled_from(PROTOCOLS), st.randoms(use_true_random=False), _json, st.integers(1, 40))
+def test_mutated_upstream_streams_still_give_the_agent_a_valid_stream(quirk: tuple[str, str], agent: str, rng: random.Random, replacement: Any, size: int) -> None:
+    backend, name = quirk
+    events = parse((STREAMS / backend / f"{name}.sse").read_bytes())
+    i = rng.choice([n for n, e in enumerate(events) if e.data != "[DONE]"])
+    events[i] = SseEvent(events[i].event, json.dumps(_mutate(json.loads(events[i].data), rng, replacement)))
+    data = b"".join((f"event: {e.event}\n" if e.event else "").encode() + f"data: {e.data}\n\n".encode() for e in events)
+    turn = VALIDATORS[agent](_parse_all(run(start(agent, backend), data, size=size)), strict_json=False)
+    assert (turn.error is None) != (turn.stop is None)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(PAIRS), st.binary(max_size=200))
+def test_arbitrary_upstream_bytes_still_give_the_agent_a_valid_stream(pair: tuple[str, str], data: bytes) -> None:
+    agent, backend = pair
+    turn = VALIDATORS[agent](_parse_all(run(start(agent, backend), data, size=7)), strict_json=False)
+    assert (turn.error is None) != (turn.stop is None)
+
+
+def _parse_all(data: bytes) -> list:
+    parser = SseParser()
+    return parser.feed(data) + parser.finish()

@@ -3,7 +3,8 @@
 Theory of operation: each recorded exchange is keyed by (method, path, a
 normalised request body). Agents put volatile data in every request — session
 ids, dates in the system prompt, process ids and wall times in tool results,
-random item ids — so the key masks every run of digits in every string and
+random item ids, agentwrap's own per-run temporary directory — so the key
+masks every run of digits and agentwrap's temporary directory names in every string and
 drops fields that only identify a run (`metadata`, `user_id`, item `id`s,
 `prompt_cache_key`, ...). Recordings with the same key are served first in,
 first out, each once. A request with no recording left gets a protocol-shaped
@@ -24,6 +25,8 @@ from typing import Any
 __all__ = ["RecordedExchange", "ReplayBackend", "ReplayReply", "Divergence", "request_key"]
 
 _DIGITS = re.compile(r"\d+")
+# agentwrap's own per-run temporary directory (the Gemini CLI shadow home shows up in its prompts).
+_RUN_TMP = re.compile(r"agentwrap-[A-Za-z0-9_]{6,}")
 # Fields that identify a run, a session or an item rather than carry the conversation.
 VOLATILE_KEYS = frozenset(
     {"metadata", "user_id", "id", "prompt_cache_key", "session_id", "client_metadata", "previous_response_id"}
@@ -66,7 +69,7 @@ def _normalise(value: Any) -> Any:
     if isinstance(value, list):
         return [_normalise(v) for v in value]
     if isinstance(value, str):
-        return _DIGITS.sub("#", value)
+        return _DIGITS.sub("#", _RUN_TMP.sub("agentwrap-*", value))
     return value
 
 

@@ -218,7 +218,7 @@ def _thinking_block(part: ThinkingPart) -> dict | None:
     return None
 
 
-def _blocks(parts: list, role: str) -> list[dict]:
+def _blocks(parts: list) -> list[dict]:
     results: list[dict] = []
     blocks: list[dict] = []
     for part in parts:
@@ -233,7 +233,7 @@ def _blocks(parts: list, role: str) -> list[dict]:
             blocks.append({"type": "tool_use", "id": wire_call_id(part.call_id, PROTOCOL), "name": name, "input": value})
         elif isinstance(part, ToolResultPart):
             block: dict[str, Any] = {"type": "tool_result", "tool_use_id": wire_call_id(part.call_id, PROTOCOL)}
-            content = part.content if isinstance(part.content, str) else _blocks(part.content, "user")
+            content = part.content if isinstance(part.content, str) else _blocks(part.content)
             if content:
                 block["content"] = content
             if part.is_error:
@@ -279,7 +279,7 @@ def encode_request(req: NeutralRequest, model: str) -> tuple[str, dict]:
     same = req.origin == PROTOCOL
     messages: list[dict] = []
     for message in req.messages:
-        blocks = _blocks(message.parts, message.role)
+        blocks = _blocks(message.parts)
         if not blocks:
             continue
         if messages and messages[-1]["role"] == message.role:
@@ -312,7 +312,7 @@ def encode_request(req: NeutralRequest, model: str) -> tuple[str, dict]:
         budget = reasoning.budget_tokens or EFFORT_BUDGET.get(reasoning.effort or "medium", 10000)
         body["thinking"] = {"type": "enabled", "budget_tokens": max(1024, min(budget, max_tokens - 1024))}
     else:
-        # With thinking on, Anthropic requires the default sampling settings.
+        # Sampling settings go only without thinking: with it Anthropic requires the defaults.
         if req.temperature is not None:
             body["temperature"] = min(max(float(req.temperature), 0.0), 1.0)  # Anthropic's range is 0..1
         elif req.top_p is not None:

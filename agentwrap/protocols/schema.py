@@ -291,7 +291,7 @@ class _Cleaner:
                         merged["properties"] = {**merged["properties"], **value}
                 elif key == "required" and isinstance(value, list):
                     known = merged.get("required") if isinstance(merged.get("required"), list) else []
-                    merged["required"] = [r for r in dict.fromkeys([*known, *value]) if isinstance(r, str)]
+                    merged["required"] = list(dict.fromkeys(r for r in [*known, *value] if isinstance(r, str)))
                 elif key == "description" and isinstance(value, str) and "description" in merged:
                     _note(merged, value)
                 else:

@@ -93,7 +93,10 @@ def translate_request(
     if max_tokens_cap is not None and (req.max_tokens is None or req.max_tokens > max_tokens_cap):
         req.max_tokens = max_tokens_cap
     backend_path, backend_body = codec(backend_protocol).encode_request(req, model)
-    hint = response_id or hashlib.sha1(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    # Without a response id from the caller, ids the backend leaves out are made
+    # unique per turn from the history length and its newest message (cheap
+    # even for a long history, stable for a retry of the same turn).
+    hint = response_id or hashlib.sha1(f"{len(req.messages)}:{req.messages[-1:]!r}".encode()).hexdigest()[:16]
     namespaces = {}
     if agent_protocol == "openai_responses":
         namespaces = {t.name: (t.namespace, t.name[len(t.namespace) + 2 :]) for t in req.tools if t.namespace and t.name.startswith(t.namespace + "__")}

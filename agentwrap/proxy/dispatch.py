@@ -121,6 +121,7 @@ class Dispatcher:
         self.transport = transport
         self.stats = Stats()
         self.recorder = None  # capture.Recorder, set by the session; every tap is guarded by `if rec`
+        self.replay = None  # backends.replay.ReplayBackend, for `agentwrap replay`
         self.overrides = SessionOverrides()
         self.last_backend: str | None = None
         self.last_model: str | None = None
@@ -257,6 +258,8 @@ class Dispatcher:
         if backend.type == "scripted":
             resp = self._scripted(xid, backend, protocol, endpoint, method, path, parsed)
             return resp, (Outcome.ok(resp.status) if resp.status < 400 else Outcome.http_status(resp.status, resp.headers))
+        if backend.type == "replay":
+            return self._replayed(xid, protocol, method, path, query, body), Outcome.ok()
         if not backend.speaks(protocol):
             return self._error(
                 protocol,
@@ -270,6 +273,25 @@ class Dispatcher:
             else:
                 body = json.dumps({**parsed, "model": rewrite}, ensure_ascii=False, separators=(",", ":")).encode()
         return await self._forward(xid, backend, protocol, method, path, query, headers, body)
+
+    def _replayed(self, xid: int, protocol: str, method: bytes, path: str, query: bytes, body: bytes) -> ProxyResponse:
+        """Serve the recorded answer to this request; a request with none gets a protocol-shaped error."""
+        target = path + ("?" + query.decode("latin-1") if query else "")
+        reply = self.replay.respond(method.decode(), target, body)
+        if reply is None:
+            divergence = self.replay.divergences[-1]
+            self._record_error(xid, "replay_divergence", str(divergence))
+            return self._error(protocol, "invalid_request", f"agentwrap replay: {divergence}")
+        headers = [
+            (n.encode("latin-1"), v.encode("latin-1"))
+            for n, v in reply.headers
+            if n.lower().encode("latin-1") not in HOP_BY_HOP
+        ]
+        data = b"".join(reply.chunks)
+        if self.recorder:
+            self.recorder.upstream_response(xid, reply.status, headers)
+            self.recorder.chunk(xid, data)
+        return ProxyResponse(reply.status, headers, data)
 
     def _command(self, xid: int, command, protocol: str, summary, model: str | None) -> ProxyResponse:
         """Answer an in-chat command ourselves, as an assistant message in the agent's protocol."""
