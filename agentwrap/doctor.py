@@ -392,19 +392,20 @@ def _existing_ancestor(path: Path) -> Path:
     return Path("/")
 
 
-def _dir_check(name: str, path: Path, what: str, *, space: bool = False, flag_hint: str = "") -> Check:
+def _dir_check(name: str, path: Path, *, source: str = "", missing: str = "created on first use", space: bool = False,
+               fix_hint: str = "") -> Check:
     if path.exists() and not path.is_dir():
-        return Check(name, FAIL, f"{path} exists but is not a directory", f"remove or rename {path}{flag_hint}")
+        return Check(name, FAIL, f"{path}{source} exists but is not a directory", f"remove or rename {path}{fix_hint}")
     anchor = _existing_ancestor(path)
     if not os.access(anchor, os.W_OK | os.X_OK):
         state = "is not writable" if anchor == path else f"cannot be created ({anchor} is not writable)"
-        return Check(name, FAIL, f"{path} {state}", f"make {anchor} writable for your user{flag_hint}")
-    detail = f"{path} ({'exists, writable' if anchor == path else 'created on first use'}){what}"
+        return Check(name, FAIL, f"{path}{source} {state}", f"make {anchor} writable for your user{fix_hint}")
+    detail = f"{path}{source} ({'exists, writable' if anchor == path else missing})"
     if space:
         free = shutil.disk_usage(anchor).free
         detail += f", {free / 2**30:.1f} GiB free"
         if free < LOW_DISK_BYTES:
-            return Check(name, WARN, detail, f"free disk space on {anchor}{flag_hint}")
+            return Check(name, WARN, detail + " (under 100 MB)", f"free disk space on {anchor}{fix_hint}")
     return _ok(name, detail)
 
 
@@ -413,10 +414,9 @@ def check_capture_dir(ctx: Context) -> Check:
 
     configured = ctx.env.get("AGENTWRAP_CAPTURE_DIR")
     path = Path(os.path.expanduser(configured)) if configured else default_capture_dir()
-    source = " [AGENTWRAP_CAPTURE_DIR]" if configured else ""
     return _dir_check(
-        "capture dir", path, source, space=True,
-        flag_hint=", or point AGENTWRAP_CAPTURE_DIR / --capture-dir elsewhere (--no-capture records nothing)",
+        "capture dir", path, source=" [AGENTWRAP_CAPTURE_DIR]" if configured else "", space=True,
+        fix_hint=", or point AGENTWRAP_CAPTURE_DIR / --capture-dir elsewhere (--no-capture records nothing)",
     )
 
 
@@ -427,13 +427,13 @@ def check_config_dir(ctx: Context) -> Check:
     if path.is_dir():
         count = len(list(path.glob("*.toml")))
         return _ok("config dir", f"{path} ({count} profile{'s' if count != 1 else ''})")
-    return _dir_check("config dir", path, "; agentwrap profiles new NAME creates it")
+    return _dir_check("config dir", path, missing="no profiles yet; `agentwrap profiles new NAME` creates it")
 
 
 def check_state_dir(ctx: Context) -> Check:
     from platformdirs import user_state_dir
 
-    return _dir_check("state dir", Path(user_state_dir("agentwrap")), "")
+    return _dir_check("state dir", Path(user_state_dir("agentwrap")))
 
 
 # -- agents on PATH ----------------------------------------------------------------------------------

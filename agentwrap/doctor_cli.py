@@ -29,7 +29,11 @@ def render_table(checks, file=None) -> None:
     from rich.text import Text
 
     no_color = bool(os.environ.get("NO_COLOR"))
-    console = Console(file=file or sys.stdout, no_color=no_color, highlight=False, emoji=False)
+    # NO_COLOR: no escape sequences at all (rich alone would still send bold).
+    console = Console(
+        file=file or sys.stdout, no_color=no_color, highlight=False, emoji=False,
+        **({"color_system": None} if no_color else {}),
+    )
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False, expand=False)
     table.add_column("status", no_wrap=True)
     table.add_column("check", no_wrap=True, overflow="fold")

@@ -214,9 +214,12 @@ def bind_proxy(spec: AgentSpec, routing: Routing, env: Mapping[str, str]) -> Bou
     from agentwrap.proxy.server import ProxyServer
 
     def scripted_of(profile: ProfileConfig) -> dict:
+        names = [n for n, b in profile.backends.items() if b.type == "scripted"]
+        if not names:
+            return {}
         from agentwrap.backends.scripted import ScriptedBackend
 
-        return {n: ScriptedBackend.from_file(b.script) for n, b in profile.backends.items() if b.type == "scripted"}
+        return {n: ScriptedBackend.from_file(profile.backends[n].script) for n in names}
 
     def auth_for(backend) -> UpstreamAuth:
         return backend_auth(backend, dispatcher.profile, spec, env, routing.key_mode)[0]
@@ -250,7 +253,7 @@ def bind_proxy(spec: AgentSpec, routing: Routing, env: Mapping[str, str]) -> Bou
         env=dict(env),
         auth_for=auth_for,
         switch_profile=switch_profile,
-        profile_names=profile_names(),
+        profile_names=profile_names,  # listed only when `!/profile` needs them
     )
     server = ProxyServer(dispatcher)
     server.bind()

@@ -511,12 +511,15 @@ class Env:
             f'api_key_env = "UP_KEY"\n\n[[routes]]\nbackend = "up"\n'
         )
         self.cmd = agentwrap_cmd
+        self.flags: list[str] = []  # agentwrap options placed after the agent name
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("ANTHROPIC_", "AGENTWRAP_", "CLAUDE_")) and k.lower() not in
                ("http_proxy", "https_proxy", "all_proxy", "no_proxy")}
         env["PATH"] = f"{self.bin}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}"
         env["UP_KEY"] = "bench-upstream-key"
         env["BENCH_PID"] = str(os.getpid())
+        # Captures go to the benchmark's temp dir (and are measured: capture is on by default).
+        env["AGENTWRAP_CAPTURE_DIR"] = str(self.dir / "captures")
         self.env = env
         self.n = 0
 
@@ -758,8 +761,8 @@ def measure_launch(env: Env, procs: Procs, cfg: Config, rep: Report) -> None:
     """Start -> exec of the stand-in: bare, through agentwrap with the profile, and with no profile."""
     kinds = {
         "standin_alone": lambda: [str(env.standin), "x"],
-        "with_profile": lambda: [*env.cmd, "claude", "--profile", str(env.profile), "--", "x"],
-        "no_profile": lambda: [*env.cmd, "claude", "--", "x"],
+        "with_profile": lambda: [*env.cmd, "claude", *env.flags, "--profile", str(env.profile), "--", "x"],
+        "no_profile": lambda: [*env.cmd, "claude", *env.flags, "--", "x"],
     }
     to_exec: dict[str, list[float]] = {k: [] for k in kinds}
     to_exit: dict[str, list[float]] = {k: [] for k in kinds}
@@ -796,7 +799,7 @@ def start_agentwrap(env: Env, procs: Procs) -> tuple[subprocess.Popen, str, str,
     errlog = env.dir / "agentwrap.stderr"
     with open(errlog, "wb") as err:
         p = procs.add(subprocess.Popen(
-            [*env.cmd, "claude", "--profile", str(env.profile), "--", "--bench-sleep"],
+            [*env.cmd, "claude", *env.flags, "--profile", str(env.profile), "--", "--bench-sleep"],
             env={**env.env, "BENCH_STAMP": str(stamp)}, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=err, start_new_session=True,
         ))
@@ -936,6 +939,7 @@ def run(args: argparse.Namespace) -> Report:
     try:
         up, up_port = start_upstream(procs)
         env = Env(up_port, args.agentwrap)
+        env.flags = ["--no-capture"] if args.no_capture else []
         log = (lambda *a: print(*a, file=sys.stderr, flush=True)) if not args.silent else (lambda *a: None)
 
         log("starting agentwrap ...")
@@ -990,6 +994,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--agentwrap", nargs="+", default=default_agentwrap_cmd(),
                     help="command that runs agentwrap (default: the venv's agentwrap script)")
     ap.add_argument("--silent", action="store_true", help="no progress lines on stderr")
+    ap.add_argument("--no-capture", action="store_true", help="run agentwrap with --no-capture (capture overhead = the difference)")
     args = ap.parse_args(argv)
 
     def on_term(signum, frame):  # noqa: ARG001 - turn SIGTERM/SIGHUP into a clean unwind

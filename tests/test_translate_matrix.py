@@ -479,3 +479,22 @@ def test_arbitrary_upstream_bytes_still_give_the_agent_a_valid_stream(pair: tupl
 def _parse_all(data: bytes) -> list:
     parser = SseParser()
     return parser.feed(data) + parser.finish()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(PAIRS), st.sampled_from([200, 400, 429, 500, 529]), _json, st.booleans())
+def test_any_whole_upstream_body_gives_the_agent_a_well_formed_answer(pair: tuple[str, str], status: int, value: Any, stream: bool) -> None:
+    agent, backend = pair
+    ctx = start(agent, backend) if stream else non_streaming(agent, backend)
+    code, body, headers = translate_response(ctx, status, json.dumps(value).encode())
+    if dict(headers)[b"content-type"] == b"text/event-stream":
+        VALIDATORS[agent](_parse_all(body), strict_json=False)
+    else:
+        assert isinstance(json.loads(body), dict)
+        assert code >= 400 if status >= 400 else 200 <= code < 600  # an upstream error never becomes a success
+
+
+def test_tool_call_without_a_name_is_an_upstream_fault() -> None:
+    body = json.dumps({"id": "msg_1", "type": "message", "content": [{"type": "tool_use", "id": "t", "input": {}}], "stop_reason": "tool_use"}).encode()
+    status, out, _ = translate_response(non_streaming("openai_responses", "anthropic_messages"), 200, body)
+    assert status == 502 and "without a name" in json.loads(out)["error"]["message"]

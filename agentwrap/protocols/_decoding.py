@@ -15,7 +15,7 @@ from agentwrap.errors import UpstreamProtocol
 from agentwrap.protocols.neutral import StreamError, Usage
 from agentwrap.protocols.sse import SseEvent
 
-__all__ = ["load", "load_body", "status_type", "truncated", "usage", "safe_id", "as_int", "as_text"]
+__all__ = ["load", "load_body", "status_type", "truncated", "usage", "safe_id", "as_int", "as_text", "tool_name", "require_shape"]
 
 _STATUS_TYPES = {400: "invalid_request", 401: "authentication", 403: "permission", 404: "not_found", 408: "timeout", 413: "invalid_request", 422: "invalid_request", 429: "rate_limit", 503: "overloaded", 504: "timeout", 529: "overloaded"}
 
@@ -54,6 +54,21 @@ def as_int(value: Any) -> int:
 
 def as_text(value: Any) -> str:
     return value if isinstance(value, str) else ""
+
+
+def tool_name(value: Any) -> str:
+    """A tool call's name. Raises `UpstreamProtocol` for a call without one:
+    no agent can run it, and inventing a name would hide the fault."""
+    if not isinstance(value, str) or not value:
+        raise UpstreamProtocol(f"upstream sent a tool call without a name ({value!r})")
+    return value
+
+
+def require_shape(body: Any, *keys: str) -> dict:
+    """`body` if it is an object holding one of `keys`; else `UpstreamProtocol`."""
+    if not isinstance(body, dict) or not any(k in body for k in keys):
+        raise UpstreamProtocol(f"upstream response is not a model response (expected one of {', '.join(keys)})")
+    return body
 
 
 def usage(input_tokens: Any = 0, output_tokens: Any = 0, cache_read: Any = 0, cache_write: Any = 0) -> Usage:

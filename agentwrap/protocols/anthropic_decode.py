@@ -14,7 +14,7 @@ from typing import Any
 
 from agentwrap.errors import UpstreamProtocol
 from agentwrap.protocols._common import dumps
-from agentwrap.protocols._decoding import as_text, load, load_body, status_type, truncated, usage
+from agentwrap.protocols._decoding import as_text, load, load_body, require_shape, status_type, tool_name, truncated, usage
 from agentwrap.protocols.neutral import (
     MessageStart,
     NeutralEvent,
@@ -147,7 +147,7 @@ class StreamDecoder:
             self._tools[index] = n = len(self._tools)
             if block.get("input"):
                 self._start_input[index] = block["input"]
-            return [ToolCallStart(n, as_text(block.get("id")) or f"toolu_{n}", as_text(block.get("name")))]
+            return [ToolCallStart(n, as_text(block.get("id")) or f"toolu_{n}", tool_name(block.get("name")))]
         self._kinds[index] = "other"  # server tool blocks: not offered across protocols
         return []
 
@@ -182,8 +182,8 @@ class StreamDecoder:
 
 def decode_response(body: Any) -> list[NeutralEvent]:
     """Neutral events of a non-streaming Message (or error) body."""
-    body = as_dict(body)
-    if body.get("type") == "error":
+    body = require_shape(body, "content", "error")
+    if body.get("type") == "error" or "content" not in body:
         return [_error(body.get("error"))]
     events: list[NeutralEvent] = [MessageStart(as_text(body.get("id")), as_text(body.get("model"))), _usage(body.get("usage"))]
     tools = 0
@@ -199,7 +199,7 @@ def decode_response(body: Any) -> list[NeutralEvent]:
         elif kind == "redacted_thinking":
             events.append(ThinkingDelta("", {"redacted": as_text(block.get("data"))}))
         elif kind == "tool_use":
-            events += [ToolCallStart(tools, as_text(block.get("id")) or f"toolu_{tools}", as_text(block.get("name"))), ToolCallArgsDelta(tools, dumps(block.get("input") or {})), ToolCallEnd(tools)]
+            events += [ToolCallStart(tools, as_text(block.get("id")) or f"toolu_{tools}", tool_name(block.get("name"))), ToolCallArgsDelta(tools, dumps(block.get("input") or {})), ToolCallEnd(tools)]
             tools += 1
     reason = body.get("stop_reason")
     events.append(Stop(_STOPS.get(reason, "end_turn") if isinstance(reason, str) else "end_turn"))

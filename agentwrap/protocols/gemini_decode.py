@@ -16,7 +16,7 @@ from typing import Any
 
 from agentwrap.errors import UpstreamProtocol
 from agentwrap.protocols._common import dumps
-from agentwrap.protocols._decoding import as_text, load, load_body, safe_id, status_type, truncated, usage
+from agentwrap.protocols._decoding import as_text, load, load_body, require_shape, safe_id, status_type, tool_name, truncated, usage
 from agentwrap.protocols.neutral import (
     MessageStart,
     NeutralEvent,
@@ -132,7 +132,7 @@ class StreamDecoder:
         if isinstance(call, dict):
             n = self._tools
             self._tools += 1
-            name = as_text(call.get("name"))
+            name = tool_name(call.get("name"))
             call_id = as_text(call.get("id")) or f"call_{self._hint or 'gm'}_{n}"
             args = call.get("args") if isinstance(call.get("args"), dict) else {}
             return [ToolCallStart(n, call_id, name, provider_meta=meta), ToolCallArgsDelta(n, dumps(args)), ToolCallEnd(n)]
@@ -157,7 +157,7 @@ def decode_response(body: Any) -> list[NeutralEvent]:
     if isinstance(body, list):
         body = body[0] if body else {}
     decoder = StreamDecoder()
-    events = decoder._chunk(as_dict(body))
+    events = decoder._chunk(require_shape(body, "candidates", "error", "promptFeedback"))
     if not decoder._done:
         events.append(Stop("tool_use" if decoder._tools else "end_turn"))
     return events

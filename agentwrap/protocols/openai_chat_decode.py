@@ -17,7 +17,7 @@ from typing import Any
 
 from agentwrap.errors import UpstreamProtocol
 from agentwrap.protocols._common import dumps
-from agentwrap.protocols._decoding import as_text, load, load_body, safe_id, status_type, truncated, usage
+from agentwrap.protocols._decoding import as_text, load, load_body, require_shape, safe_id, status_type, tool_name, truncated, usage
 from agentwrap.protocols.neutral import (
     MessageStart,
     NeutralEvent,
@@ -161,7 +161,7 @@ class StreamDecoder:
 
     def _start(self, call: _Call) -> list[NeutralEvent]:
         call.started = True
-        out: list[NeutralEvent] = [ToolCallStart(call.index, call.call_id or f"call_{self._hint}_{call.index}", call.name or "unknown_tool")]
+        out: list[NeutralEvent] = [ToolCallStart(call.index, call.call_id or f"call_{self._hint}_{call.index}", tool_name(call.name))]
         if call.args:
             out.append(ToolCallArgsDelta(call.index, "".join(call.args)))
         return out
@@ -199,7 +199,7 @@ class StreamDecoder:
 
 def decode_response(body: Any) -> list[NeutralEvent]:
     """Neutral events of a non-streaming chat.completion (or error) body."""
-    body = as_dict(body)
+    body = require_shape(body, "choices", "error")
     if "error" in body:
         return [error_event(body["error"])]
     events: list[NeutralEvent] = [MessageStart(as_text(body.get("id")), as_text(body.get("model")))]
@@ -216,7 +216,7 @@ def decode_response(body: Any) -> list[NeutralEvent]:
         function = as_dict(call.get("function"))
         arguments = function.get("arguments")
         arguments = arguments if isinstance(arguments, str) else dumps(arguments or {})
-        events += [ToolCallStart(n, as_text(call.get("id")) or f"call_{n}", as_text(function.get("name")) or "unknown_tool"), ToolCallArgsDelta(n, arguments), ToolCallEnd(n)]
+        events += [ToolCallStart(n, as_text(call.get("id")) or f"call_{n}", tool_name(function.get("name"))), ToolCallArgsDelta(n, arguments), ToolCallEnd(n)]
     reason = _FINISH.get(as_text(choice.get("finish_reason")), "end_turn")
     events.append(Stop("tool_use" if reason == "end_turn" and calls else reason))
     if isinstance(body.get("usage"), dict):

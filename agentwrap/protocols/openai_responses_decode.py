@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from agentwrap.errors import UpstreamProtocol
-from agentwrap.protocols._decoding import as_text, load, load_body, safe_id, truncated, usage
+from agentwrap.protocols._decoding import as_text, load, require_shape, safe_id, tool_name, truncated, usage
 from agentwrap.protocols.neutral import (
     MessageStart,
     NeutralEvent,
@@ -138,7 +138,7 @@ class StreamDecoder:
             return []
         item.tool = self._tools
         self._tools += 1
-        name = qualified_name(as_text(raw.get("name")), raw.get("namespace"))
+        name = qualified_name(tool_name(raw.get("name")), raw.get("namespace"))
         call_id = as_text(raw.get("call_id")) or f"call_{self._hint}_{item.tool}"
         return [ToolCallStart(item.tool, call_id, name, _TOOL_ITEMS[item.kind])]
 
@@ -193,7 +193,7 @@ def _stop(response: dict, tools: bool) -> str:
 
 def decode_response(body: Any) -> list[NeutralEvent]:
     """Neutral events of a non-streaming Response (or error) body."""
-    body = as_dict(body)
+    body = require_shape(body, "output", "error", "status")
     if "error" in body and body.get("object") != "response":
         return [error_event(body["error"])]
     if body.get("status") == "failed":

@@ -311,7 +311,7 @@ class StreamTranslator:
 
     def _fail(self, error_type: str, message: str) -> bytes:
         self._failed = True
-        return self._emit([StreamError(error_type, message, 502)])
+        return self._emit([StreamError(error_type, message, 504 if error_type == "timeout" else 502)])
 
     def _close(self) -> bytes:
         self._finished = True
@@ -386,8 +386,11 @@ def translate_response(ctx: TranslationContext, status: int, body: bytes, header
         return error_response(ctx.agent_protocol, "api_error", "agentwrap: the upstream answered with a body that is not JSON", status=502)
     adapter = _Adapter(ctx)
     events: list[NeutralEvent] = []
-    for event in backend.decode_response(data):
-        events += adapter.feed(event)
+    try:
+        for event in backend.decode_response(data):
+            events += adapter.feed(event)
+    except UpstreamProtocol as exc:
+        return error_response(ctx.agent_protocol, "api_error", f"agentwrap: {exc}", status=502)
     events += adapter.finish()
     error = next((e for e in events if e.kind == "stream_error"), None)
     if error is not None:

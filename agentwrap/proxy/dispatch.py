@@ -19,7 +19,6 @@ from agentwrap.config.model import BackendConfig, ProfileConfig
 from agentwrap.errors import ConfigError, RequestError, UpstreamError, UpstreamTimeout
 from agentwrap.protocols import wire
 from agentwrap.protocols.endpoints import classify, rewrite_gemini_model, upstream_url
-from agentwrap.guards.commands import CommandContext, apply_command, may_contain_command, parse_command, reply_events
 from agentwrap.routing.failover import FailoverPlan, Outcome
 from agentwrap.routing.router import RequestFacts, Router, SessionOverrides
 
@@ -114,7 +113,7 @@ class Dispatcher:
         env: dict[str, str] | None = None,
         auth_for: Callable[[BackendConfig], UpstreamAuth] | None = None,
         switch_profile: Callable[[str], tuple[ProfileConfig, dict[str, UpstreamAuth], dict]] | None = None,
-        profile_names: tuple[str, ...] = (),
+        profile_names: Callable[[], tuple[str, ...]] | None = None,
     ) -> None:
         self.agent = agent
         self.agent_protocol = agent_protocol
@@ -201,14 +200,19 @@ class Dispatcher:
                 model = m if isinstance(m, str) else None
 
         summary = None
-        if parsed is not None and (self.router.needs_summary or may_contain_command(body)):
+        # The same byte test as guards.commands.may_contain_command, without importing it per session.
+        maybe_command = parsed is not None and (b"!/" in body or b"!\\/" in body)
+        if parsed is not None and (self.router.needs_summary or maybe_command):
             try:
                 summary = wire.codec(protocol).summarize_request(parsed, path)
             except RequestError as exc:
                 return self._error(protocol, "invalid_request", f"agentwrap: {exc}")
-            command = parse_command(summary.last_user_text) if may_contain_command(body) else None
-            if command is not None:
-                return self._command(xid, command, protocol, summary, model)
+            if maybe_command:
+                from agentwrap.guards.commands import parse_command
+
+                command = parse_command(summary.last_user_text)
+                if command is not None:
+                    return self._command(xid, command, protocol, summary, model)
 
         facts = RequestFacts.from_wire(self.agent, model, headers, body, summary)
         decision = self.router.choose(facts, self.overrides)
@@ -295,6 +299,8 @@ class Dispatcher:
 
     def _command(self, xid: int, command, protocol: str, summary, model: str | None) -> ProxyResponse:
         """Answer an in-chat command ourselves, as an assistant message in the agent's protocol."""
+        from agentwrap.guards.commands import CommandContext, apply_command, reply_events
+
         ctx = CommandContext(
             profile=self.profile.name,
             backend=self.last_backend,
@@ -302,7 +308,7 @@ class Dispatcher:
             overrides=self.overrides,
             requests=self.stats.requests,
             backends=tuple(n for n, b in self.profile.backends.items() if b.speaks(self.agent_protocol)),
-            profiles=self._profile_names if self._switch_profile else (),
+            profiles=self._profile_names() if self._switch_profile and self._profile_names else (),
             models=tuple(m for b in self.profile.backends.values() for m in (b.models or {})),
         )
         text, overrides = apply_command(command, ctx)
