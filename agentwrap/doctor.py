@@ -536,8 +536,8 @@ def check_codex_login(ctx: Context, plan: AgentPlan) -> Check:
             return _ok(name, note)
         store = _codex_config_value(ctx, "cli_auth_credentials_store")
         if isinstance(store, str) and store != "file":
-            return Check(name, WARN, f'no key variable, and Codex keeps its login in the OS keyring (cli_auth_credentials_store = "{store}"); '
-                         "agentwrap cannot see whether you are logged in",
+            return Check(name, WARN, "no key variable, and Codex keeps its login in the OS keyring "
+                         f'(cli_auth_credentials_store = "{store}"): agentwrap cannot see whether you are logged in',
                          "run `codex login status`; or export OPENAI_API_KEY")
         return Check(name, WARN, f"no key in CODEX_API_KEY / OPENAI_API_KEY and no {ctx.short(path)}",
                      "run `codex login`, export OPENAI_API_KEY, or use a profile with a key (agentwrap profiles list)")
@@ -554,12 +554,17 @@ def check_codex_login(ctx: Context, plan: AgentPlan) -> Check:
         detail += f", token {'expired' if exp <= ctx.now else 'valid until'} {_when(exp)}"
     if note is not None:
         return _ok(name, f"{note}; also {detail}")
-    if mode.lower() == "apikey" or (file_key and not tokens):
-        # session.py treats any auth.json as a ChatGPT login and points the pass-through at
-        # the ChatGPT backend, which rejects API keys.
+    api_key_login = mode.lower() == "apikey" or bool(file_key and not tokens)
+    if api_key_login and plan.native:
+        # session.py takes any auth.json for a ChatGPT login and points the native
+        # pass-through at the ChatGPT backend, which rejects API keys.
         return Check(name, FAIL, detail + ": an API-key login, but with no key variable agentwrap's pass-through "
                      "sends Codex to the ChatGPT backend, which rejects API keys",
                      "export OPENAI_API_KEY with that key (agentwrap then runs Codex in key mode), or `codex login` with ChatGPT")
+    if not api_key_login and not plan.native and plan.profile is not None:
+        return Check(name, WARN, detail + f': with no key, Codex hands its ChatGPT token to profile "{plan.profile.name}" '
+                     "backends (login pass-through)",
+                     "export OPENAI_API_KEY, or give the profile's backend an api_key_env")
     if exp is not None and exp <= ctx.now:
         return Check(name, WARN, detail + " (Codex refreshes it at start if the refresh token still works)",
                      "if Codex reports an auth error, run `codex login`")
@@ -597,7 +602,8 @@ def check_gemini_login(ctx: Context, plan: AgentPlan) -> Check:
         extra = f"; also {login}" if login else ""
         return _ok(name, f"{note} (a private settings copy selects {GEMINI_KEY_TYPE}; your {ctx.short(settings_path)}: {sel}){extra}")
     if settings_problem:
-        return Check(name, WARN, ctx.redact(settings_problem), f"fix the JSON in {ctx.short(settings_path)}; Gemini CLI reports it at start")
+        return Check(name, WARN, ctx.redact(settings_problem),
+                     f"fix the JSON in {ctx.short(settings_path)}; Gemini CLI reports it at start")
     if selected == "vertex-ai":
         return Check(name, FAIL, f"{ctx.short(settings_path)}: {sel}: Vertex AI requests ignore agentwrap's endpoints and bypass it",
                      "export GEMINI_API_KEY (agentwrap then points Gemini CLI at itself), or use a profile with a key")
@@ -689,8 +695,8 @@ def check_claude_settings(ctx: Context) -> list[Check]:
             rows.append(Check(f"claude environment {v}", FAIL, f"{v}={ctx.env[v]} in your environment: Claude Code talks to "
                               "the cloud provider directly, past agentwrap", f"unset {v} when running agentwrap claude"))
     if not rows:
-        rows.append(_ok("claude settings", f"no settings file overrides ANTHROPIC_BASE_URL or keys ({checked} found, "
-                        "user, project and managed)"))
+        rows.append(_ok("claude settings", f"no settings env sets ANTHROPIC_BASE_URL, a key or a cloud switch "
+                        f"({checked} file{'s' if checked != 1 else ''} read: user, project, managed)"))
     return rows
 
 
@@ -807,7 +813,8 @@ def check_profile(ctx: Context, plan: AgentPlan) -> Check:
     name = f"{plan.spec.name} profile"
     if plan.error:
         return Check(name, FAIL, ctx.redact(plan.error),
-                     "fix what the message names (agentwrap profiles show NAME prints the resolved profile), then rerun agentwrap doctor")
+                     "fix what the message names (agentwrap profiles show NAME prints the resolved profile), "
+                     "then rerun agentwrap doctor")
     assert plan.profile is not None
     if plan.native:
         why = plan.reason.removesuffix(": native pass-through")
@@ -823,8 +830,10 @@ def check_backend_key(ctx: Context, plan: AgentPlan, backend: BackendConfig) -> 
     if backend.has_key_source:
         key, problem = _backend_key(plan, backend, ctx.env)
         if problem:
-            fix = (f"export {backend.api_key_env}=... in the shell that runs agentwrap, or change api_key_env in {plan.profile.source}"
-                   if backend.api_key_env else "make the command print the key (try it in a shell), or change api_key_cmd")
+            if backend.api_key_env:
+                fix = f"export {backend.api_key_env}=... in the shell that runs agentwrap, or change api_key_env in {plan.profile.source}"
+            else:
+                fix = "make the command print the key (try it in a shell), or change api_key_cmd"
             return Check(name, FAIL, ctx.redact(problem), fix)
         source = f"${backend.api_key_env}" if backend.api_key_env else "api_key_cmd"
         return _ok(name, f"{target}: key from {source} ({mask_key(key or '')})")
@@ -879,6 +888,7 @@ def _model_known(model: str, listed: list[str]) -> bool:
 
 @dataclass(slots=True)
 class _Probe:
+    name: str
     backend: BackendConfig
     header: tuple[str, str] | None
     source: str
@@ -892,7 +902,8 @@ def _online_probes(ctx: Context, plans: list[AgentPlan]) -> tuple[list[_Probe], 
     rows: list[Check] = []
     for plan in plans:
         if plan.profile is None or plan.error:
-            rows.append(Check(f"online {plan.spec.name}", SKIP, "no usable profile (see the profile row)", "fix the profile row first"))
+            rows.append(Check(f"online {plan.spec.name}", SKIP, "no usable profile (see the profile row)",
+                              "resolve the profile row above, then rerun with --online"))
             continue
         for backend in plan.backends:
             if backend.type != "http" or not backend.base_url or not backend.protocol:
@@ -900,16 +911,17 @@ def _online_probes(ctx: Context, plans: list[AgentPlan]) -> tuple[list[_Probe], 
             header, source = _upstream_credential(plan, backend, ctx.env)
             label = f"online {backend.name}" + (f" ({plan.spec.name})" if plan.native else "")
             if source == "missing":
-                rows.append(Check(label, SKIP, "no key to test with (see the backend row)", "fix the backend row first"))
+                rows.append(Check(label, SKIP, "no key to test with (see the backend row)", "resolve the backend row above, then rerun with --online"))
                 continue
             if source == "login":
                 rows.append(Check(label, SKIP, f"{backend.base_url}: {plan.spec.name} uses its own login here; "
-                                  "agentwrap never handles login tokens, so it cannot test them", "export the agent's API key to test it"))
+                                  "agentwrap never handles login tokens, so it cannot test them",
+                                  "export the agent's API key to test it"))
                 continue
             key = (backend.protocol, backend.base_url, header, backend.headers)
             probe = probes.get(key)
             if probe is None:
-                probe = probes[key] = _Probe(backend, header, source, [], [])
+                probe = probes[key] = _Probe(label, backend, header, source, [], [])
             probe.agents.append(plan.spec.name)
             for route in plan.profile.routes:
                 applies = route.when is None or route.when.agent in (None, plan.spec.name)
@@ -923,7 +935,7 @@ def check_online(ctx: Context, probe: _Probe, timeout_s: float) -> Check:
     import httpx
 
     b = probe.backend
-    name = f"online {b.name}"
+    name = probe.name
     url = _models_url(b.protocol or "", b.base_url or "")
     headers = {k: v for k, v in b.headers}
     headers["accept"] = "application/json"
@@ -945,6 +957,9 @@ def check_online(ctx: Context, probe: _Probe, timeout_s: float) -> Check:
                      "check base_url in the profile and that the server is running")
     status = response.status_code
     if status in (401, 403):
+        if probe.header is None:
+            return Check(name, FAIL, f"key rejected: GET {shown_url} answered HTTP {status} to a request without a key",
+                         f"the server wants a key: add api_key_env to [backends.{b.name}]")
         return Check(name, FAIL, f"key rejected: GET {shown_url} answered HTTP {status} ({keyed})",
                      f"check the key ({probe.source}) is valid for {_url_host(b.base_url or '')} and not expired or revoked")
     if status != 200:
@@ -959,7 +974,8 @@ def check_online(ctx: Context, probe: _Probe, timeout_s: float) -> Check:
         return Check(name, WARN, f"GET {shown_url} answered 200 but not with a model list ({keyed})",
                      "check base_url points at the API root, not a web page")
     unknown = [m for m in probe.models if not _model_known(m, listed)]
-    detail = f"GET {shown_url}: 200, {len(listed)} model{'s' if len(listed) != 1 else ''} ({keyed}; used by {', '.join(probe.agents)})"
+    count = f"{len(listed)} model{'s' if len(listed) != 1 else ''}"
+    detail = f"GET {shown_url}: 200, {count} ({keyed}; used by {', '.join(probe.agents)})"
     if unknown:
         return Check(name, WARN, detail + f"; route model {', '.join(repr(m) for m in unknown)} not in the list",
                      "check the route's model name against the provider's model list")
@@ -1023,7 +1039,8 @@ def check_wire(ctx: Context, spec: AgentSpec, timeout_s: float, suspects: list[C
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     if spec.name == "claude":
         env["CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"] = "1"  # no bootstrap calls to api.anthropic.com
-    argv = [sys.executable, "-m", "agentwrap", spec.name, "--profile", str(profile_path), "--no-capture", "-q", "--", *WIRE_ARGS[spec.name]]
+    argv = [sys.executable, "-m", "agentwrap", spec.name, "--profile", str(profile_path), "--no-capture", "-q",
+            "--", *WIRE_ARGS[spec.name]]
     started = time.monotonic()
     try:
         proc = subprocess.Popen(argv, cwd=ctx.cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -1035,13 +1052,15 @@ def check_wire(ctx: Context, spec: AgentSpec, timeout_s: float, suspects: list[C
     except subprocess.TimeoutExpired:
         _stop_group(proc)
         return Check(name, FAIL, f"{spec.name} did not finish within {timeout_s:g} s through agentwrap (offline profile)",
-                     _wire_cause(spec, suspects, default=f"run `agentwrap {spec.name} --profile offline -- {' '.join(WIRE_ARGS[spec.name])}` and watch where it stops"))
+                     _wire_cause(spec, suspects, default=f"run `agentwrap {spec.name} --profile offline -- "
+                                 f"{' '.join(WIRE_ARGS[spec.name])}` and watch where it stops"))
     elapsed = time.monotonic() - started
     last = next((line.strip() for line in reversed(err.splitlines()) if line.strip()), "")
     last = ctx.redact(last)[:200]
     found = _squash(expected) in _squash(out)
     if proc.returncode == 0 and found:
-        return _ok(name, f"{spec.name} answered from agentwrap's scripted backend in {elapsed:.1f} s: its model calls go through the proxy")
+        return _ok(name, f"{spec.name} answered from agentwrap's scripted backend in {elapsed:.1f} s: "
+                   "its model calls go through the proxy")
     if proc.returncode == 127:
         return Check(name, FAIL, f"agentwrap could not find {spec.binary}: {last}", f"install it: {spec.install_hint}")
     if proc.returncode == 2 and last.startswith("agentwrap:"):

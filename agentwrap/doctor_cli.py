@@ -80,8 +80,8 @@ def make_doctor_command():
             help="Run the real agent through agentwrap for one prompt against the built-in scripted backend "
             "(no provider contacted). Default: off.",
         ),
-        timeout: float = typer.Option(10.0, "--timeout", min=0.1, help="Seconds per --online request. Default: 10."),
-        wire_timeout: float = typer.Option(120.0, "--wire-timeout", min=1.0, help="Seconds per --wire run. Default: 120."),
+        timeout: float = typer.Option(10.0, "--timeout", min=0.1, show_default=False, help="Seconds per --online request. Default: 10."),
+        wire_timeout: float = typer.Option(120.0, "--wire-timeout", min=1.0, show_default=False, help="Seconds per --wire run. Default: 120."),
         json_out: bool = typer.Option(False, "--json", help="One JSON document on stdout. Default: a table."),
     ) -> None:
         """Check agents, logins, settings that bypass the proxy, profiles and keys."""

@@ -166,14 +166,10 @@ def resolve_routing(spec: AgentSpec, flag: str | None, env: Mapping[str, str], c
 
 
 def check_protocols(profile: ProfileConfig, spec: AgentSpec) -> None:
-    backends = _routed_backends(profile)
-    if not any(b.speaks(spec.protocol) for b in backends):
-        spoken = ", ".join(sorted({b.protocol or "?" for b in backends}))
-        raise ConfigError(
-            f'Profile "{profile.name}" ({profile.source}) sends {spec.name} only to backends speaking {spoken}, '
-            f"but {spec.name} speaks {spec.protocol} and translation between protocols is not available yet. "
-            f'Add a backend with protocol = "{spec.protocol}".'
-        )
+    """Every protocol pair is translated, so any backend serves any agent; a routed backend
+    must exist (the schema checks that); nothing else to refuse up front."""
+    if not _routed_backends(profile):
+        raise ConfigError(f'Profile "{profile.name}" ({profile.source}) routes to no backend. Add a [[routes]] entry.')
 
 
 def plan_session(opts: SessionOptions, env: Mapping[str, str]) -> SessionPlan:

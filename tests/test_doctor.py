@@ -270,7 +270,7 @@ def test_settings_with_only_a_key_warn_and_mask_it(work):
 def test_settings_without_env_overrides_are_ok(work, isolated_env):
     write_json(isolated_env / ".claude" / "settings.json", {"env": {"DISABLE_TELEMETRY": "1"}, "model": "opus"})
     r = row(checks("claude", work), "claude settings")
-    assert r.status == OK and "1 found" in r.detail
+    assert r.status == OK and "1 file read" in r.detail
 
 
 def test_bedrock_switch_in_the_environment_fails(work, monkeypatch):
@@ -667,3 +667,16 @@ def test_cli_unknown_agent_is_a_usage_error(doctor_cli):
 
 def test_cli_bad_timeout_is_a_usage_error(doctor_cli):
     assert doctor_cli("--timeout", "0").exit_code == 2
+
+
+def test_codex_chatgpt_login_with_a_keyless_profile_warns(work, isolated_env):
+    codex_auth(isolated_env, {"auth_mode": "chatgpt", "tokens": {"access_token": jwt(time.time() + 600)}})
+    profile = write_text(work / "p.toml", '[backends.gw]\nprotocol = "openai_responses"\nbase_url = "https://gw.example.com/v1"\n')
+    r = row(checks("codex", work, profile=str(profile)), "codex login")
+    assert r.status == WARN and "ChatGPT token" in r.detail and "api_key_env" in r.fix
+
+
+def test_codex_login_in_the_keyring_warns(work, isolated_env):
+    write_text(isolated_env / ".codex" / "config.toml", 'cli_auth_credentials_store = "keyring"\n')
+    r = row(checks("codex", work), "codex login")
+    assert r.status == WARN and "keyring" in r.detail and "codex login status" in r.fix

@@ -204,3 +204,25 @@ def test_offline_by_default(work, upstream_factory):
     ctx = Context(env=dict(os.environ), cwd=work, claude_managed_settings=())
     rows = run_checks(DoctorOptions(agents=("claude",), profile=str(profile)), ctx)
     assert online_rows(rows) == [] and up.requests == []
+
+
+def test_keyless_backend_that_wants_a_key(work, upstream_factory, monkeypatch):
+    from agentwrap.config import builtin_profiles_dir
+
+    up = upstream_factory(TEXT_SCRIPT)
+    up.fail_next(401, {"error": "missing key"})
+    script = builtin_profiles_dir() / "scripts" / "offline.toml"
+    profile = write_profile(work / "p.toml", f"""
+[backends.up]
+protocol = "anthropic_messages"
+base_url = "{up.url}"
+[backends.local]
+type = "scripted"
+script = "{script}"
+[[routes]]
+backend = "up"
+fallbacks = ["local"]
+""")
+    r = one(online("claude", work, profile), "online up")
+    assert r.status == FAIL and "without a key" in r.detail and "api_key_env" in r.fix
+    assert "x-api-key" not in up.requests[0].headers and "authorization" not in up.requests[0].headers

@@ -281,12 +281,18 @@ def test_unknown_profile_lists_known_ones(standin):
     assert 'Profile "nope" not found' in proc.stderr and "offline" in proc.stderr
 
 
-def test_backend_of_another_protocol_fails_fast(standin, tmp_path):
-    prof = http_profile(tmp_path, "openai_chat", "http://127.0.0.1:9/v1")
-    proc = standin.run(["claude", "--profile", str(prof), "--", "x"])
-    assert proc.returncode == 2
-    assert "translation" in proc.stderr and "anthropic_messages" in proc.stderr
-    assert not standin.record_path.exists(), "the agent must not start"
+def test_backend_of_another_protocol_is_translated(standin, upstream_factory, tmp_path):
+    """Claude Code's Anthropic request to an OpenAI Chat backend: translated both ways."""
+    up = upstream_factory(TEXT_SCRIPT)
+    prof = http_profile(tmp_path, "openai_chat", up.url + "/v1", api_key_env="UP_KEY")
+    proc = standin.run(["claude", "--profile", str(prof), "--", "x"], UP_KEY="upkey-123456",
+                       STANDIN_REQUEST_URL_FROM="ANTHROPIC_BASE_URL")
+    assert proc.returncode == 0, proc.stderr
+    reply = standin.record()["response"]
+    assert reply["type"] == "message" and reply["content"][0]["text"] == "Hello from the scripted upstream."
+    (req,) = up.requests
+    assert req.path == "/v1/chat/completions" and req.headers["authorization"] == "Bearer upkey-123456"
+    assert req.json["messages"][-1] == {"role": "user", "content": "hi"} or req.json["messages"][-1]["role"] == "user"
 
 
 def test_missing_backend_key_is_a_config_error(standin, tmp_path):

@@ -136,6 +136,9 @@ def _shell_call(tools, command: str) -> tuple[str, str, str]:
         if tool.tool_kind == "custom":
             # Codex "code mode": a freeform JavaScript `exec` tool whose `tools.*` calls run shell tools.
             return name, "custom", _codex_exec_js(tool, command)
+        if name == "exec" and set(((tool.parameters or {}).get("properties") or {})) == {"input"}:
+            # The same freeform tool as a backend without freeform tools sees it: one string `input`.
+            return name, "function", json.dumps({"input": _codex_exec_js(tool, command)})
         return name, "function", json.dumps(_shell_arguments(tool.parameters or {}, command))
     for tool in tools:  # any function tool taking a `command`
         props = (tool.parameters or {}).get("properties") or {}

@@ -265,18 +265,128 @@ class Dispatcher:
         if backend.type == "replay":
             return self._replayed(xid, protocol, method, path, query, body), Outcome.ok()
         if not backend.speaks(protocol):
-            return self._error(
-                protocol,
-                "invalid_request",
-                f"agentwrap: backend {backend.name!r} speaks {backend.protocol}, this request is {protocol}; "
-                "translation between protocols is not available yet.",
-            ), Outcome.http_status(400)
+            if endpoint.kind != "generate" or parsed is None:
+                return self._local_endpoint(protocol, method, path, body), Outcome.ok()
+            return await self._translated(xid, backend, protocol, path, headers, parsed, rewrite)
         if rewrite and parsed is not None:
             if endpoint.protocol == "gemini":
                 path = rewrite_gemini_model(path, rewrite)
             else:
                 body = json.dumps({**parsed, "model": rewrite}, ensure_ascii=False, separators=(",", ":")).encode()
         return await self._forward(xid, backend, protocol, method, path, query, headers, body)
+
+    def _local_endpoint(self, protocol: str, method: bytes, path: str, body: bytes) -> ProxyResponse:
+        """Side endpoints of the agent's protocol that a backend of another protocol does not have."""
+        if path.endswith("/api/hello"):
+            return ProxyResponse(200, [(b"content-type", b"application/json")], b"{}")
+        if path.endswith("/count_tokens"):
+            return _json_response(200, json.dumps({"input_tokens": max(1, len(body) // 4)}).encode())
+        if path.endswith(":countTokens"):
+            return _json_response(200, json.dumps({"totalTokens": max(1, len(body) // 4)}).encode())
+        return self._error(protocol, "not_found", f"agentwrap: {method.decode()} {path} has no equivalent on this route's backend")
+
+    async def _translated(
+        self, xid: int, backend: BackendConfig, protocol: str, path: str, headers: Headers, parsed: dict, rewrite: str | None
+    ) -> tuple[ProxyResponse, Outcome]:
+        """Forward a model call to a backend of another protocol: translate the request,
+        then the answer (streamed event by event, or whole)."""
+        from agentwrap.protocols.translate import StreamTranslator, translate_request, translate_response
+
+        try:
+            up_path, up_body, ctx = translate_request(protocol, parsed, path, backend.protocol, rewrite, created=int(time.time()))
+        except RequestError as exc:
+            self._record_error(xid, "translation", str(exc))
+            return self._error(protocol, "invalid_request", f"agentwrap: cannot translate this request for {backend.name!r}: {exc}"), Outcome.http_status(400)
+        auth = self._auth(backend)
+        # Only what the backend's protocol understands goes across: the agent's own
+        # protocol headers (anthropic-*, x-goog-*, codex session headers) and auth stay behind.
+        out: Headers = [(n, v) for n, v in headers if n.lower() == b"user-agent"]
+        out += ctx.upstream_headers
+        out.append(ACCEPT_IDENTITY)
+        out += [(n.lower().encode(), v.encode()) for n, v in backend.headers]
+        if auth.header is not None:
+            out.append(auth.header)
+        url = upstream_url(backend.protocol, backend.base_url or "", up_path)
+        data = json.dumps(up_body, ensure_ascii=False, separators=(",", ":")).encode()
+        rec = self.recorder
+        if rec:
+            rec.upstream_request(xid, "POST", url, out, data)
+            if ctx.notes:
+                rec.guard(xid, {"guard": "translation", "notes": list(ctx.notes)})
+        try:
+            resp = await self.transport.request("POST", url, out, data, timeouts=self._timeouts(backend))
+        except (UpstreamError, ConfigError) as exc:
+            kind = "timeout" if isinstance(exc, UpstreamTimeout) else "upstream_unreachable"
+            self._record_error(xid, kind, str(exc))
+            outcome = Outcome.timeout(str(exc)) if kind == "timeout" else Outcome.connect_error(str(exc))
+            return self._error(protocol, kind, f"agentwrap: upstream {backend.name!r} failed: {exc}"), outcome
+        if rec:
+            rec.upstream_response(xid, resp.status, resp.headers)
+        is_sse = any(n.lower() == b"content-type" and v.startswith(b"text/event-stream") for n, v in resp.headers)
+        if resp.status >= 400 or not is_sse:
+            try:
+                raw = await resp.aread()
+            except UpstreamError as exc:
+                self._record_error(xid, "upstream_body", str(exc))
+                return self._error(protocol, "upstream_unreachable", f"agentwrap: upstream {backend.name!r} failed: {exc}"), Outcome.protocol_error(str(exc))
+            finally:
+                await resp.aclose()
+            if rec:
+                rec.chunk(xid, raw)
+            translated = translate_response(ctx, resp.status, raw, resp.headers)
+            if translated.status >= 400:
+                self.stats.errors += 1
+            outcome = Outcome.ok(resp.status) if resp.status < 400 else Outcome.http_status(resp.status, resp.headers)
+            return ProxyResponse(translated.status, list(translated.headers), translated.body), outcome
+        translator = StreamTranslator(ctx)
+        headers_out = [(b"content-type", translator.content_type.encode()), (b"cache-control", b"no-cache")]
+        return (
+            ProxyResponse(200, headers_out, self._relay_translated(xid, resp, translator), local=False, close=resp.aclose),
+            Outcome.ok(resp.status),
+        )
+
+    async def _relay_translated(self, xid: int, resp, translator) -> AsyncIterator[bytes]:
+        """Backend SSE in, agent SSE out, event by event; a failure ends in the agent's error event."""
+        rec = self.recorder
+        try:
+            try:
+                async for chunk in resp.aiter_raw():
+                    if rec:
+                        rec.chunk(xid, chunk)
+                    out = translator.feed(chunk)
+                    if out:
+                        if rec:
+                            rec.agent_chunk(xid, out)
+                        yield out
+                tail = translator.finish()
+            except UpstreamError as exc:
+                self.stats.errors += 1
+                if rec:
+                    rec.error(xid, "upstream_stream", str(exc))
+                kind = "timeout" if isinstance(exc, UpstreamTimeout) else "api_error"
+                tail = translator.abort(kind, f"agentwrap: upstream stream failed: {exc}")
+            if tail:
+                if rec:
+                    rec.agent_chunk(xid, tail)
+                yield tail
+        finally:
+            if rec:
+                rec.end(xid)
+            await resp.aclose()
+
+    def _auth(self, backend: BackendConfig) -> UpstreamAuth:
+        auth = self.auth.get(backend.name)
+        if auth is None:  # a backend no route names (reached through !/backend): resolved on first use
+            auth = self.auth[backend.name] = self._auth_for(backend) if self._auth_for else UpstreamAuth(None, False)
+        return auth
+
+    @staticmethod
+    def _timeouts(backend: BackendConfig):
+        if not backend.timeout_s:
+            return None
+        from agentwrap.backends.http import Timeouts
+
+        return Timeouts(first_byte_s=backend.timeout_s, read_idle_s=backend.timeout_s)
 
     def _replayed(self, xid: int, protocol: str, method: bytes, path: str, query: bytes, body: bytes) -> ProxyResponse:
         """Serve the recorded answer to this request; a request with none gets a protocol-shaped error."""
@@ -307,7 +417,7 @@ class Dispatcher:
             model=self.last_model,
             overrides=self.overrides,
             requests=self.stats.requests,
-            backends=tuple(n for n, b in self.profile.backends.items() if b.speaks(self.agent_protocol)),
+            backends=tuple(self.profile.backends),
             profiles=self._profile_names() if self._switch_profile and self._profile_names else (),
             models=tuple(m for b in self.profile.backends.values() for m in (b.models or {})),
         )
@@ -359,9 +469,7 @@ class Dispatcher:
     async def _forward(
         self, xid: int, backend: BackendConfig, protocol: str, method: bytes, path: str, query: bytes, headers: Headers, body: bytes
     ) -> tuple[ProxyResponse, Outcome]:
-        auth = self.auth.get(backend.name)
-        if auth is None:  # a backend no route names (reached through !/backend): resolved on first use
-            auth = self.auth[backend.name] = self._auth_for(backend) if self._auth_for else UpstreamAuth(None, False)
+        auth = self._auth(backend)
         out: Headers = []
         for name, value in headers:
             lname = name.lower()
@@ -382,11 +490,7 @@ class Dispatcher:
         target = path + ("?" + query.decode("latin-1") if query else "")
         url = upstream_url(backend.protocol or protocol, backend.base_url or "", target)
 
-        timeouts = None
-        if backend.timeout_s:
-            from agentwrap.backends.http import Timeouts
-
-            timeouts = Timeouts(first_byte_s=backend.timeout_s, read_idle_s=backend.timeout_s)
+        timeouts = self._timeouts(backend)
         rec = self.recorder
         if rec:
             rec.upstream_request(xid, method.decode(), url, out, body)
