@@ -137,6 +137,10 @@ def _build_app():
 
     app.add_typer(make_profiles_app(), name="profiles")
 
+    from agentwrap.doctor_cli import register as register_doctor
+
+    register_doctor(app)
+
     @app.command("runs")
     def runs(
         json_out: bool = typer.Option(False, "--json", help="One JSON document with \"schema\": 1."),

@@ -83,8 +83,19 @@ def _find_binary(spec: AgentSpec, env: Mapping[str, str]) -> str:
 
 
 def _codex_chatgpt_login(env: Mapping[str, str]) -> bool:
+    """True when Codex's auth.json holds a ChatGPT login (not an API key)."""
+    import json
+
     home = env.get("CODEX_HOME") or os.path.join(env.get("HOME", os.path.expanduser("~")), ".codex")
-    return os.path.isfile(os.path.join(home, "auth.json"))
+    try:
+        with open(os.path.join(home, "auth.json"), encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return False
+    if not isinstance(data, dict):
+        return False
+    mode = str(data.get("auth_mode") or "").lower()
+    return mode == "chatgpt" or (not mode and bool(data.get("tokens")) and not data.get("OPENAI_API_KEY"))
 
 
 def _default_profile(spec: AgentSpec, native: NativeKey | None, env: Mapping[str, str]) -> ProfileConfig:
