@@ -102,6 +102,30 @@ def stream_events(n: int) -> list[bytes]:
 
 EXTRA_EVENTS = 5  # message_start, content_block_start, content_block_stop, message_delta, message_stop
 
+
+def chat_stream_events(n: int) -> list[bytes]:
+    """The same answer as OpenAI Chat Completions chunks (for --translate: agentwrap turns them
+    into the Anthropic events above)."""
+    def chunk(delta: dict, finish: str | None = None, **extra) -> bytes:
+        doc = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 0, "model": MODEL,
+               "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
+        return b"data: " + json.dumps(doc, separators=(",", ":")).encode() + b"\n\n"
+
+    events = [chunk({"role": "assistant", "content": ""})]
+    events += [chunk({"content": f"tok{i % 1000:03d} "}) for i in range(n)]
+    events.append(chunk({}, "stop"))
+    events.append(b'data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":0,"model":"' + MODEL.encode()
+                  + b'","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":%d,"total_tokens":%d}}\n\n' % (n, n + 12))
+    events.append(b"data: [DONE]\n\n")
+    return events
+
+
+_CHAT_JSON = json.dumps({
+    "id": "chatcmpl-bench", "object": "chat.completion", "created": 0, "model": MODEL,
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello from the bench."}, "finish_reason": "stop"}],
+    "usage": {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17},
+}).encode()
+
 _JSON_HEAD = (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nrequest-id: req_bench\r\n"
               b"content-length: %d\r\n\r\n" % len(_SMALL_JSON))
 _SSE_HEAD = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\ncache-control: no-cache\r\n"
@@ -149,6 +173,9 @@ class _UpstreamProtocol(asyncio.Protocol):
         parts = request_line.split(" ")
         method, target = parts[0], parts[1] if len(parts) > 1 else "/"
         path, _, query = target.partition("?")
+        if method == "POST" and path.endswith("/chat/completions"):
+            self.respond_chat(body)
+            return
         if method != "POST" or not path.endswith("/v1/messages"):
             msg = b'{"type":"error","error":{"type":"not_found_error","message":"bench upstream: unknown path"}}'
             t.write(b"HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
@@ -179,6 +206,27 @@ class _UpstreamProtocol(asyncio.Protocol):
         write = t.write
         write(_SSE_HEAD)
         for c in chunks:
+            write(c)
+        write(_LAST_CHUNK)
+
+
+    def respond_chat(self, body: bytes) -> None:
+        t = self.transport
+        assert t is not None
+        req = json.loads(body)
+        n = int(req.get("max_tokens") or req.get("max_completion_tokens") or 10)
+        if not req.get("stream"):
+            t.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
+                    % (len(_CHAT_JSON), _CHAT_JSON))
+            return
+        key = -n
+        cached = self.cache.get(key)
+        if cached is None:
+            chunks = [_chunk(e) for e in chat_stream_events(n)]
+            cached = self.cache[key] = (chunks, b"")
+        write = t.write
+        write(_SSE_HEAD)
+        for c in cached[0]:
             write(c)
         write(_LAST_CHUNK)
 
@@ -398,7 +446,7 @@ def small_payload() -> dict:
 
 
 def stream_payload(n: int, bulk: bool = False) -> dict:
-    p = {**small_payload(), "stream": True, "events": n}
+    p = {**small_payload(), "stream": True, "events": n, "max_tokens": n}  # max_tokens: n for --translate
     if bulk:
         p["write"] = "bulk"
     return p
@@ -498,7 +546,7 @@ def read_stamp(path: Path, timeout: float, proc: subprocess.Popen | None = None)
 class Env:
     """Temporary bin dir with the stand-in, profile, environment."""
 
-    def __init__(self, upstream_port: int, agentwrap_cmd: list[str]) -> None:
+    def __init__(self, upstream_port: int, agentwrap_cmd: list[str], translate: bool = False) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="agentwrap-bench-"))
         self.bin = self.dir / "bin"
         self.bin.mkdir()
@@ -506,8 +554,11 @@ class Env:
         self.standin.write_text(STANDIN.replace("{python}", os.path.realpath(sys.executable)))
         self.standin.chmod(0o755)
         self.profile = self.dir / "bench.toml"
+        # --translate: the backend speaks OpenAI Chat, so every request and event is translated.
+        protocol, base = ("openai_chat", f"http://{HOST}:{upstream_port}/v1") if translate else (
+            "anthropic_messages", f"http://{HOST}:{upstream_port}")
         self.profile.write_text(
-            f'[backends.up]\nprotocol = "anthropic_messages"\nbase_url = "http://{HOST}:{upstream_port}"\n'
+            f'[backends.up]\nprotocol = "{protocol}"\nbase_url = "{base}"\n'
             f'api_key_env = "UP_KEY"\n\n[[routes]]\nbackend = "up"\n'
         )
         self.cmd = agentwrap_cmd
@@ -596,8 +647,9 @@ def ms(ns: float) -> float:
     return ns / 1e6
 
 
-async def check_target(t: Target) -> None:
-    """One non-streaming and one streaming request, validated, before anything is timed."""
+async def check_target(t: Target, translated: bool = False) -> None:
+    """One non-streaming and one streaming request, validated, before anything is timed.
+    A translated stream carries the same events, re-encoded: its bytes are not compared."""
     c = await ClientConn.open(t.port)
     try:
         r = await asyncio.wait_for(c.request(t.req(small_payload()), keep_body=True), 10)
@@ -605,7 +657,8 @@ async def check_target(t: Target) -> None:
             raise RuntimeError(f"{t.name}: unexpected response {r.status}: {bytes(r.body)[:300]!r}")
         r = await asyncio.wait_for(c.request(t.req(stream_payload(50)), keep_body=True), 10)
         want = b"".join(stream_events(50))
-        if r.status != 200 or bytes(r.body) != want or r.events != 50 + EXTRA_EVENTS:
+        same = translated or bytes(r.body) == want
+        if r.status != 200 or not same or r.events != 50 + EXTRA_EVENTS:
             raise RuntimeError(f"{t.name}: stream mismatch: status {r.status}, {r.events} events, "
                                f"{len(r.body)} bytes (want {len(want)})")
     finally:
@@ -938,7 +991,8 @@ def run(args: argparse.Namespace) -> Report:
     env: Env | None = None
     try:
         up, up_port = start_upstream(procs)
-        env = Env(up_port, args.agentwrap)
+        env = Env(up_port, args.agentwrap, translate=args.translate)
+        rep.meta["translate"] = args.translate
         env.flags = ["--no-capture"] if args.no_capture else []
         log = (lambda *a: print(*a, file=sys.stderr, flush=True)) if not args.silent else (lambda *a: None)
 
@@ -954,7 +1008,7 @@ def run(args: argparse.Namespace) -> Report:
 
         async def load() -> None:
             for t in targets:
-                await check_target(t)
+                await check_target(t, translated=args.translate and t.name == "proxy")
             log("latency ...")
             await measure_latency(targets, cfg, aw_ps, rep)
             log("time to first chunk ...")
@@ -994,6 +1048,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--agentwrap", nargs="+", default=default_agentwrap_cmd(),
                     help="command that runs agentwrap (default: the venv's agentwrap script)")
     ap.add_argument("--silent", action="store_true", help="no progress lines on stderr")
+    ap.add_argument("--translate", action="store_true", help="the proxy's backend speaks OpenAI Chat: measure translation (direct stays Anthropic)")
     ap.add_argument("--no-capture", action="store_true", help="run agentwrap with --no-capture (capture overhead = the difference)")
     args = ap.parse_args(argv)
 

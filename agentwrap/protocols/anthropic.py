@@ -91,6 +91,9 @@ def _piece(block: Block, text: str) -> str:
     return dumps(text)[1:-1] if block.tool_kind == "custom" else text
 
 
+_TEXT_DELTA = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":%d,"delta":{"type":"text_delta","text":%b}}\n\n'
+
+
 def _event(name: str, payload: dict) -> bytes:
     return encode_sse(dumps(payload), name)
 
@@ -132,8 +135,11 @@ class StreamEncoder(BlockSequencer):
 
     def _on_delta(self, block: Block, text: str) -> None:
         if block.kind == "text":
-            delta = {"type": "text_delta", "text": text}
-        elif block.kind == "thinking":
+            # The per-token event: its bytes written directly (the same bytes the generic
+            # path makes), since it is most of every stream.
+            self._out.append(_TEXT_DELTA % (block.index, dumps(text).encode()))
+            return
+        if block.kind == "thinking":
             delta = {"type": "thinking_delta", "thinking": text}
         else:
             self._json_delta(block, _piece(block, text))
