@@ -351,7 +351,7 @@ def _backend_key(plan: AgentPlan, backend: BackendConfig, env: Mapping[str, str]
 
 def _upstream_credential(plan: AgentPlan, backend: BackendConfig, env: Mapping[str, str]) -> tuple[tuple[str, str] | None, str]:
     """(header, where it comes from) agentwrap would send to an http backend."""
-    from agentwrap.proxy.dispatch import auth_header
+    from agentwrap.proxy.auth import auth_header
 
     protocol = backend.protocol or plan.spec.protocol
     if backend.has_key_source:

@@ -13,6 +13,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -25,9 +26,10 @@ from agentwrap.agents import AGENTS, AgentSpec
 from agentwrap.agents.base import NativeKey
 from agentwrap.config.model import ProfileConfig
 from agentwrap.errors import AgentNotFound, AgentwrapError, ConfigError
-from agentwrap.proxy.dispatch import Dispatcher, UpstreamAuth, auth_header
+from agentwrap.proxy.auth import UpstreamAuth, auth_header
 
 if TYPE_CHECKING:
+    from agentwrap.proxy.dispatch import Dispatcher
     from agentwrap.proxy.server import ProxyServer
 
 __all__ = [
@@ -69,6 +71,7 @@ class SessionPlan:
     spec: AgentSpec
     binary: str
     routing: Routing
+    scripted: dict = field(default_factory=dict)  # loaded before the agent starts: a broken script stops us there
 
     @property
     def profile(self) -> ProfileConfig:
@@ -199,7 +202,7 @@ def plan_session(opts: SessionOptions, env: Mapping[str, str]) -> SessionPlan:
         routing = Routing(profile, f"replay of {opts.replay_of}", True, {"replay": UpstreamAuth(None, True)}, [])
     else:
         routing = resolve_routing(spec, opts.profile, env, opts.cwd)
-    return SessionPlan(spec=spec, binary=binary, routing=routing)
+    return SessionPlan(spec=spec, binary=binary, routing=routing, scripted=scripted_of(routing.profile))
 
 
 @dataclass(slots=True)
@@ -215,18 +218,41 @@ class BoundProxy:
         return f"http://127.0.0.1:{self.server.port}/{self.secret}"
 
 
-def bind_proxy(spec: AgentSpec, routing: Routing, env: Mapping[str, str]) -> BoundProxy:
-    """Build the dispatcher and bind the server for one session (call `server.start()` next)."""
+def scripted_of(profile: ProfileConfig) -> dict:
+    """The profile's scripted backends, loaded (a broken script is a ConfigError)."""
+    names = [n for n, b in profile.backends.items() if b.type == "scripted"]
+    if not names:
+        return {}
+    from agentwrap.backends.scripted import ScriptedBackend
+
+    return {n: ScriptedBackend.from_file(profile.backends[n].script) for n in names}
+
+
+def listen_loopback() -> socket.socket:
+    """A listening socket on 127.0.0.1:<free port>, made with nothing but `socket`, so the
+    agent can be spawned before asyncio and h11 are even imported."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(512)
+    sock.setblocking(False)
+    return sock
+
+
+def bind_proxy(
+    spec: AgentSpec,
+    routing: Routing,
+    env: Mapping[str, str],
+    *,
+    sock: socket.socket | None = None,
+    secret: str | None = None,
+    scripted: dict | None = None,
+) -> BoundProxy:
+    """Build the dispatcher and the server for one session, on `sock` (or a new
+    loopback socket); call `server.start()` next."""
     from agentwrap.backends.http import HttpTransport
+    from agentwrap.proxy.dispatch import Dispatcher
     from agentwrap.proxy.server import ProxyServer
-
-    def scripted_of(profile: ProfileConfig) -> dict:
-        names = [n for n, b in profile.backends.items() if b.type == "scripted"]
-        if not names:
-            return {}
-        from agentwrap.backends.scripted import ScriptedBackend
-
-        return {n: ScriptedBackend.from_file(profile.backends[n].script) for n in names}
 
     def auth_for(backend) -> UpstreamAuth:
         return backend_auth(backend, dispatcher.profile, spec, env, routing.key_mode)[0]
@@ -248,7 +274,7 @@ def bind_proxy(spec: AgentSpec, routing: Routing, env: Mapping[str, str]) -> Bou
         except Exception:  # listing is a convenience for !/profile; never fail a session over it
             return ()
 
-    secret = secrets.token_urlsafe(24)
+    secret = secret or secrets.token_urlsafe(24)
     dispatcher = Dispatcher(
         agent=spec.name,
         agent_protocol=spec.protocol,
@@ -256,14 +282,14 @@ def bind_proxy(spec: AgentSpec, routing: Routing, env: Mapping[str, str]) -> Bou
         profile=routing.profile,
         auth=routing.auth,
         transport=HttpTransport(env=env),
-        scripted=scripted_of(routing.profile),
+        scripted=scripted if scripted is not None else scripted_of(routing.profile),
         env=dict(env),
         auth_for=auth_for,
         switch_profile=switch_profile,
         profile_names=profile_names,  # listed only when `!/profile` needs them
     )
     server = ProxyServer(dispatcher)
-    server.bind()
+    server.adopt(sock or listen_loopback())
     return BoundProxy(server, dispatcher, secret)
 
 
@@ -311,10 +337,11 @@ def run_session(opts: SessionOptions, env: Mapping[str, str] | None = None) -> S
     plan = plan_session(opts, env)
     spec = plan.spec
 
-    bound = bind_proxy(spec, plan.routing, env)
-    server, dispatcher = bound.server, bound.dispatcher
-    dispatcher.replay = opts.replay
-    base, secret = bound.base_url, bound.secret
+    # Only a socket and a secret before the spawn; the proxy itself is built after it.
+    sock = listen_loopback()
+    secret = secrets.token_urlsafe(24)
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}/{secret}"
+    server = dispatcher = None
 
     capture_dir = _capture_dir(opts, env)
     tmpdir = tempfile.mkdtemp(prefix="agentwrap-")
@@ -345,13 +372,23 @@ def run_session(opts: SessionOptions, env: Mapping[str, str] | None = None) -> S
             )
         except OSError as exc:
             raise AgentwrapError(f"cannot start {plan.binary}: {exc.strerror or exc}") from exc
+        try:
+            bound = bind_proxy(spec, plan.routing, env, sock=sock, secret=secret, scripted=plan.scripted)
+        except BaseException:
+            _kill_tree(proc.pid)  # the agent must not run without its proxy
+            raise
+        server, dispatcher = bound.server, bound.dispatcher
+        dispatcher.replay = opts.replay
         if capture_dir is not None:  # after the spawn: not on the start-to-exec path
             recorder = _open_recorder(capture_dir, plan, opts, env, secret)
             dispatcher.recorder = recorder
         server.start()
         returncode = _wait_forwarding_signals(proc)
     finally:
-        server.stop(grace_s=opts.grace_s)
+        if server is not None:
+            server.stop(grace_s=opts.grace_s)
+        else:
+            sock.close()
         if recorder is not None:
             st = dispatcher.stats
             recorder.close(

@@ -13,7 +13,6 @@ from pathlib import Path
 
 from platformdirs import user_state_dir
 
-from agentwrap.capture.reader import read_header_footer
 from agentwrap.errors import CaptureError
 
 __all__ = ["BUNDLE_SUFFIX", "bundle_filename", "default_capture_dir", "list_runs"]
@@ -44,6 +43,10 @@ def _tokens(totals: dict) -> int | None:
 
 
 def _row(path: Path) -> dict:
+    # Imported here: sessions call default_capture_dir() on the start-up path, and
+    # the reader (cbor2 and friends) is not needed there.
+    from agentwrap.capture.reader import read_header_footer
+
     row: dict = {
         "time": None, "agent": None, "profile": None, "duration_s": None, "exit_code": None,
         "requests": None, "tokens": None, "path": str(path), "complete": False, "run_id": None, "error": None,

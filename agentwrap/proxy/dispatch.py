@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, urlencode
 from agentwrap.config.model import BackendConfig, ProfileConfig
 from agentwrap.errors import ConfigError, RequestError, UpstreamError, UpstreamTimeout
 from agentwrap.protocols import wire
+from agentwrap.proxy.auth import UpstreamAuth, auth_header
 from agentwrap.protocols.endpoints import classify, rewrite_gemini_model, upstream_url
 from agentwrap.routing.failover import FailoverPlan, Outcome
 from agentwrap.routing.router import RequestFacts, Router, SessionOverrides
@@ -65,28 +66,6 @@ class Stats:
     commands: int = 0
     in_flight: int = 0
     by_backend: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class UpstreamAuth:
-    """The credential agentwrap puts on upstream requests for one backend.
-
-    `header` is None when the agent's own auth passes through (or no auth is needed).
-    """
-
-    header: tuple[bytes, bytes] | None
-    strip_agent_auth: bool
-
-
-def auth_header(protocol: str, scheme: str, key: str) -> tuple[bytes, bytes]:
-    """The header a backend of `protocol` expects for `key`; `scheme` is the key's own kind."""
-    if protocol == "anthropic_messages":
-        if scheme == "bearer":
-            return (b"authorization", b"Bearer " + key.encode())
-        return (b"x-api-key", key.encode())
-    if protocol == "gemini":
-        return (b"x-goog-api-key", key.encode())
-    return (b"authorization", b"Bearer " + key.encode())
 
 
 def _json_response(status: int, body: bytes, extra: Headers = ()) -> ProxyResponse:

@@ -51,6 +51,10 @@ class ProxyServer:
         sock.bind((self.host, 0))
         sock.listen(512)
         sock.setblocking(False)
+        return self.adopt(sock)
+
+    def adopt(self, sock: socket.socket) -> int:
+        """Serve on an already listening (non-blocking) socket."""
         self._sock = sock
         self.port = sock.getsockname()[1]
         return self.port
