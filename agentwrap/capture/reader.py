@@ -352,6 +352,19 @@ class _Builder:
     def _chunk(self, item: dict) -> None:
         self._ex(item).chunks.append(Chunk(item["at"], bytes(item["data"])))
 
+    def _chunks(self, item: dict) -> None:
+        # A batch of upstream pieces: split back by the recorded sizes. Redaction may
+        # have changed the length (or held a tail back for the next item), so the
+        # last piece takes whatever is left.
+        data = bytes(item["data"])
+        ats, sizes = list(item.get("ats") or [item["at"]]), list(item.get("sizes") or [len(data)])
+        chunks = self._ex(item).chunks
+        pos = 0
+        for i, at in enumerate(ats):
+            end = len(data) if i == len(ats) - 1 else min(pos + (sizes[i] if i < len(sizes) else 0), len(data))
+            chunks.append(Chunk(at, data[pos:end]))
+            pos = end
+
     def _agent_response(self, item: dict) -> None:
         body = self._body(item["body"]) if "body" in item else None
         self._ex(item).agent_response = HttpResponse(item["at"], item["status"], self._headers(item), body)
@@ -381,7 +394,7 @@ class _Builder:
 
     _HANDLERS: dict[str, Callable[[_Builder, dict], None]] = {
         "blob": _blob, "list": _blob, "request": _request, "route": _route, "guard": _guard,
-        "upstream_request": _upstream_request, "upstream_response": _upstream_response, "chunk": _chunk,
+        "upstream_request": _upstream_request, "upstream_response": _upstream_response, "chunk": _chunk, "chunks": _chunks,
         "agent_response": _agent_response, "agent_chunk": _agent_chunk, "error": _error, "end": _end,
         "footer": _footer, "header": _header,
     }

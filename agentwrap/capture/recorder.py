@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import sys
 import threading
 import time
 from collections import deque
@@ -30,7 +31,7 @@ from agentwrap.errors import CaptureError
 __all__ = ["Recorder", "create_private_file"]
 
 FLUSH_BYTES = 256 * 1024  # write out early when a burst of items piles up this much
-WRITE_INTERVAL_S = 0.05
+WRITE_INTERVAL_S = 0.01
 _STOP = ("stop",)
 
 Headers = list[tuple[bytes, bytes]]
@@ -121,6 +122,11 @@ class Recorder:
             except OSError:
                 pass
             raise CaptureError(f"Cannot write capture bundle {self._path}: {exc}") from exc
+        # With a writer thread beside the proxy loop, the loop may wait for the GIL
+        # up to the switch interval (5 ms by default) when a request or event arrives
+        # while the writer runs; a shorter interval bounds that wait.
+        if sys.getswitchinterval() > SWITCH_INTERVAL_S:
+            sys.setswitchinterval(SWITCH_INTERVAL_S)
         self._thread = threading.Thread(target=self._run, name="agentwrap-capture", daemon=True)
         self._thread.start()
 
@@ -190,8 +196,10 @@ class Recorder:
     def end(self, xid: int) -> None:
         """The exchange is finished: a flush point."""
         if not self._off:
+            # No wake-up here: the writer's next turn (at most WRITE_INTERVAL_S away)
+            # writes it. Waking the thread per request made it run exactly when the
+            # agent's next request arrives, adding GIL waits to every request.
             self._put(("end", xid, self._now()))
-            self._wake.set()
 
     def close(self, footer: dict | None = None) -> None:
         """Write the footer (with computed totals), fsync, stop the writer. Idempotent."""
@@ -219,9 +227,21 @@ class Recorder:
             while True:
                 self._wake.wait(WRITE_INTERVAL_S)
                 self._wake.clear()  # before draining: a set() after this point is not lost
-                while self._q:
+                q = self._q
+                while q:
                     op = take()
                     kind = op[0]
+                    if kind == "chunk" and q and q[0][0] == "chunk" and q[0][1] == op[1]:
+                        # A run of chunks of one exchange becomes one item: one redaction
+                        # pass and one CBOR encoding per batch instead of per event, which is
+                        # what keeps this thread from competing with the proxy per event.
+                        ats, datas, size = [op[2]], [op[3]], len(op[3])
+                        while q and q[0][0] == "chunk" and q[0][1] == op[1] and len(datas) < MAX_BATCH_CHUNKS and size < FLUSH_BYTES:
+                            nxt = take()
+                            ats.append(nxt[2])
+                            datas.append(nxt[3])
+                            size += len(nxt[3])
+                        op = ("chunks", op[1], ats, datas)
                     if kind == "stop":
                         _write_all(self._fd, buf)
                         return
@@ -257,6 +277,10 @@ class Recorder:
                 self._on_error(self._failed)
             except Exception:
                 pass
+
+
+MAX_BATCH_CHUNKS = 512
+SWITCH_INTERVAL_S = 0.0005
 
 
 class _Deleted(Exception):

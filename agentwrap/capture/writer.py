@@ -190,6 +190,20 @@ class BundleEncoder:
         self._tap(ex, data)
         return self._emit([{"t": "chunk", "x": xid, "at": at, "data": ex.up.feed(data)}])
 
+    def _chunks(self, xid: int, ats: list[int], datas: list[bytes]) -> bytes:
+        """Consecutive upstream pieces of one exchange, as one `chunks` item (offsets and
+        sizes per piece, the bytes joined and redacted once)."""
+        data = b"".join(datas)
+        self.totals["response_bytes"] += len(data)
+        ex = self._ex(xid)
+        sizes = [len(d) for d in datas]
+        if ex is None:
+            return self._emit([{"t": "chunks", "x": xid, "at": ats[0], "ats": ats, "sizes": sizes, "data": self.redactor.bytes(data)}])
+        ex.chunks += len(datas)
+        ex.last_at = ats[-1]
+        self._tap(ex, data)
+        return self._emit([{"t": "chunks", "x": xid, "at": ats[0], "ats": ats, "sizes": sizes, "data": ex.up.feed(data)}])
+
     def _agent_response(self, xid: int, at: int, status: int, headers, body: bytes | None) -> bytes:
         hs = self.redactor.headers(headers)
         item: dict[str, Any] = {"t": "agent_response", "x": xid, "at": at, "status": status, "headers": hs}
