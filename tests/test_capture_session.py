@@ -159,3 +159,37 @@ def test_runs_lists_newest_first_as_json(tmp_path, isolated_env):
     assert doc["schema"] == 1 and len(doc["runs"]) == 2
     assert doc["runs"][0]["time"] > doc["runs"][1]["time"]
     assert all(run["exit_code"] == 3 and run["agent"] == "claude" and run["profile"] == "offline" for run in doc["runs"])
+
+
+@pytest.mark.agents
+def test_real_claude_bundle_survives_kill_9_mid_stream(upstream_factory, tmp_path, isolated_env):
+    """Real Claude Code, a slow upstream stream, and agentwrap SIGKILLed halfway through it."""
+    assert shutil.which("claude"), "claude missing: run scripts/install-agents.sh"
+    up = upstream_factory('[[turns]]\ntext = "' + "word " * 400 + '"\n')
+    up.chunk_delay_s = 0.4
+    profile = http_profile(tmp_path, "anthropic_messages", up.url, api_key_env="UP_KEY")
+    cap = tmp_path / "cap"
+    work = tmp_path / "work"
+    work.mkdir()
+    env = agent_env("claude", isolated_env)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "agentwrap", "claude", "--profile", str(profile), "--capture-dir", str(cap), "--", "-p", "talk"],
+        cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while not up.model_requests() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert up.model_requests(), "claude never reached the upstream"
+    time.sleep(1.5)  # a few chunks out, and the capture writer's next turns
+    os.killpg(p.pid, signal.SIGKILL)
+    p.wait(10)
+    (path,) = _bundles(cap)
+    bundle = read_bundle(str(path))
+    assert not bundle.complete and bundle.footer is None
+    ex = next(e for e in bundle.exchanges if e.upstream_request is not None)
+    assert b"talk" in ex.request.body.bytes and ex.upstream_response.status == 200
+    assert ex.chunks and b"message_start" in b"".join(c.data for c in ex.chunks)
+    show = subprocess.run([sys.executable, "-m", "agentwrap", "show", "--json", str(path)], capture_output=True, text=True)
+    assert show.returncode == 0, show.stderr
+    assert json.loads(show.stdout)["schema"] == 1
