@@ -348,6 +348,7 @@ def run_session(opts: SessionOptions, env: Mapping[str, str] | None = None) -> S
     wiring = None
     recorder = None
     returncode = 1
+    signals = SignalForwarder()
     try:
         wiring = spec.wire(base, secret, plan.routing.key_mode, env, tmpdir)
         for path, text in wiring.files.items():
@@ -363,6 +364,7 @@ def run_session(opts: SessionOptions, env: Mapping[str, str] | None = None) -> S
         child_env.update(wiring.env_set)
         argv = [plan.binary, *wiring.argv_prefix, *opts.args]
 
+        signals.install()
         try:
             proc = subprocess.Popen(
                 argv,
@@ -372,6 +374,7 @@ def run_session(opts: SessionOptions, env: Mapping[str, str] | None = None) -> S
             )
         except OSError as exc:
             raise AgentwrapError(f"cannot start {plan.binary}: {exc.strerror or exc}") from exc
+        signals.attach(proc)
         try:
             bound = bind_proxy(spec, plan.routing, env, sock=sock, secret=secret, scripted=plan.scripted)
         except BaseException:
@@ -383,8 +386,9 @@ def run_session(opts: SessionOptions, env: Mapping[str, str] | None = None) -> S
             recorder = _open_recorder(capture_dir, plan, opts, env, secret)
             dispatcher.recorder = recorder
         server.start()
-        returncode = _wait_forwarding_signals(proc)
+        returncode = signals.wait()
     finally:
+        signals.restore()
         if server is not None:
             server.stop(grace_s=opts.grace_s)
         else:
@@ -430,21 +434,56 @@ def summary_line(agent: str, r: SessionResult) -> str:
 
 
 
-def _wait_forwarding_signals(proc: subprocess.Popen) -> int:
-    """Wait for the agent; forward termination signals; Ctrl-C belongs to the agent.
+class SignalForwarder:
+    """Forward termination signals to the agent; Ctrl-C belongs to the agent.
 
     SIGINT from the terminal reaches the whole foreground process group, the
     agent included, so agentwrap only ignores it (with a Python handler, not
     SIG_IGN, which the child would inherit). Signals sent to agentwrap alone
     (SIGTERM, SIGHUP, ...) are forwarded; if the agent does not exit within a
     grace period after SIGTERM, its whole process tree is killed.
-    """
-    killer: list = []
 
-    def on_signal(signum, frame):  # noqa: ARG001
+    Installed *before* the agent is spawned (Python handlers do not survive
+    exec in the child), so a signal that arrives while the proxy is still
+    being built is held and delivered as soon as the agent exists, instead of
+    killing agentwrap with the default action.
+    """
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen | None = None
+        self._pending: list[int] = []
+        self._killer: tuple | None = None
+        self._previous: dict = {}
+
+    def install(self) -> None:
+        for name in ("SIGINT", *FORWARDED_SIGNALS):
+            sig = getattr(signal, name, None)
+            if sig is not None:
+                self._previous[sig] = signal.signal(sig, self._on_signal)
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+    def attach(self, proc: subprocess.Popen) -> None:
+        self.proc = proc
+        pending, self._pending = self._pending, []
+        for signum in pending:
+            self._forward(signum)
+
+    def _on_signal(self, signum, frame) -> None:  # noqa: ARG002
         if signum == signal.SIGINT:
             return
-        if signum in (signal.SIGTERM, signal.SIGHUP) and not killer:
+        if self.proc is None:
+            self._pending.append(signum)
+        else:
+            self._forward(signum)
+
+    def _forward(self, signum: int) -> None:
+        proc = self.proc
+        assert proc is not None
+        if signum in (signal.SIGTERM, signal.SIGHUP) and self._killer is None:
             # Snapshot the tree now: once the agent exits its children are re-parented.
             import threading
 
@@ -457,29 +496,23 @@ def _wait_forwarding_signals(proc: subprocess.Popen) -> int:
             timer = threading.Timer(KILL_GRACE_S, _kill_tree, args=(proc.pid, tree))
             timer.daemon = True
             timer.start()
-            killer.append((timer, tree))
+            self._killer = (timer, tree)
         try:
             proc.send_signal(signum)
         except ProcessLookupError:
             pass
 
-    previous = {}
-    for name in ("SIGINT", *FORWARDED_SIGNALS):
-        sig = getattr(signal, name, None)
-        if sig is not None:
-            previous[sig] = signal.signal(sig, on_signal)
-    try:
-        returncode = proc.wait()
-        if killer:
-            timer, tree = killer[0]
+    def wait(self) -> int:
+        """Wait for the agent; after a forwarded termination, reap what is left of its tree."""
+        assert self.proc is not None
+        returncode = self.proc.wait()
+        if self._killer is not None:
+            timer, tree = self._killer
             timer.cancel()
             leftovers = [p for p in tree if p.is_running()]
             if leftovers:
-                _kill_tree(proc.pid, leftovers)
+                _kill_tree(self.proc.pid, leftovers)
         return returncode
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def _capture_dir(opts: SessionOptions, env: Mapping[str, str]) -> str | None:

@@ -64,7 +64,6 @@ class Stats:
     unauthorized: int = 0
     failovers: int = 0
     commands: int = 0
-    in_flight: int = 0
     by_backend: dict[str, int] = field(default_factory=dict)
 
 
@@ -288,19 +287,11 @@ class Dispatcher:
         url = upstream_url(backend.protocol, backend.base_url or "", up_path)
         data = json.dumps(up_body, ensure_ascii=False, separators=(",", ":")).encode()
         rec = self.recorder
-        if rec:
-            rec.upstream_request(xid, "POST", url, out, data)
-            if ctx.notes:
-                rec.guard(xid, {"guard": "translation", "notes": list(ctx.notes)})
-        try:
-            resp = await self.transport.request("POST", url, out, data, timeouts=self._timeouts(backend))
-        except (UpstreamError, ConfigError) as exc:
-            kind = "timeout" if isinstance(exc, UpstreamTimeout) else "upstream_unreachable"
-            self._record_error(xid, kind, str(exc))
-            outcome = Outcome.timeout(str(exc)) if kind == "timeout" else Outcome.connect_error(str(exc))
-            return self._error(protocol, kind, f"agentwrap: upstream {backend.name!r} failed: {exc}"), outcome
-        if rec:
-            rec.upstream_response(xid, resp.status, resp.headers)
+        if rec and ctx.notes:
+            rec.guard(xid, {"guard": "translation", "notes": list(ctx.notes)})
+        resp, failed = await self._send(xid, backend, protocol, "POST", url, out, data)
+        if failed is not None:
+            return failed
         is_sse = any(n.lower() == b"content-type" and v.startswith(b"text/event-stream") for n, v in resp.headers)
         if resp.status >= 400 or not is_sse:
             try:
@@ -352,6 +343,22 @@ class Dispatcher:
             if rec:
                 rec.end(xid)
             await resp.aclose()
+
+    async def _send(self, xid: int, backend: BackendConfig, protocol: str, method: str, url: str, headers: Headers, body: bytes):
+        """Send upstream: (response, None), or (None, (the agent's error response, outcome))."""
+        rec = self.recorder
+        if rec:
+            rec.upstream_request(xid, method, url, headers, body)
+        try:
+            resp = await self.transport.request(method, url, headers, body, timeouts=self._timeouts(backend))
+        except (UpstreamError, ConfigError) as exc:  # ConfigError: e.g. an unsupported HTTPS_PROXY scheme
+            kind = "timeout" if isinstance(exc, UpstreamTimeout) else "upstream_unreachable"
+            self._record_error(xid, kind, str(exc))
+            outcome = Outcome.timeout(str(exc)) if kind == "timeout" else Outcome.connect_error(str(exc))
+            return None, (self._error(protocol, kind, f"agentwrap: upstream {backend.name!r} failed: {exc}"), outcome)
+        if rec:
+            rec.upstream_response(xid, resp.status, resp.headers)
+        return resp, None
 
     def _auth(self, backend: BackendConfig) -> UpstreamAuth:
         auth = self.auth.get(backend.name)
@@ -469,22 +476,11 @@ class Dispatcher:
         target = path + ("?" + query.decode("latin-1") if query else "")
         url = upstream_url(backend.protocol or protocol, backend.base_url or "", target)
 
-        timeouts = self._timeouts(backend)
-        rec = self.recorder
-        if rec:
-            rec.upstream_request(xid, method.decode(), url, out, body)
-        try:
-            resp = await self.transport.request(method.decode(), url, out, body, timeouts=timeouts)
-        except (UpstreamError, ConfigError) as exc:  # ConfigError: e.g. an unsupported HTTPS_PROXY scheme
-            kind = "timeout" if isinstance(exc, UpstreamTimeout) else "upstream_unreachable"
-            self._record_error(xid, kind, str(exc))
-            outcome = Outcome.timeout(str(exc)) if kind == "timeout" else Outcome.connect_error(str(exc))
-            return self._error(protocol, kind, f"agentwrap: upstream {backend.name!r} failed: {exc}"), outcome
-
+        resp, failed = await self._send(xid, backend, protocol, method.decode(), url, out, body)
+        if failed is not None:
+            return failed
         if resp.status >= 400:
             self.stats.errors += 1
-        if rec:
-            rec.upstream_response(xid, resp.status, resp.headers)
         resp_headers: Headers = []
         is_sse = False
         for name, value in resp.headers:
