@@ -105,7 +105,7 @@ class StreamEncoder:
         if self._done:
             return b""
         kind = event.kind
-        if self._finish_sent and kind not in ("usage", "stream_error"):
+        if self._stop is not None and kind not in ("usage", "stream_error"):
             return b""  # nothing may follow finish_reason but usage
         if kind == "text_delta":
             return self._chunk({"content": event.text}) if event.text else b""
@@ -137,8 +137,12 @@ class StreamEncoder:
             self._usage = merge_usage(self._usage, event)
             return b""
         if kind == "stop":
+            # The finish_reason chunk goes out in finish(), at the end of the upstream
+            # stream: an upstream failure after the stop reason but before the stream's
+            # proper end then reaches the agent as an error, not as a finished answer
+            # followed by an error (which Chat clients cannot represent).
             self._stop = event.reason
-            return self._finish_chunk()
+            return b""
         if kind == "stream_error":
             self._done = True
             # The OpenAI SDK raises APIError on a data object with "error".
