@@ -45,7 +45,26 @@ class ChunkedDecoder:
         pos = 0
         out: list[bytes] = []
         state, remaining = self._state, self._remaining
+        find = buf.find
         while pos < end_of_buf:
+            if state == _SIZE:
+                # The common case first: a plain size line and the whole chunk in the buffer.
+                eol = find(b"\r\n", pos)
+                if eol > pos:
+                    line = buf[pos:eol]
+                    if line.isalnum():
+                        try:
+                            size = int(line, 16)
+                        except ValueError:
+                            raise UpstreamProtocol(f"malformed chunked body: bad chunk size {line[:20]!r}") from None
+                        start = eol + 2
+                        stop = start + size
+                        if size and stop + 2 <= end_of_buf:
+                            if buf[stop : stop + 2] != b"\r\n":
+                                raise UpstreamProtocol("malformed chunked body: chunk data not followed by CRLF")
+                            out.append(buf[start:stop])
+                            pos = stop + 2
+                            continue
             if state == _DATA:
                 avail = end_of_buf - pos
                 if avail < remaining:

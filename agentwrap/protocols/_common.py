@@ -175,6 +175,17 @@ class BlockSequencer:
                 self._start()
         return self._flush()
 
+    def text_run(self, literals: list[bytes], texts: list[str]) -> bytes | None:
+        """The text lane (lane.py): the bytes of `TextDelta(t)` for each text, built from its
+        JSON string literal, when the open block takes text; None when the general path must."""
+        block = self._current
+        if self._done or self._stop is not None or block is None or block.kind != "text" or block.sealed:
+            return None
+        run = self._text_run(block, literals)
+        if run is not None:
+            block.parts += texts
+        return run
+
     def finish(self) -> bytes:
         """Close what is open and emit the terminal events, once."""
         if self._done:
@@ -265,6 +276,9 @@ class BlockSequencer:
         self._drain()
 
     # -- hooks -----------------------------------------------------------------
+
+    def _text_run(self, block: Block, literals: list[bytes]) -> bytes | None:
+        return None  # no lane: every text delta takes the general path
 
     def _on_start(self) -> None: ...
 

@@ -146,6 +146,11 @@ class StreamEncoder(BlockSequencer):
             return
         self._out.append(_event("content_block_delta", {"type": "content_block_delta", "index": block.index, "delta": delta}))
 
+    def _text_run(self, block: Block, literals: list[bytes]) -> bytes:
+        head, tail = _TEXT_DELTA.split(b"%b")
+        head %= block.index
+        return head + (tail + head).join(literals) + tail
+
     def _json_delta(self, block: Block, partial: str) -> None:
         delta = {"type": "input_json_delta", "partial_json": partial}
         self._out.append(_event("content_block_delta", {"type": "content_block_delta", "index": block.index, "delta": delta}))

@@ -75,6 +75,22 @@ def _error(error: Any, status: int | None = None) -> StreamError:
 class StreamDecoder:
     """Anthropic SSE events to neutral events; see the module docstring."""
 
+    lane_volatile = ()  # the text lane (lane.py): a text delta has no value that changes
+
+    @staticmethod
+    def lane_locate(data: Any) -> tuple[dict, str] | None:
+        """Where a text_delta event keeps its text; else None. (The template keeps the block index,
+        and a block once of kind text stays so: the decoder turns it into TextDelta.)"""
+        if type(data) is not dict or data.get("type") != "content_block_delta" or type(data.get("index")) is not int:
+            return None
+        delta = data.get("delta")
+        if type(delta) is not dict or delta.get("type") != "text_delta" or type(delta.get("text")) is not str:
+            return None
+        return delta, "text"
+
+    def lane_ready(self) -> bool:
+        return not self._done
+
     def __init__(self, id_hint: str = "") -> None:
         self._kinds: dict[int, str] = {}  # wire block index -> text | thinking | tool | other
         self._tools: dict[int, int] = {}  # wire block index -> neutral tool index

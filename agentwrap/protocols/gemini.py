@@ -122,6 +122,13 @@ class StreamEncoder(BlockSequencer):
             self._chunk([{"text": text, "thought": True}])
         # tool arguments wait in block.parts for _on_close
 
+    def _text_run(self, block: Block, literals: list[bytes]) -> bytes | None:
+        if self._pending_signature is not None:
+            return None  # the next text part carries it: the general path
+        head = b'data: {"candidates":[{"content":{"role":"model","parts":[{"text":'
+        tail = b'}]},"index":0}]' + self._tail.encode()
+        return head + (tail + head).join(literals) + tail
+
     def _on_meta(self, block: Block, meta: Any) -> None:
         signature = _signature(meta)
         if signature is not None:

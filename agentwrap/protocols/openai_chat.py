@@ -101,6 +101,15 @@ class StreamEncoder:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
         return f'data: {self._prefix}"choices":[{dumps(choice)}]}}\n\n'.encode()
 
+    def text_run(self, literals: list[bytes], texts: list[str]) -> bytes | None:
+        """The text lane (lane.py): the chunks of `TextDelta(t)` for each text, built from its
+        JSON string literal; None when the general path must."""
+        if self._done or self._stop is not None or not self._role_sent:
+            return None
+        head = f'data: {self._prefix}"choices":[{{"index":0,"delta":{{"content":'.encode()
+        tail = b'},"logprobs":null,"finish_reason":null}]}\n\n'
+        return head + (tail + head).join(literals) + tail
+
     def feed(self, event: NeutralEvent) -> bytes:
         if self._done:
             return b""

@@ -81,8 +81,34 @@ class _Call:
         return True
 
 
+_LANE_EMPTY = ("reasoning_content", "reasoning", "refusal", "tool_calls")  # ignored when empty
+
+
 class StreamDecoder:
     """Chat SSE chunks to neutral events; see the module docstring."""
+
+    # The text lane (lane.py): what a plain text chunk ignores once the stream is under way.
+    lane_volatile = ("id", "created", "system_fingerprint", "obfuscation")
+
+    @staticmethod
+    def lane_locate(data: Any) -> tuple[dict, str] | None:
+        """Where a chunk this decoder turns into exactly one TextDelta keeps its text; else None."""
+        if type(data) is not dict or "error" in data or isinstance(data.get("usage"), dict):
+            return None
+        choices = data.get("choices")
+        if type(choices) is not list or len(choices) != 1 or type(choices[0]) is not dict:
+            return None
+        choice = choices[0]
+        delta = choice.get("delta")
+        if choice.get("finish_reason") is not None or type(delta) is not dict or type(delta.get("content")) is not str:
+            return None
+        if any(value for key, value in delta.items() if key in _LANE_EMPTY):
+            return None
+        return delta, "content"
+
+    def lane_ready(self) -> bool:
+        """Whether a chunk of the lane's shape now decodes to its text alone."""
+        return self._started and not self._finished and not self._done
 
     def __init__(self, id_hint: str = "") -> None:
         self._hint = safe_id(id_hint) or "aw"

@@ -166,6 +166,15 @@ class StreamEncoder(BlockSequencer):
         else:
             self._event({"type": "response.function_call_arguments.delta", **where, "delta": text})
 
+    def _text_run(self, block: Block, literals: list[bytes]) -> bytes:
+        # The same bytes _on_delta makes for a text block: dumps() keeps insertion order.
+        head = (f'event: response.output_text.delta\ndata: {{"type":"response.output_text.delta",'
+                f'"item_id":{dumps(block.item_id)},"output_index":{block.index},"content_index":0,"delta":').encode()
+        seq = self._seq
+        out = [b'%b%b,"logprobs":[],"sequence_number":%d}\n\n' % (head, literal, seq + n) for n, literal in enumerate(literals)]
+        self._seq = seq + len(literals)
+        return b"".join(out)
+
     def _on_close(self, block: Block) -> None:
         where = {"item_id": block.item_id, "output_index": block.index}
         text = block.text

@@ -66,6 +66,20 @@ class _Item:
 class StreamDecoder:
     """Responses SSE events to neutral events; see the module docstring."""
 
+    # The text lane (lane.py): with output_index in the template, item_id is not read.
+    lane_volatile = ("sequence_number", "item_id", "obfuscation")
+
+    @staticmethod
+    def lane_locate(data: Any) -> tuple[dict, str] | None:
+        """Where an output_text.delta event keeps its text; else None. (The template keeps the
+        output_index, whose item already had deltas: the decoder turns it into TextDelta.)"""
+        if type(data) is not dict or data.get("type") != "response.output_text.delta" or type(data.get("output_index")) is not int:
+            return None
+        return (data, "delta") if type(data.get("delta")) is str else None
+
+    def lane_ready(self) -> bool:
+        return self._started and not self._done
+
     def __init__(self, id_hint: str = "") -> None:
         self._hint = safe_id(id_hint) or "aw"
         self._items: dict[Any, _Item] = {}

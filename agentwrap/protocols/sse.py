@@ -79,6 +79,11 @@ class SseParser:
             raise self._too_big()
         return events
 
+    @property
+    def idle(self) -> bool:
+        """At an event boundary: nothing of an unfinished line or event is held."""
+        return self._started and not self._buf and not self._data and self._event is None and not self._skip_lf
+
     def finish(self) -> list[SseEvent]:
         """End of input: dispatch a pending event even without its blank line."""
         lines = [_decode(bytes(self._buf))] if self._buf else []

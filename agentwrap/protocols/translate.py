@@ -31,7 +31,8 @@ from agentwrap.errors import UpstreamProtocol
 from agentwrap.protocols._decoding import load_body
 from agentwrap.protocols.neutral import NeutralEvent, StreamError, ThinkingDelta, ToolCallArgsDelta, ToolCallStart
 from agentwrap.protocols.request import seal, wire_call_id, wire_tool_name
-from agentwrap.protocols.sse import SseParser
+from agentwrap.protocols import lane
+from agentwrap.protocols.sse import SseEvent, SseParser
 from agentwrap.protocols.wire import codec
 
 __all__ = ["TranslationContext", "TranslatedResponse", "StreamTranslator", "translate_request", "translate_response", "error_response"]
@@ -187,6 +188,10 @@ class _Adapter:
             return self._end(event.index) + [event]
         return [event]
 
+    def text_seen(self) -> None:
+        """Text deltas went by on the text lane (what `feed` does for each)."""
+        self._thinking = []
+
     def _start(self, event: ToolCallStart) -> list[NeutralEvent]:
         self._thinking = []
         out: list[NeutralEvent] = []
@@ -251,10 +256,14 @@ class StreamTranslator:
     """Backend SSE bytes in, agent SSE bytes out; any split of the input works.
 
     Never raises on upstream data: a malformed or truncated stream ends with
-    the agent protocol's error event.
+    the agent protocol's error event. Plain text deltas take the text lane
+    (lane.py) once `LANE_AFTER` of them have taken the general path.
     """
 
     content_type = "text/event-stream"
+    LANE_AFTER = 8  # general-path text deltas before a template is learned: short answers never pay for it
+    LEARN_SLICE = 4096  # bytes of a large chunk parsed at a time while the lane is being learned
+    HOLD_MAX = 64 * 1024  # a longer unfinished event goes to the parser (and its size limit)
 
     def __init__(self, ctx: TranslationContext) -> None:
         self.ctx = ctx
@@ -264,6 +273,11 @@ class StreamTranslator:
         self._encoder: Any = None
         self._failed = False
         self._finished = False
+        # The text lane: None until learned; False when this pair or stream has none.
+        self._lane: Any = None if hasattr(self._decoder, "lane_ready") else False
+        self._plain = 0  # text deltas seen on the general path
+        self._held = b""  # an unfinished event the lane keeps from the parser
+        self.lane_events = 0  # events translated on the lane (for tests and capture notes)
 
     def _emit(self, events: Iterable[NeutralEvent]) -> bytes:
         out = []
@@ -279,13 +293,94 @@ class StreamTranslator:
         """Translate one chunk of the backend's body."""
         if self._failed or self._finished:
             return b""
-        out = b""
+        out: list[bytes] = []
         try:
-            for sse in self._parser.feed(chunk):
-                out += self._emit(self._decoder.feed(sse))
+            if self._lane is None and len(chunk) > self.LEARN_SLICE:
+                chunk = self._learning(chunk, out)
+            if self._lane:
+                chunk = self._run_lane(chunk, out)
+            if chunk:
+                self._general(self._parser.feed(chunk), out)
         except UpstreamProtocol as exc:
-            out += self._fail("api_error", f"agentwrap: {exc}")
-        return out
+            out.append(self._fail("api_error", f"agentwrap: {exc}"))
+        return b"".join(out)
+
+    def _learning(self, chunk: bytes, out: list[bytes]) -> bytes:
+        """Take a large chunk through the general path in slices until the lane is learned
+        (or known absent), so that the rest of the chunk can take it; return the rest."""
+        size, pos, end = self.LEARN_SLICE, 0, len(chunk)
+        while self._lane is None and pos < end:
+            self._general(self._parser.feed(chunk[pos : pos + size]), out)
+            pos += size
+            if self._failed:
+                return b""
+        return chunk[pos:] if pos < end else b""
+
+    def _general(self, events: list[SseEvent], out: list[bytes]) -> None:
+        decode = self._decoder.feed
+        for sse in events:
+            neutral = decode(sse)
+            out.append(self._emit(neutral))
+            if self._lane is None and len(neutral) == 1 and neutral[0].kind == "text_delta":
+                self._plain += 1
+                if self._plain >= self.LANE_AFTER:
+                    self._learn(sse, neutral[0].text)
+
+    def _learn(self, sse: SseEvent, text: str) -> None:
+        if self._encoder is None or not hasattr(self._encoder, "text_run"):
+            self._lane = False
+            return
+        raw = (f"event: {sse.event}\n" if sse.event is not None else "") + f"data: {sse.data}\n\n"
+        decoder = self._decoder
+        self._lane = lane.learn(raw.encode(), text, decoder.lane_locate, decoder.lane_volatile) or False
+
+    def _run_lane(self, chunk: bytes, out: list[bytes]) -> bytes:
+        """Translate `chunk` event by event, lane events on the lane and the others on the
+        general path; return what is left for the parser. An unfinished last event is held
+        back (not given to the parser) so that the next chunk can start on the lane."""
+        if self._held:
+            chunk, self._held = self._held + chunk, b""
+        if b"\r" in chunk:
+            self._lane = False  # CR line ends: the parser's rules, not the template's
+            return chunk
+        parser = self._parser
+        pos = 0
+        if not parser.idle:  # the end of an event that began on the general path
+            end = chunk.find(b"\n\n")
+            if end < 0:
+                return chunk
+            pos = end + 2
+            self._general(parser.feed(chunk[:pos]), out)
+        scan, ready, find = self._lane.scan, self._decoder.lane_ready, chunk.find
+        while self._lane and not self._failed and parser.idle and ready():
+            literals, stop = scan(chunk, pos)
+            if literals:
+                if not self._lane_run(literals, out):
+                    break  # the encoder cannot take them: the general path decides
+                pos = stop
+            end = find(b"\n\n", pos)
+            if end < 0:
+                if len(chunk) - pos > self.HOLD_MAX:
+                    break
+                self._held = chunk[pos:]
+                return b""
+            self._general(parser.feed(chunk[pos : end + 2]), out)
+            pos = end + 2
+        return chunk[pos:] if pos else chunk
+
+    def _lane_run(self, literals: list[bytes], out: list[bytes]) -> bool:
+        if b'""' in literals:
+            literals = [lit for lit in literals if lit != b'""']  # empty texts make no delta
+            if not literals:
+                return True
+        texts = lane.texts(literals)
+        run = self._encoder.text_run(literals, texts) if texts is not None else None
+        if run is None:
+            return False
+        self._adapter.text_seen()
+        self.lane_events += len(literals)
+        out.append(run)
+        return True
 
     def finish(self) -> bytes:
         """End of the backend's body: the agent's closing events (or error), once."""
@@ -294,7 +389,8 @@ class StreamTranslator:
         out = b""
         if not self._failed:
             try:
-                for sse in self._parser.finish():
+                held, self._held = self._held, b""
+                for sse in self._parser.feed(held) + self._parser.finish():
                     out += self._emit(self._decoder.feed(sse))
                 out += self._emit(self._decoder.finish())
                 out += self._emit(self._adapter.finish())
