@@ -92,6 +92,7 @@ def _piece(block: Block, text: str) -> str:
 
 
 _TEXT_DELTA = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":%d,"delta":{"type":"text_delta","text":%b}}\n\n'
+_TEXT_HEAD, _TEXT_TAIL = _TEXT_DELTA.split(b"%b")  # the text lane's pieces
 
 
 def _event(name: str, payload: dict) -> bytes:
@@ -147,9 +148,10 @@ class StreamEncoder(BlockSequencer):
         self._out.append(_event("content_block_delta", {"type": "content_block_delta", "index": block.index, "delta": delta}))
 
     def _text_run(self, block: Block, literals: list[bytes]) -> bytes:
-        head, tail = _TEXT_DELTA.split(b"%b")
-        head %= block.index
-        return head + (tail + head).join(literals) + tail
+        head = _TEXT_HEAD % block.index
+        if len(literals) == 1:
+            return head + literals[0] + _TEXT_TAIL
+        return head + (_TEXT_TAIL + head).join(literals) + _TEXT_TAIL
 
     def _json_delta(self, block: Block, partial: str) -> None:
         delta = {"type": "input_json_delta", "partial_json": partial}

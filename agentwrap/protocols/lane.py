@@ -136,12 +136,17 @@ def _open(fixed: bytes, volatile: tuple[str, ...]) -> bytes:
     return b"".join(out)
 
 
+_scanstring = json.decoder.scanstring  # C, as _scan_once
 _scan_once = json.JSONDecoder().scan_once  # the C scanner: json.loads' Python layers cost more than the work
 
 
 def texts(literals: list[bytes]) -> list[str] | None:
     """The texts of `literals` (one scan of them all), or None if any is not valid JSON/UTF-8."""
     try:
+        if len(literals) == 1:
+            literal = literals[0].decode()
+            text, end = _scanstring(literal, 1)
+            return [text] if end == len(literal) else None
         joined = (b"[" + b",".join(literals) + b"]").decode()
         values, end = _scan_once(joined, 0)
     except (ValueError, StopIteration):  # UnicodeDecodeError and JSONDecodeError included
