@@ -49,7 +49,7 @@ def backend_stream(backend: str, events: list) -> bytes:
 def events(data: bytes) -> list[tuple[str | None, object]]:
     """The agent's events as (name, JSON value): equal streams may escape strings differently."""
     parser = SseParser()
-    return [(e.event, json.loads(e.data)) for e in parser.feed(data) + parser.finish()]
+    return [(e.event, e.data if e.data == "[DONE]" else json.loads(e.data)) for e in parser.feed(data) + parser.finish()]
 
 
 def random_cuts(rng: random.Random, size: int, n: int) -> list[int]:
@@ -192,13 +192,70 @@ def test_chunks_the_template_does_not_cover_take_the_general_path() -> None:
         assert events(out) == events(translate("openai_responses", "openai_chat", data, cuts, lane=False)[0])
 
 
-def test_crlf_streams_and_gemini_take_the_general_path() -> None:
+def test_crlf_streams_take_the_lane() -> None:
     text = words(50)
     data = chat_stream(text).replace(b"\n", b"\r\n")
-    out, translator = translate("anthropic_messages", "openai_chat", data, list(range(64, len(data), 64)), lane=True, learn_after=2)
-    assert translator.lane_events == 0
+    cuts = list(range(64, len(data), 64))
+    out, translator = translate("anthropic_messages", "openai_chat", data, cuts, lane=True, learn_after=2)
+    assert translator.lane_events > 40
+    assert events(out) == events(translate("anthropic_messages", "openai_chat", data, cuts, lane=False)[0])
     parser = SseParser()
     assert VALIDATORS["anthropic_messages"](parser.feed(out) + parser.finish()).text == "".join(text)
-    gemini = backend_stream("gemini", [MessageStart("up_1", "m"), *(TextDelta(t) for t in text), Stop("end_turn")])
-    _, translator = translate("anthropic_messages", "gemini", gemini, list(range(64, len(gemini), 64)), lane=True, learn_after=2)
-    assert translator.lane_events == 0  # no lane for Gemini backends (yet): usage rides on every chunk
+
+
+# -- Gemini: CRLF line ends and the usage so far on every chunk ---------------------------------
+
+
+def gemini_chunk(text: str, usage: dict | None, finish: str | None = None) -> bytes:
+    """A chunk as the Gemini API writes it: a space after each colon, CRLF line ends."""
+    candidate: dict = {"content": {"parts": [{"text": text}], "role": "model"}, "index": 0}
+    if finish:
+        candidate["finishReason"] = finish
+    doc: dict = {"candidates": [candidate]}
+    if usage is not None:
+        doc["usageMetadata"] = usage
+    doc |= {"modelVersion": "gemini-x", "responseId": "r-123"}
+    return b"data: " + json.dumps(doc, separators=(",", ": ")).encode() + b"\r\n\r\n"
+
+
+def gemini_usage(prompt: int, out: int, cached: int = 0, thoughts: int = 0) -> dict:
+    usage = {"promptTokenCount": prompt, "candidatesTokenCount": out, "totalTokenCount": prompt + out + thoughts,
+             "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt}]}
+    if cached:
+        usage["cachedContentTokenCount"] = cached
+    if thoughts:
+        usage["thoughtsTokenCount"] = thoughts
+    return usage
+
+
+_usage_spec = st.one_of(st.none(), st.tuples(st.integers(0, 50), st.integers(0, 500), st.integers(0, 3), st.integers(0, 2)))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.sampled_from(["anthropic_messages", "openai_chat", "openai_responses"]),
+       st.lists(st.tuples(_word, _usage_spec), min_size=1, max_size=60), st.booleans(), st.randoms(use_true_random=False))
+def test_gemini_lane_gives_the_general_paths_events_and_usage(agent: str, chunks: list, finished: bool, rng: random.Random) -> None:
+    data = b"".join(gemini_chunk(text, None if spec is None else gemini_usage(*spec)) for text, spec in chunks)
+    if finished:
+        data += gemini_chunk("", gemini_usage(40, 7), "STOP")
+    for n in (0, 5, 60):
+        cuts = random_cuts(rng, len(data), n)
+        with_lane, _ = translate(agent, "gemini", data, cuts, lane=True, learn_after=1)
+        assert events(with_lane) == events(translate(agent, "gemini", data, cuts, lane=False)[0])
+
+
+def test_gemini_chunks_take_the_lane_with_their_usage() -> None:
+    text = words(120)
+    data = b"".join(gemini_chunk(t, gemini_usage(30, n + 1, cached=20 if 30 <= n < 60 else 0)) for n, t in enumerate(text))
+    data += gemini_chunk("", gemini_usage(30, 121), "STOP")
+    for agent, size in (("anthropic_messages", 200), ("openai_chat", 5000), ("openai_responses", len(data))):
+        cuts = list(range(size, len(data), size))  # runs of one event, of ~15, of all after learning
+        out, translator = translate(agent, "gemini", data, cuts, lane=True, learn_after=StreamTranslator.LANE_AFTER)
+        assert translator.lane_events > 100
+        assert events(out) == events(translate(agent, "gemini", data, cuts, lane=False)[0])
+        parser = SseParser()
+        turn = VALIDATORS[agent](parser.feed(out) + parser.finish())
+        assert turn.text == "".join(text)
+    # The cache count seen mid-stream (and gone from the last chunks) is kept, as the general path keeps it.
+    for cuts in ([], list(range(5000, len(data), 5000))):
+        assert '"cache_read_input_tokens":20' in translate("anthropic_messages", "gemini", data, cuts, lane=True)[0].decode()

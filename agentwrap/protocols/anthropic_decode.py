@@ -76,6 +76,7 @@ class StreamDecoder:
     """Anthropic SSE events to neutral events; see the module docstring."""
 
     lane_volatile = ()  # the text lane (lane.py): a text delta has no value that changes
+    lane_usage_key: str | None = None  # usage never rides on a text delta
 
     @staticmethod
     def lane_locate(data: Any) -> tuple[dict, str] | None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from agentwrap.errors import UpstreamProtocol
 from agentwrap.protocols._common import dumps
-from agentwrap.protocols._decoding import as_text, load, load_body, require_shape, safe_id, status_type, tool_name, truncated, usage
+from agentwrap.protocols._decoding import as_int, as_text, load, load_body, require_shape, safe_id, status_type, tool_name, truncated
 from agentwrap.protocols.neutral import (
     MessageStart,
     NeutralEvent,
@@ -52,11 +52,10 @@ _BROKEN_CALLS = {"MALFORMED_FUNCTION_CALL", "UNEXPECTED_TOOL_CALL", "TOO_MANY_TO
 
 
 def _usage(raw: Any) -> Usage:
-    raw = as_dict(raw)
-    base = usage(raw.get("promptTokenCount"), raw.get("candidatesTokenCount"), raw.get("cachedContentTokenCount"))
-    extra = usage(raw.get("toolUsePromptTokenCount"), raw.get("thoughtsTokenCount"))
+    get = as_dict(raw).get
     # Thought tokens are billed as output; tool-use prompt tokens as input.
-    return Usage(base.input_tokens + extra.input_tokens, base.output_tokens + extra.output_tokens, base.cache_read_tokens)
+    return Usage(as_int(get("promptTokenCount")) + as_int(get("toolUsePromptTokenCount")),
+                 as_int(get("candidatesTokenCount")) + as_int(get("thoughtsTokenCount")), as_int(get("cachedContentTokenCount")))
 
 
 def _error(error: Any) -> StreamError:
@@ -68,6 +67,38 @@ def _error(error: Any) -> StreamError:
 
 class StreamDecoder:
     """Gemini `alt=sse` events to neutral events; see the module docstring."""
+
+    # The text lane (lane.py): a text chunk carries the usage so far, decoded by lane_usage.
+    lane_volatile = ("responseId",)
+    lane_usage_key = "usageMetadata"
+    lane_usage = staticmethod(_usage)
+    # The keys each Usage field comes from (input, output, cache read, cache write).
+    lane_usage_keys = ((b'"promptTokenCount"', b'"toolUsePromptTokenCount"'), (b'"candidatesTokenCount"', b'"thoughtsTokenCount"'),
+                       (b'"cachedContentTokenCount"',), ())
+
+    @staticmethod
+    def lane_locate(data: Any) -> tuple[dict, str] | None:
+        """Where a chunk this decoder turns into exactly TextDelta (+ Usage) keeps its text; else None."""
+        if type(data) is not dict or "error" in data or as_dict(data.get("promptFeedback")).get("blockReason"):
+            return None
+        candidates = data.get("candidates")
+        if type(candidates) is not list or len(candidates) != 1 or type(candidates[0]) is not dict:
+            return None
+        candidate = candidates[0]
+        if candidate.get("finishReason") not in (None, "", "FINISH_REASON_UNSPECIFIED"):
+            return None
+        parts = as_dict(candidate.get("content")).get("parts")
+        if type(parts) is not list or len(parts) != 1 or type(parts[0]) is not dict:
+            return None
+        part = parts[0]
+        if type(part.get("text")) is not str or part.get("thought") is True or part.get("thoughtSignature") or "functionCall" in part:
+            return None
+        if "usageMetadata" in data and type(data["usageMetadata"]) is not dict:
+            return None
+        return part, "text"
+
+    def lane_ready(self) -> bool:
+        return self._started and not self._done
 
     def __init__(self, id_hint: str = "") -> None:
         self._hint = safe_id(id_hint)

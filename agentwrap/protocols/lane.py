@@ -21,6 +21,11 @@ the same work on bytes:
   is valid in any JSON document), and one `json.loads` of all of them
   validates UTF-8 and escapes and gives the texts the encoder keeps.
 
+Gemini chunks also carry the usage so far: their template leaves the
+`usageMetadata` object open too (group 2), and a run's usage objects are
+parsed (strictly, in one scan) and merged as the encoder would merge them one
+by one. Templates use the stream's own line ends (LF or CRLF).
+
 The translator uses the lane only where it is exact: the decoder says its
 state makes such an event a plain `TextDelta` (`lane_ready`), and the encoder
 says its open block takes text (`text_run` returns None otherwise). Anything
@@ -41,7 +46,7 @@ __all__ = ["Template", "learn", "LITERAL"]
 
 # One JSON string literal: no raw control characters, only valid escapes.
 LITERAL = rb'"[^"\\\x00-\x1f]*(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\\x00-\x1f]*)*"'
-_LITERAL = re.compile(LITERAL)
+_LITERAL_STR = re.compile(LITERAL.decode())
 # A value left open in the template: a string without escapes, or a number.
 _HOLE = rb'(?:"[^"\\\x00-\x1f]*"|-?[0-9][0-9.eE+-]*)'
 _MARK = '"\\u0001lane\\u0002"'
@@ -53,46 +58,66 @@ Locate = Callable[[Any], "tuple[dict, str] | None"]
 class Template:
     """A compiled event template; see the module docstring."""
 
-    __slots__ = ("_match",)
+    __slots__ = ("_match", "has_usage")
 
-    def __init__(self, pattern: re.Pattern[bytes]) -> None:
+    def __init__(self, pattern: re.Pattern[bytes], has_usage: bool) -> None:
         self._match = pattern.match
+        self.has_usage = has_usage  # group 2 holds the event's usage object
 
-    def scan(self, data: bytes, pos: int = 0) -> tuple[list[bytes], int]:
-        """The literals of the whole events matching from `pos` on, and where the matching stopped."""
+    def scan(self, data: bytes, pos: int, usages: list[bytes] | None = None) -> tuple[list[bytes], int]:
+        """The literals of the whole events matching from `pos` on, and where the matching
+        stopped. With `usages`, the usage object of each event is appended to it."""
         match = self._match
         literals: list[bytes] = []
         add = literals.append
+        if usages is None:
+            while True:
+                m = match(data, pos)
+                if m is None:
+                    return literals, pos
+                add(m[1])
+                pos = m.end()
         while True:
             m = match(data, pos)
             if m is None:
                 return literals, pos
             add(m[1])
+            usages.append(m[2])
             pos = m.end()
 
 
-def learn(event: bytes, text: str, locate: Locate, volatile: tuple[str, ...] = ()) -> Template | None:
-    """A template from one event that decoded to exactly `TextDelta(text)`, or None.
+def learn(event: bytes, text: str, locate: Locate, volatile: tuple[str, ...] = (), usage_key: str | None = None,
+          eol: bytes = b"\n") -> Template | None:
+    """A template from one event that decoded to `TextDelta(text)` (and, with `usage_key`,
+    the usage its object at that key carries), or None.
 
-    `event` is the event's canonical bytes (`[event: NAME\\n]data: JSON\\n\\n`);
+    `event` is the event's canonical bytes (`[event: NAME<eol>]data: JSON<eol><eol>`);
     `locate(parsed JSON)` returns the (object, key) holding the text, or None
     when the JSON is not the decoder's plain-text shape.
     """
     head, sep, rest = event.partition(b"data: ")
-    if not sep or not rest.endswith(b"\n\n") or b"\n" in rest[:-2]:
+    end_mark = eol + eol
+    if not sep or not rest.endswith(end_mark) or b"\n" in rest[: -len(end_mark)] or b"\r" in rest[: -len(end_mark)]:
         return None
-    body = rest[:-2]
     try:
+        body = rest[: -len(end_mark)].decode()
         original = json.loads(body)
     except ValueError:
         return None
     where = locate(original)
     if where is None or where[0].get(where[1]) != text:
         return None
-    for cut in _candidates(body, where[1]):
-        start, end = cut
+    usage_at = None
+    if usage_key is not None:
+        usage_at = _object_at(body, usage_key)
+        if usage_at is None:
+            return None
+    for start, end in _candidates(body, where[1]):
+        holes = sorted([(start, end, "t"), *([(*usage_at, "u")] if usage_at else [])])
+        if len(holes) == 2 and holes[0][1] > holes[1][0]:
+            continue  # overlapping: the text inside the usage object cannot be
         try:
-            marked = json.loads(body[:start].decode() + _MARK + body[end:].decode())
+            marked = json.loads(body[:start] + _MARK + body[end:])
         except ValueError:
             continue
         spot = locate(marked)
@@ -101,19 +126,78 @@ def learn(event: bytes, text: str, locate: Locate, volatile: tuple[str, ...] = (
         spot[0][spot[1]] = text
         if marked != original:
             continue
-        source = _open(head + sep + body[:start], volatile) + b"(" + LITERAL + b")" + _open(body[end:], volatile) + re.escape(b"\n\n")
-        return Template(re.compile(source))
+        pieces, pos = [], 0
+        for hole_start, hole_end, kind in holes:
+            pieces.append(_open(body[pos:hole_start].encode(), volatile))
+            pieces.append(b"(" + (LITERAL if kind == "t" else _OBJECT) + b")")
+            pos = hole_end
+        pieces.append(_open(body[pos:].encode(), volatile))
+        # Group 1 is the text; group 2 the usage object (regex groups number by position).
+        source = re.escape(head + sep) + b"".join(pieces) + re.escape(end_mark)
+        if usage_at is not None and holes[0][2] == "u":
+            source = source.replace(b"(" + _OBJECT + b")", b"(?P<u>" + _OBJECT + b")", 1)
+            source = source.replace(b"(" + LITERAL + b")", b"(?P<t>" + LITERAL + b")", 1)
+            return _Reordered(re.compile(source))
+        return Template(re.compile(source), usage_at is not None)
     return None
 
 
-def _candidates(body: bytes, key: str) -> list[tuple[int, int]]:
+class _Reordered(Template):
+    """A template whose usage object comes before the text."""
+
+    __slots__ = ()
+
+    def __init__(self, pattern: re.Pattern[bytes]) -> None:
+        super().__init__(pattern, True)
+
+    def scan(self, data: bytes, pos: int, usages: list[bytes] | None = None) -> tuple[list[bytes], int]:
+        match = self._match
+        literals: list[bytes] = []
+        while True:
+            m = match(data, pos)
+            if m is None:
+                return literals, pos
+            literals.append(m["t"])
+            if usages is not None:
+                usages.append(m["u"])
+            pos = m.end()
+
+
+# A usage object: nesting two deep, strings without escapes (Gemini's token details);
+# what it holds is parsed strictly before use.
+_ARRAY = rb'\[[^\[\]{}]*+(?:\{[^{}]*+\}[^\[\]{}]*+)*+\]'
+_INNER = rb'\{(?:[^{}\[\]"\\]++|"[^"\\]*+"|' + _ARRAY + rb')*+\}'
+_OBJECT = rb'\{(?:[^{}\[\]"\\]++|"[^"\\]*+"|' + _INNER + rb'|' + _ARRAY + rb')*+\}'
+_OBJECT_START = re.compile(r"\s*\{")
+_json_decoder = json.JSONDecoder()
+
+
+def _object_at(body: str, key: str) -> tuple[int, int] | None:
+    """(start, end) of the object that is the value of the first `key` in `body`."""
+    at = body.find(f'"{key}":')
+    if at < 0:
+        return None
+    m = _OBJECT_START.match(body, at + len(key) + 3)
+    if m is None:
+        return None
+    start = m.end() - 1
+    try:
+        _, end = _json_decoder.raw_decode(body, start)
+    except ValueError:
+        return None
+    return start, end
+
+
+def _candidates(body: str, key: str) -> list[tuple[int, int]]:
     """(start, end) of each string literal that is the value of `key` in `body`."""
-    needle = b'"' + key.encode() + b'":'
+    needle = f'"{key}":'
     out = []
     at = body.find(needle)
     while at >= 0:
         start = at + len(needle)
-        m = _LITERAL.match(body, start)
+        while body[start : start + 1] == " ":
+            start += 1
+        m = _LITERAL_STR.match(body, start)
         if m is not None:
             out.append((start, m.end()))
         at = body.find(needle, at + 1)
@@ -125,7 +209,7 @@ def _open(fixed: bytes, volatile: tuple[str, ...]) -> bytes:
     if not volatile:
         return re.escape(fixed)
     keys = b"|".join(re.escape(k.encode()) for k in volatile)
-    holes = re.compile(rb'("(?:' + keys + rb')":)(' + _HOLE + rb")")
+    holes = re.compile(rb'("(?:' + keys + rb')": ?)(' + _HOLE + rb")")
     out: list[bytes] = []
     pos = 0
     for m in holes.finditer(fixed):
@@ -152,3 +236,15 @@ def texts(literals: list[bytes]) -> list[str] | None:
     except (ValueError, StopIteration):  # UnicodeDecodeError and JSONDecodeError included
         return None
     return values if end == len(joined) and len(values) == len(literals) else None
+
+
+def objects(raw: list[bytes]) -> list[dict] | None:
+    """The JSON objects of `raw` (one scan of them all), or None if any is not one."""
+    try:
+        joined = (b"[" + b",".join(raw) + b"]").decode()
+        values, end = _scan_once(joined, 0)
+    except (ValueError, StopIteration):
+        return None
+    if end != len(joined) or len(values) != len(raw) or not all(type(v) is dict for v in values):
+        return None
+    return values

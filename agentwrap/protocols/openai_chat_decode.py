@@ -89,6 +89,7 @@ class StreamDecoder:
 
     # The text lane (lane.py): what a plain text chunk ignores once the stream is under way.
     lane_volatile = ("id", "created", "system_fingerprint", "obfuscation")
+    lane_usage_key: str | None = None  # usage never rides on a text delta
 
     @staticmethod
     def lane_locate(data: Any) -> tuple[dict, str] | None:

@@ -68,6 +68,7 @@ class StreamDecoder:
 
     # The text lane (lane.py): with output_index in the template, item_id is not read.
     lane_volatile = ("sequence_number", "item_id", "obfuscation")
+    lane_usage_key: str | None = None  # usage never rides on a text delta
 
     @staticmethod
     def lane_locate(data: Any) -> tuple[dict, str] | None:

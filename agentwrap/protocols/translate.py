@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from agentwrap.errors import UpstreamProtocol
-from agentwrap.protocols._decoding import load_body
-from agentwrap.protocols.neutral import NeutralEvent, StreamError, ThinkingDelta, ToolCallArgsDelta, ToolCallStart
-from agentwrap.protocols.request import seal, wire_call_id, wire_tool_name
 from agentwrap.protocols import lane
+from agentwrap.protocols._decoding import load_body
+from agentwrap.protocols.neutral import NeutralEvent, StreamError, ThinkingDelta, ToolCallArgsDelta, ToolCallStart, Usage
+from agentwrap.protocols.request import seal, wire_call_id, wire_tool_name
 from agentwrap.protocols.sse import SseEvent, SseParser
 from agentwrap.protocols.wire import codec
 
@@ -252,6 +252,10 @@ def _encoder(ctx: TranslationContext, response_id: str) -> Any:
     return module.StreamEncoder(ctx.agent_model, response_id)
 
 
+def _counts(usage: Usage) -> list[int]:
+    return [usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens]
+
+
 class StreamTranslator:
     """Backend SSE bytes in, agent SSE bytes out; any split of the input works.
 
@@ -278,6 +282,8 @@ class StreamTranslator:
         self._plain = 0  # text deltas seen on the general path
         self._held = b""  # an unfinished event the lane keeps from the parser
         self.lane_events = 0  # events translated on the lane (for tests and capture notes)
+        self._eol = b""  # the stream's line end, from its first line: the lane's template uses it
+        self._sep = b"\n\n"
 
     def _emit(self, events: Iterable[NeutralEvent]) -> bytes:
         out = []
@@ -295,6 +301,8 @@ class StreamTranslator:
             return b""
         out: list[bytes] = []
         try:
+            if not self._eol and b"\n" in chunk:
+                self._eol = b"\r\n" if chunk[chunk.index(b"\n") - 1 : chunk.index(b"\n")] == b"\r" else b"\n"
             if self._lane is None and len(chunk) > self.LEARN_SLICE:
                 chunk = self._learning(chunk, out)
             if self._lane:
@@ -321,66 +329,108 @@ class StreamTranslator:
         for sse in events:
             neutral = decode(sse)
             out.append(self._emit(neutral))
-            if self._lane is None and len(neutral) == 1 and neutral[0].kind == "text_delta":
-                self._plain += 1
-                if self._plain >= self.LANE_AFTER:
-                    self._learn(sse, neutral[0].text)
+            if self._lane is None and neutral and neutral[0].kind == "text_delta":
+                # A plain text delta: alone, or with the usage a Gemini chunk always carries.
+                if len(neutral) == 1 or (len(neutral) == 2 and neutral[1].kind == "usage" and self._decoder.lane_usage_key):
+                    self._plain += 1
+                    if self._plain >= self.LANE_AFTER:
+                        self._learn(sse, neutral[0].text, len(neutral) == 2)
 
-    def _learn(self, sse: SseEvent, text: str) -> None:
+    def _learn(self, sse: SseEvent, text: str, with_usage: bool) -> None:
         if self._encoder is None or not hasattr(self._encoder, "text_run"):
             self._lane = False
             return
-        raw = (f"event: {sse.event}\n" if sse.event is not None else "") + f"data: {sse.data}\n\n"
+        eol = self._eol.decode()
+        raw = (f"event: {sse.event}{eol}" if sse.event is not None else "") + f"data: {sse.data}{eol}{eol}"
         decoder = self._decoder
-        self._lane = lane.learn(raw.encode(), text, decoder.lane_locate, decoder.lane_volatile) or False
+        usage_key = decoder.lane_usage_key if with_usage else None
+        self._lane = lane.learn(raw.encode(), text, decoder.lane_locate, decoder.lane_volatile, usage_key, self._eol) or False
+        self._sep = self._eol + self._eol
 
     def _run_lane(self, chunk: bytes, out: list[bytes]) -> bytes:
         """Translate `chunk` event by event, lane events on the lane and the others on the
         general path; return what is left for the parser. An unfinished last event is held
-        back (not given to the parser) so that the next chunk can start on the lane."""
+        back (not given to the parser) so that the next chunk can start on the lane.
+
+        Events are framed at the stream's blank lines (LF or CRLF, as learned): any such
+        blank line ends an event, so each piece given to the parser leaves it idle."""
         if self._held:
             chunk, self._held = self._held + chunk, b""
-        if b"\r" in chunk:
-            self._lane = False  # CR line ends: the parser's rules, not the template's
-            return chunk
-        parser = self._parser
+        parser, sep = self._parser, self._sep
         pos = 0
         if not parser.idle:  # the end of an event that began on the general path
-            end = chunk.find(b"\n\n")
+            end = chunk.find(sep)
             if end < 0:
                 return chunk
-            pos = end + 2
+            pos = end + len(sep)
             self._general(parser.feed(chunk[:pos]), out)
         scan, ready, find = self._lane.scan, self._decoder.lane_ready, chunk.find
+        usages: list[bytes] | None = [] if self._lane.has_usage else None
         while self._lane and not self._failed and parser.idle and ready():
-            literals, stop = scan(chunk, pos)
+            literals, stop = scan(chunk, pos, usages)
             if literals:
-                if not self._lane_run(literals, out):
-                    break  # the encoder cannot take them: the general path decides
+                if not self._lane_run(literals, usages, out):
+                    break  # the encoder cannot take them, or a usage is malformed: the general path decides
                 pos = stop
-            end = find(b"\n\n", pos)
+                if usages:
+                    usages = []
+            end = find(sep, pos)
             if end < 0:
                 if len(chunk) - pos > self.HOLD_MAX:
                     break
                 self._held = chunk[pos:]
                 return b""
-            self._general(parser.feed(chunk[pos : end + 2]), out)
-            pos = end + 2
+            end += len(sep)
+            self._general(parser.feed(chunk[pos:end]), out)
+            pos = end
         return chunk[pos:] if pos else chunk
 
-    def _lane_run(self, literals: list[bytes], out: list[bytes]) -> bool:
+    def _lane_run(self, literals: list[bytes], usages: list[bytes] | None, out: list[bytes]) -> bool:
+        merged = None
+        if usages:
+            merged = self._lane_usage(usages)
+            if merged is None:
+                return False
         if b'""' in literals:
             literals = [lit for lit in literals if lit != b'""']  # empty texts make no delta
-            if not literals:
-                return True
-        texts = lane.texts(literals)
-        run = self._encoder.text_run(literals, texts) if texts is not None else None
-        if run is None:
-            return False
-        self._adapter.text_seen()
-        self.lane_events += len(literals)
-        out.append(run)
+        if literals:
+            texts = lane.texts(literals)
+            run = self._encoder.text_run(literals, texts) if texts is not None else None
+            if run is None:
+                return False
+            self._adapter.text_seen()
+            self.lane_events += len(literals)
+            out.append(run)
+        if merged is not None:
+            # Usage makes no bytes mid-stream in any encoder, and merging is associative
+            # (the latest non-zero count of each kind): the run's usages merged into one,
+            # after the run's text, leave the encoder as the events one by one would.
+            out.append(self._emit([merged]))
         return True
+
+    def _lane_usage(self, usages: list[bytes]) -> Usage | None:
+        """The merged Usage of a run's usage objects, or None if one is not a JSON object."""
+        distinct = [u for n, u in enumerate(usages) if n == 0 or u != usages[n - 1]]
+        dicts = lane.objects(distinct)
+        if dicts is None:
+            return None
+        usage_of, keys = self._decoder.lane_usage, self._decoder.lane_usage_keys
+        if len(dicts) == 1:
+            return usage_of(dicts[0])
+        # Merging keeps the latest non-zero count of each kind: the last object's counts,
+        # and for a kind it has none of, the latest earlier one that has (looked for only
+        # when one of that kind's keys appears in the run at all).
+        merged = _counts(usage_of(dicts[-1]))
+        joined = b"".join(distinct)
+        need = [i for i, count in enumerate(merged) if not count and any(k in joined for k in keys[i])]
+        n = len(dicts) - 2
+        while need and n >= 0:
+            older = _counts(usage_of(dicts[n]))
+            for i in [i for i in need if older[i]]:
+                merged[i] = older[i]
+                need.remove(i)
+            n -= 1
+        return Usage(*merged)
 
     def finish(self) -> bytes:
         """End of the backend's body: the agent's closing events (or error), once."""
