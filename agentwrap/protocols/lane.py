@@ -163,11 +163,9 @@ class _Reordered(Template):
             pos = m.end()
 
 
-# A usage object: nesting two deep, strings without escapes (Gemini's token details);
-# what it holds is parsed strictly before use.
-_ARRAY = rb'\[[^\[\]{}]*+(?:\{[^{}]*+\}[^\[\]{}]*+)*+\]'
-_INNER = rb'\{(?:[^{}\[\]"\\]++|"[^"\\]*+"|' + _ARRAY + rb')*+\}'
-_OBJECT = rb'\{(?:[^{}\[\]"\\]++|"[^"\\]*+"|' + _INNER + rb'|' + _ARRAY + rb')*+\}'
+# A usage object: braces nested up to three deep, none inside strings (Gemini's token
+# details). The match only finds the object's end; what it holds is parsed strictly.
+_OBJECT = rb'\{[^{}]*+(?:\{[^{}]*+(?:\{[^{}]*+\}[^{}]*+)*+\}[^{}]*+)*+\}'
 _OBJECT_START = re.compile(r"\s*\{")
 _json_decoder = json.JSONDecoder()
 
@@ -241,6 +239,10 @@ def texts(literals: list[bytes]) -> list[str] | None:
 def objects(raw: list[bytes]) -> list[dict] | None:
     """The JSON objects of `raw` (one scan of them all), or None if any is not one."""
     try:
+        if len(raw) == 1:
+            text = raw[0].decode()
+            value, end = _scan_once(text, 0)
+            return [value] if end == len(text) and type(value) is dict else None
         joined = (b"[" + b",".join(raw) + b"]").decode()
         values, end = _scan_once(joined, 0)
     except (ValueError, StopIteration):

@@ -281,6 +281,8 @@ class StreamTranslator:
         self._lane: Any = None if hasattr(self._decoder, "lane_ready") else False
         self._plain = 0  # text deltas seen on the general path
         self._held = b""  # an unfinished event the lane keeps from the parser
+        self._usage_raw: list[bytes] = []  # usage objects the lane took, not yet merged
+        self._usage_dicts: list[dict] = []
         self.lane_events = 0  # events translated on the lane (for tests and capture notes)
         self._eol = b""  # the stream's line end, from its first line: the lane's template uses it
         self._sep = b"\n\n"
@@ -325,6 +327,8 @@ class StreamTranslator:
         return chunk[pos:] if pos < end else b""
 
     def _general(self, events: list[SseEvent], out: list[bytes]) -> None:
+        if self._usage_dicts:
+            out.append(self._flush_usage())
         decode = self._decoder.feed
         for sse in events:
             neutral = decode(sse)
@@ -386,10 +390,14 @@ class StreamTranslator:
         return chunk[pos:] if pos else chunk
 
     def _lane_run(self, literals: list[bytes], usages: list[bytes] | None, out: list[bytes]) -> bool:
-        merged = None
         if usages:
-            merged = self._lane_usage(usages)
-            if merged is None:
+            # Usage makes no bytes mid-stream in any encoder and merging keeps the latest
+            # non-zero count of each kind, so a run's usages are checked now (strict JSON)
+            # and merged once, before the next event of the general path or the end.
+            last = self._usage_raw[-1] if self._usage_raw else None
+            distinct = [u for u in usages if u != last and (last := u)]
+            dicts = lane.objects(distinct) if distinct else []
+            if dicts is None:
                 return False
         if b'""' in literals:
             literals = [lit for lit in literals if lit != b'""']  # empty texts make no delta
@@ -401,36 +409,33 @@ class StreamTranslator:
             self._adapter.text_seen()
             self.lane_events += len(literals)
             out.append(run)
-        if merged is not None:
-            # Usage makes no bytes mid-stream in any encoder, and merging is associative
-            # (the latest non-zero count of each kind): the run's usages merged into one,
-            # after the run's text, leave the encoder as the events one by one would.
-            out.append(self._emit([merged]))
+        if usages and distinct:
+            self._usage_raw += distinct
+            self._usage_dicts += dicts
         return True
 
-    def _lane_usage(self, usages: list[bytes]) -> Usage | None:
-        """The merged Usage of a run's usage objects, or None if one is not a JSON object."""
-        distinct = [u for n, u in enumerate(usages) if n == 0 or u != usages[n - 1]]
-        dicts = lane.objects(distinct)
-        if dicts is None:
-            return None
+    def _flush_usage(self) -> bytes:
+        """Merge the usage the lane has held back into the encoder (no bytes, as a rule)."""
+        raw, dicts = self._usage_raw, self._usage_dicts
+        self._usage_raw, self._usage_dicts = [], []
         usage_of, keys = self._decoder.lane_usage, self._decoder.lane_usage_keys
-        if len(dicts) == 1:
-            return usage_of(dicts[0])
-        # Merging keeps the latest non-zero count of each kind: the last object's counts,
-        # and for a kind it has none of, the latest earlier one that has (looked for only
-        # when one of that kind's keys appears in the run at all).
-        merged = _counts(usage_of(dicts[-1]))
-        joined = b"".join(distinct)
-        need = [i for i, count in enumerate(merged) if not count and any(k in joined for k in keys[i])]
-        n = len(dicts) - 2
-        while need and n >= 0:
-            older = _counts(usage_of(dicts[n]))
-            for i in [i for i in need if older[i]]:
-                merged[i] = older[i]
-                need.remove(i)
-            n -= 1
-        return Usage(*merged)
+        # The latest non-zero count of each kind: the last object's counts, and for a kind
+        # it has none of, the latest earlier one that has (looked for only when one of that
+        # kind's keys appears among the held objects at all).
+        merged = usage_of(dicts[-1])
+        if len(dicts) > 1:
+            counts = _counts(merged)
+            joined = b"".join(raw)
+            need = [i for i, count in enumerate(counts) if not count and any(k in joined for k in keys[i])]
+            n = len(dicts) - 2
+            while need and n >= 0:
+                older = _counts(usage_of(dicts[n]))
+                for i in [i for i in need if older[i]]:
+                    counts[i] = older[i]
+                    need.remove(i)
+                n -= 1
+            merged = Usage(*counts)
+        return self._emit([merged])
 
     def finish(self) -> bytes:
         """End of the backend's body: the agent's closing events (or error), once."""
@@ -439,6 +444,8 @@ class StreamTranslator:
         out = b""
         if not self._failed:
             try:
+                if self._usage_dicts:
+                    out += self._flush_usage()
                 held, self._held = self._held, b""
                 for sse in self._parser.feed(held) + self._parser.finish():
                     out += self._emit(self._decoder.feed(sse))
@@ -457,6 +464,8 @@ class StreamTranslator:
 
     def _fail(self, error_type: str, message: str) -> bytes:
         self._failed = True
+        if self._usage_dicts:  # an error event may report the usage so far
+            return self._flush_usage() + self._emit([StreamError(error_type, message, 504 if error_type == "timeout" else 502)])
         return self._emit([StreamError(error_type, message, 504 if error_type == "timeout" else 502)])
 
     def _close(self) -> bytes:
