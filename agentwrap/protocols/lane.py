@@ -21,10 +21,13 @@ the same work on bytes:
   is valid in any JSON document), and one `json.loads` of all of them
   validates UTF-8 and escapes and gives the texts the encoder keeps.
 
-Gemini chunks also carry the usage so far: their template leaves the
-`usageMetadata` object open too (group 2), and a run's usage objects are
-parsed (strictly, in one scan) and merged as the encoder would merge them one
-by one. Templates use the stream's own line ends (LF or CRLF).
+Gemini chunks also carry the usage so far: their template keeps the shape
+of the `usageMetadata` object (keys, nesting) and leaves its numbers open
+(group "u"), so a match is valid JSON; the usage objects a run held back are
+merged, as the encoder would merge them one by one, before the next event of
+the general path or the end. A stream whose shape changes (a cache count
+appears) goes to the general path and the template is learned again.
+Templates use the stream's own line ends (LF or CRLF).
 
 The translator uses the lane only where it is exact: the decoder says its
 state makes such an event a plain `TextDelta` (`lane_ready`), and the encoder
@@ -62,7 +65,12 @@ class Template:
 
     def __init__(self, pattern: re.Pattern[bytes], has_usage: bool) -> None:
         self._match = pattern.match
-        self.has_usage = has_usage  # group 2 holds the event's usage object
+        self.has_usage = has_usage  # group "u" holds the event's usage object
+
+    def matches(self, event: bytes) -> bool:
+        """Whether `event` (one whole event) is of this template's kind."""
+        m = self._match(event)
+        return m is not None and m.end() == len(event)
 
     def scan(self, data: bytes, pos: int, usages: list[bytes] | None = None) -> tuple[list[bytes], int]:
         """The literals of the whole events matching from `pos` on, and where the matching
@@ -75,14 +83,14 @@ class Template:
                 m = match(data, pos)
                 if m is None:
                     return literals, pos
-                add(m[1])
+                add(m["t"])
                 pos = m.end()
         while True:
             m = match(data, pos)
             if m is None:
                 return literals, pos
-            add(m[1])
-            usages.append(m[2])
+            add(m["t"])
+            usages.append(m["u"])
             pos = m.end()
 
 
@@ -129,43 +137,36 @@ def learn(event: bytes, text: str, locate: Locate, volatile: tuple[str, ...] = (
         pieces, pos = [], 0
         for hole_start, hole_end, kind in holes:
             pieces.append(_open(body[pos:hole_start].encode(), volatile))
-            pieces.append(b"(" + (LITERAL if kind == "t" else _OBJECT) + b")")
+            if kind == "t":
+                pieces.append(b"(?P<t>" + LITERAL + b")")
+            else:
+                pieces.append(b"(?P<u>" + _shape(body[hole_start:hole_end]) + b")")
             pos = hole_end
         pieces.append(_open(body[pos:].encode(), volatile))
-        # Group 1 is the text; group 2 the usage object (regex groups number by position).
         source = re.escape(head + sep) + b"".join(pieces) + re.escape(end_mark)
-        if usage_at is not None and holes[0][2] == "u":
-            source = source.replace(b"(" + _OBJECT + b")", b"(?P<u>" + _OBJECT + b")", 1)
-            source = source.replace(b"(" + LITERAL + b")", b"(?P<t>" + LITERAL + b")", 1)
-            return _Reordered(re.compile(source))
         return Template(re.compile(source), usage_at is not None)
     return None
 
 
-class _Reordered(Template):
-    """A template whose usage object comes before the text."""
+# JSON tokens of a usage object: its strings stay as they are, its numbers are left open
+# (each stays a valid JSON number), so a match is valid JSON of the same shape.
+_TOKENS = re.compile(r'("(?:[^"\\]|\\.)*")|(-?[0-9][0-9.eE+-]*)')
+_NUMBER = rb"-?(?:0|[1-9][0-9]*+)(?:\.[0-9]++)?(?:[eE][+-]?[0-9]++)?"
 
-    __slots__ = ()
 
-    def __init__(self, pattern: re.Pattern[bytes]) -> None:
-        super().__init__(pattern, True)
-
-    def scan(self, data: bytes, pos: int, usages: list[bytes] | None = None) -> tuple[list[bytes], int]:
-        match = self._match
-        literals: list[bytes] = []
-        while True:
-            m = match(data, pos)
-            if m is None:
-                return literals, pos
-            literals.append(m["t"])
-            if usages is not None:
-                usages.append(m["u"])
+def _shape(fixed: str) -> bytes:
+    """A usage object as a regex: the same keys and nesting, any numbers."""
+    out: list[bytes] = []
+    pos = 0
+    for m in _TOKENS.finditer(fixed):
+        if m.group(2) is not None:
+            out.append(re.escape(fixed[pos : m.start()].encode()))
+            out.append(_NUMBER)
             pos = m.end()
+    out.append(re.escape(fixed[pos:].encode()))
+    return b"".join(out)
 
 
-# A usage object: braces nested up to three deep, none inside strings (Gemini's token
-# details). The match only finds the object's end; what it holds is parsed strictly.
-_OBJECT = rb'\{[^{}]*+(?:\{[^{}]*+(?:\{[^{}]*+\}[^{}]*+)*+\}[^{}]*+)*+\}'
 _OBJECT_START = re.compile(r"\s*\{")
 _json_decoder = json.JSONDecoder()
 
@@ -234,19 +235,3 @@ def texts(literals: list[bytes]) -> list[str] | None:
     except (ValueError, StopIteration):  # UnicodeDecodeError and JSONDecodeError included
         return None
     return values if end == len(joined) and len(values) == len(literals) else None
-
-
-def objects(raw: list[bytes]) -> list[dict] | None:
-    """The JSON objects of `raw` (one scan of them all), or None if any is not one."""
-    try:
-        if len(raw) == 1:
-            text = raw[0].decode()
-            value, end = _scan_once(text, 0)
-            return [value] if end == len(text) and type(value) is dict else None
-        joined = (b"[" + b",".join(raw) + b"]").decode()
-        values, end = _scan_once(joined, 0)
-    except (ValueError, StopIteration):
-        return None
-    if end != len(joined) or len(values) != len(raw) or not all(type(v) is dict for v in values):
-        return None
-    return values

@@ -282,8 +282,8 @@ class StreamTranslator:
         self._plain = 0  # text deltas seen on the general path
         self._held = b""  # an unfinished event the lane keeps from the parser
         self._usage_raw: list[bytes] = []  # usage objects the lane took, not yet merged
-        self._usage_dicts: list[dict] = []
         self.lane_events = 0  # events translated on the lane (for tests and capture notes)
+        self.lane_templates = 0  # templates learned (again when the stream's shape changed)
         self._eol = b""  # the stream's line end, from its first line: the lane's template uses it
         self._sep = b"\n\n"
 
@@ -327,28 +327,39 @@ class StreamTranslator:
         return chunk[pos:] if pos < end else b""
 
     def _general(self, events: list[SseEvent], out: list[bytes]) -> None:
-        if self._usage_dicts:
+        if self._usage_raw:
             out.append(self._flush_usage())
         decode = self._decoder.feed
         for sse in events:
             neutral = decode(sse)
             out.append(self._emit(neutral))
-            if self._lane is None and neutral and neutral[0].kind == "text_delta":
+            if self._lane is not False and neutral and neutral[0].kind == "text_delta":
                 # A plain text delta: alone, or with the usage a Gemini chunk always carries.
+                # LANE_AFTER of them in a row on this path (none on the lane between) learn
+                # the template, or learn it again when the stream's shape has changed.
                 if len(neutral) == 1 or (len(neutral) == 2 and neutral[1].kind == "usage" and self._decoder.lane_usage_key):
+                    if self._lane and self._lane.matches(self._raw(sse)):
+                        continue  # the lane's own kind, here only for where the chunk was cut
                     self._plain += 1
                     if self._plain >= self.LANE_AFTER:
+                        self._plain = 0
                         self._learn(sse, neutral[0].text, len(neutral) == 2)
+
+    def _raw(self, sse: SseEvent) -> bytes:
+        """The event's bytes as the lane sees them (the stream's line ends, no id line)."""
+        eol = self._eol.decode()
+        return ((f"event: {sse.event}{eol}" if sse.event is not None else "") + f"data: {sse.data}{eol}{eol}").encode()
 
     def _learn(self, sse: SseEvent, text: str, with_usage: bool) -> None:
         if self._encoder is None or not hasattr(self._encoder, "text_run"):
             self._lane = False
             return
-        eol = self._eol.decode()
-        raw = (f"event: {sse.event}{eol}" if sse.event is not None else "") + f"data: {sse.data}{eol}{eol}"
         decoder = self._decoder
         usage_key = decoder.lane_usage_key if with_usage else None
-        self._lane = lane.learn(raw.encode(), text, decoder.lane_locate, decoder.lane_volatile, usage_key, self._eol) or False
+        template = lane.learn(self._raw(sse), text, decoder.lane_locate, decoder.lane_volatile, usage_key, self._eol)
+        self.lane_templates += template is not None
+        if template is not None or self._lane is None:
+            self._lane = template or False
         self._sep = self._eol + self._eol
 
     def _run_lane(self, chunk: bytes, out: list[bytes]) -> bytes:
@@ -368,16 +379,15 @@ class StreamTranslator:
                 return chunk
             pos = end + len(sep)
             self._general(parser.feed(chunk[:pos]), out)
-        scan, ready, find = self._lane.scan, self._decoder.lane_ready, chunk.find
-        usages: list[bytes] | None = [] if self._lane.has_usage else None
+        ready, find = self._decoder.lane_ready, chunk.find
         while self._lane and not self._failed and parser.idle and ready():
-            literals, stop = scan(chunk, pos, usages)
+            template = self._lane  # learned again, maybe, by the general path below
+            usages: list[bytes] | None = [] if template.has_usage else None
+            literals, stop = template.scan(chunk, pos, usages)
             if literals:
                 if not self._lane_run(literals, usages, out):
                     break  # the encoder cannot take them, or a usage is malformed: the general path decides
                 pos = stop
-                if usages:
-                    usages = []
             end = find(sep, pos)
             if end < 0:
                 if len(chunk) - pos > self.HOLD_MAX:
@@ -392,13 +402,11 @@ class StreamTranslator:
     def _lane_run(self, literals: list[bytes], usages: list[bytes] | None, out: list[bytes]) -> bool:
         if usages:
             # Usage makes no bytes mid-stream in any encoder and merging keeps the latest
-            # non-zero count of each kind, so a run's usages are checked now (strict JSON)
-            # and merged once, before the next event of the general path or the end.
+            # non-zero count of each kind, so a run's usage objects (valid JSON: the
+            # template's grammar says so) are merged once, before the next event of the
+            # general path or the end.
             last = self._usage_raw[-1] if self._usage_raw else None
             distinct = [u for u in usages if u != last and (last := u)]
-            dicts = lane.objects(distinct) if distinct else []
-            if dicts is None:
-                return False
         if b'""' in literals:
             literals = [lit for lit in literals if lit != b'""']  # empty texts make no delta
         if literals:
@@ -408,28 +416,28 @@ class StreamTranslator:
                 return False
             self._adapter.text_seen()
             self.lane_events += len(literals)
+            self._plain = 0
             out.append(run)
-        if usages and distinct:
+        if usages:
             self._usage_raw += distinct
-            self._usage_dicts += dicts
         return True
 
     def _flush_usage(self) -> bytes:
         """Merge the usage the lane has held back into the encoder (no bytes, as a rule)."""
-        raw, dicts = self._usage_raw, self._usage_dicts
-        self._usage_raw, self._usage_dicts = [], []
+        raw = self._usage_raw
+        self._usage_raw = []
         usage_of, keys = self._decoder.lane_usage, self._decoder.lane_usage_keys
         # The latest non-zero count of each kind: the last object's counts, and for a kind
         # it has none of, the latest earlier one that has (looked for only when one of that
         # kind's keys appears among the held objects at all).
-        merged = usage_of(dicts[-1])
-        if len(dicts) > 1:
+        merged = usage_of(json.loads(raw[-1]))
+        if len(raw) > 1:
             counts = _counts(merged)
             joined = b"".join(raw)
             need = [i for i, count in enumerate(counts) if not count and any(k in joined for k in keys[i])]
-            n = len(dicts) - 2
+            n = len(raw) - 2
             while need and n >= 0:
-                older = _counts(usage_of(dicts[n]))
+                older = _counts(usage_of(json.loads(raw[n])))
                 for i in [i for i in need if older[i]]:
                     counts[i] = older[i]
                     need.remove(i)
@@ -444,7 +452,7 @@ class StreamTranslator:
         out = b""
         if not self._failed:
             try:
-                if self._usage_dicts:
+                if self._usage_raw:
                     out += self._flush_usage()
                 held, self._held = self._held, b""
                 for sse in self._parser.feed(held) + self._parser.finish():
@@ -464,7 +472,7 @@ class StreamTranslator:
 
     def _fail(self, error_type: str, message: str) -> bytes:
         self._failed = True
-        if self._usage_dicts:  # an error event may report the usage so far
+        if self._usage_raw:  # an error event may report the usage so far
             return self._flush_usage() + self._emit([StreamError(error_type, message, 504 if error_type == "timeout" else 502)])
         return self._emit([StreamError(error_type, message, 504 if error_type == "timeout" else 502)])
 
