@@ -48,7 +48,7 @@ from typing import Any
 __all__ = ["Template", "learn", "LITERAL"]
 
 # One JSON string literal: no raw control characters, only valid escapes.
-LITERAL = rb'"[^"\\\x00-\x1f]*(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\\x00-\x1f]*)*"'
+LITERAL = rb'"[^"\\\x00-\x1f]*+(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\\x00-\x1f]*+)*+"'
 _LITERAL_STR = re.compile(LITERAL.decode())
 # A value left open in the template: a string without escapes, or a number.
 _HOLE = rb'(?:"[^"\\\x00-\x1f]*"|-?[0-9][0-9.eE+-]*)'
@@ -148,10 +148,10 @@ def learn(event: bytes, text: str, locate: Locate, volatile: tuple[str, ...] = (
     return None
 
 
-# JSON tokens of a usage object: its strings stay as they are, its numbers are left open
-# (each stays a valid JSON number), so a match is valid JSON of the same shape.
+# JSON tokens of a usage object: its strings stay as they are, its whole numbers are left
+# open (any whole number is valid JSON there), so a match is valid JSON of the same shape.
 _TOKENS = re.compile(r'("(?:[^"\\]|\\.)*")|(-?[0-9][0-9.eE+-]*)')
-_NUMBER = rb"-?(?:0|[1-9][0-9]*+)(?:\.[0-9]++)?(?:[eE][+-]?[0-9]++)?"
+_NUMBER = rb"(?:[1-9][0-9]*+|0)"  # counts are whole numbers; any other takes the general path
 
 
 def _shape(fixed: str) -> bytes:
