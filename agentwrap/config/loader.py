@@ -418,6 +418,7 @@ def _build(entry: ProfileEntry, data: dict[str, Any], env: Mapping[str, str]) ->
             api_key_env=b.get("api_key_env"),
             headers=headers,
             timeout_s=b.get("timeout_s"),
+            max_output_tokens=b.get("max_output_tokens"),
             script=script,
             api_key_cmd=expand(b["api_key_cmd"], f"{where}.api_key_cmd") if b.get("api_key_cmd") else None,
             auth_scheme=b.get("auth_scheme"),

@@ -47,6 +47,8 @@ class BackendConfig:
     api_key_cmd: str | None = None  # a shell command printing the key; run only when the profile is used
     auth_scheme: str | None = None  # "bearer" | "x-api-key"; None = the protocol's usual header
     models: dict[str, ModelInfo] = field(default_factory=dict)
+    # Most output tokens a request to this backend may ask for; larger limits are lowered to it.
+    max_output_tokens: int | None = None
 
     def speaks(self, protocol: str) -> bool:
         return self.type == "scripted" or self.protocol == protocol

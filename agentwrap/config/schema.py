@@ -68,6 +68,7 @@ _BACKEND = _table(
     auth_scheme=cs.literal_schema(["bearer", "x-api-key"]),
     headers=cs.dict_schema(cs.str_schema(strict=True, pattern=HEADER_NAME_PATTERN), _str),
     timeout_s=cs.float_schema(strict=True, gt=0),
+    max_output_tokens=_count,
     script=_nonempty,
     models=cs.dict_schema(_nonempty, _MODEL),
 )
@@ -120,7 +121,7 @@ PROJECT_VALIDATOR = SchemaValidator(
 # The keys allowed in each kind of table, for "unknown key" messages.
 _KEYS = {
     "profile": ["name", "description", "extends", "backends", "routes", "agent_env"],
-    "backend": ["type", "protocol", "base_url", "api_key_env", "api_key_cmd", "auth_scheme", "headers", "timeout_s", "script", "models"],
+    "backend": ["type", "protocol", "base_url", "api_key_env", "api_key_cmd", "auth_scheme", "headers", "timeout_s", "max_output_tokens", "script", "models"],
     "model": ["context_window", "max_output_tokens"],
     "route": ["backend", "model", "when", "fallbacks"],
     "when": ["agent", "model", "tools", "thinking", "background", "min_input_tokens", "subagent"],

@@ -246,11 +246,19 @@ class Dispatcher:
             if endpoint.kind != "generate" or parsed is None:
                 return self._local_endpoint(protocol, method, path, body), Outcome.ok()
             return await self._translated(xid, backend, protocol, path, headers, parsed, rewrite)
-        if rewrite and parsed is not None:
-            if endpoint.protocol == "gemini":
-                path = rewrite_gemini_model(path, rewrite)
-            else:
-                body = json.dumps({**parsed, "model": rewrite}, ensure_ascii=False, separators=(",", ":")).encode()
+        if parsed is not None and (rewrite or backend.max_output_tokens):
+            out = parsed
+            if rewrite:
+                if endpoint.protocol == "gemini":
+                    path = rewrite_gemini_model(path, rewrite)
+                else:
+                    out = {**parsed, "model": rewrite}
+            if backend.max_output_tokens:
+                out, lowered = _cap_output_tokens(protocol, out, backend.max_output_tokens)
+                if lowered and self.recorder:
+                    self.recorder.guard(xid, _cap_note(backend, lowered))
+            if out is not parsed:
+                body = json.dumps(out, ensure_ascii=False, separators=(",", ":")).encode()
         return await self._forward(xid, backend, protocol, method, path, query, headers, body)
 
     def _local_endpoint(self, protocol: str, method: bytes, path: str, body: bytes) -> ProxyResponse:
@@ -270,8 +278,11 @@ class Dispatcher:
         then the answer (streamed event by event, or whole)."""
         from agentwrap.protocols.translate import StreamTranslator, translate_request, translate_response
 
+        cap = backend.max_output_tokens
         try:
-            up_path, up_body, ctx = translate_request(protocol, parsed, path, backend.protocol, rewrite, created=int(time.time()))
+            up_path, up_body, ctx = translate_request(
+                protocol, parsed, path, backend.protocol, rewrite, created=int(time.time()), max_tokens_cap=cap
+            )
         except RequestError as exc:
             self._record_error(xid, "translation", str(exc))
             return self._error(protocol, "invalid_request", f"agentwrap: cannot translate this request for {backend.name!r}: {exc}"), Outcome.http_status(400)
@@ -289,6 +300,11 @@ class Dispatcher:
         rec = self.recorder
         if rec and ctx.notes:
             rec.guard(xid, {"guard": "translation", "notes": list(ctx.notes)})
+        if rec and cap:
+            # translate_request lowers a larger limit to the cap and sets the cap where the request has none.
+            name, requested = next(iter(_output_limits(protocol, parsed).items()), ("max_tokens", None))
+            if requested is None or requested > cap:
+                rec.guard(xid, _cap_note(backend, {name: requested}))
         resp, failed = await self._send(xid, backend, protocol, "POST", url, out, data)
         if failed is not None:
             return failed
@@ -527,7 +543,53 @@ class Dispatcher:
             await resp.aclose()
 
 
+# Where each protocol's request body carries its output-token limit, as the protocol
+# decoders read it (Chat: `max_completion_tokens` wins over `max_tokens`).
+_OUTPUT_LIMIT_KEYS = {
+    "anthropic_messages": (("max_tokens",),),
+    "openai_chat": (("max_completion_tokens",), ("max_tokens",)),
+    "openai_responses": (("max_output_tokens",),),
+    "gemini": (("generationConfig", "maxOutputTokens"),),
+}
 
+
+def _output_limits(protocol: str, body: dict) -> dict[str, int]:
+    """The integer output-token limits `body` sets, by dotted field name."""
+    found = {}
+    for keys in _OUTPUT_LIMIT_KEYS.get(protocol, ()):
+        value = body
+        for key in keys:
+            value = value.get(key) if isinstance(value, dict) else None
+        if isinstance(value, int) and not isinstance(value, bool):
+            found[".".join(keys)] = value
+    return found
+
+
+def _cap_output_tokens(protocol: str, body: dict, cap: int) -> tuple[dict, dict[str, int]]:
+    """A backend's `max_output_tokens` on a pass-through request: (body, {field: value it had}).
+
+    Every limit above `cap` is lowered to it, in a copy (the caller's body is left
+    alone; with nothing above the cap, `body` itself comes back). A limit at or below
+    the cap, or one the request does not set, stays as it is. An Anthropic thinking
+    budget that no longer fits below the lowered `max_tokens` is lowered as
+    translation does it: to the cap less 1024 tokens for the answer, at least 1024.
+    """
+    lowered = {name: value for name, value in _output_limits(protocol, body).items() if value > cap}
+    for name in lowered:
+        head, _, sub = name.partition(".")
+        body = {**body, head: {**body[head], sub: cap} if sub else cap}
+    thinking = body.get("thinking")
+    if lowered and protocol == "anthropic_messages" and isinstance(thinking, dict):
+        budget = thinking.get("budget_tokens")
+        if isinstance(budget, int) and not isinstance(budget, bool) and budget >= cap:
+            lowered["thinking.budget_tokens"] = budget
+            body = {**body, "thinking": {**thinking, "budget_tokens": max(1024, cap - 1024)}}
+    return body, lowered
+
+
+def _cap_note(backend: BackendConfig, lowered: dict[str, int | None]) -> dict:
+    """The capture record of a `max_output_tokens` adjustment (a None value: the request set no limit)."""
+    return {"guard": "max_output_tokens", "backend": backend.name, "cap": backend.max_output_tokens, "lowered": lowered}
 
 
 async def _discard(response: ProxyResponse) -> None:
