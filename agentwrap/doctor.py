@@ -35,6 +35,7 @@ from agentwrap.agents import AGENTS, AgentSpec
 from agentwrap.agents.base import NativeKey
 from agentwrap.config.model import BackendConfig, ProfileConfig
 from agentwrap.errors import ConfigError
+from agentwrap.session import check_protocols
 
 __all__ = [
     "OK",
@@ -327,12 +328,10 @@ def plan_agent(ctx: Context, spec: AgentSpec, flag: str | None) -> AgentPlan:
     plan.profile = profile
     used = {r.backend for r in profile.routes} | {f for r in profile.routes for f in r.fallbacks}
     plan.backends = [profile.backends[n] for n in sorted(used) if n in profile.backends]
-    if not any(b.speaks(spec.protocol) for b in plan.backends):
-        spoken = ", ".join(sorted({b.protocol or "?" for b in plan.backends}))
-        plan.error = (
-            f'Profile "{profile.name}" ({profile.source}) sends {spec.name} only to backends speaking {spoken}, '
-            f"but {spec.name} speaks {spec.protocol} and translation between protocols is not available yet"
-        )
+    try:
+        check_protocols(profile, spec)  # the launcher's own check: any protocol pair is translated
+    except ConfigError as exc:
+        plan.error = str(exc)
     plan.key_mode = plan.native_key is not None or any(b.type == "scripted" or b.has_key_source for b in plan.backends)
     return plan
 
@@ -827,6 +826,8 @@ def check_backend_key(ctx: Context, plan: AgentPlan, backend: BackendConfig) -> 
     if backend.type == "scripted":
         return _ok(name, f"scripted ({ctx.short(backend.script or '?')}): no key needed")
     target = f"{backend.protocol} at {backend.base_url}"
+    if backend.protocol and backend.protocol != plan.spec.protocol:
+        target += f" (translated from {plan.spec.protocol})"
     if backend.has_key_source:
         key, problem = _backend_key(plan, backend, ctx.env)
         if problem:

@@ -492,10 +492,15 @@ def test_unknown_profile_fails(work):
     assert r.status == FAIL and 'Profile "no-such-profile" not found' in r.detail
 
 
-def test_profile_speaking_another_protocol_fails(work):
+def test_profile_speaking_another_protocol_is_translated(work, monkeypatch):
+    monkeypatch.setenv("DOCTOR_KEY", SECRET)
     profile = key_profile(work / "p.toml", protocol="gemini")
-    r = row(checks("claude", work, profile=str(profile)), "claude profile")
-    assert r.status == FAIL and "speaks anthropic_messages" in r.detail
+    rows = checks("claude", work, profile=str(profile))
+    assert row(rows, "claude profile").status == OK
+    r = row(rows, "claude backend up")
+    assert r.status == OK and "gemini at https://up.example.com (translated from anthropic_messages)" in r.detail
+    same = checks("claude", work, profile=str(key_profile(work / "q.toml")))
+    assert "translated" not in row(same, "claude backend up").detail
 
 
 def test_backend_key_variable_missing_fails(work):
