@@ -1,23 +1,38 @@
 #!/usr/bin/env python3
 """Benchmark the real `agentwrap claude` proxy against a direct baseline, in one run.
 
-    python bench/proxy_bench.py [--quick] [--json FILE]
+    python bench/proxy_bench.py [--quick] [--json FILE] [--no-capture] [--translate [chat|responses|gemini]]
 
 Three kinds of process take part:
 
-* a fake Anthropic upstream (its own process: `--_upstream`), a minimal asyncio
-  HTTP/1.1 keep-alive server answering `POST /v1/messages` with a small JSON
-  body, or, for `"stream": true`, a chunked text/event-stream of `"events": N`
-  content_block_delta events (one HTTP chunk per event, no sleeps);
+* a fake upstream (its own process: `--_upstream`), a minimal asyncio HTTP/1.1
+  keep-alive server. It answers `POST /v1/messages` (Anthropic Messages) with a
+  small JSON body, or, for `"stream": true`, a chunked text/event-stream of
+  `"events": N` content_block_delta events (one HTTP chunk and one write per
+  event, no sleeps; `"write": "bulk"`: the whole response in one write). For
+  `--translate` it also speaks the backend protocols agentwrap translates from,
+  each streaming the same N text deltas (so the same number of Anthropic events
+  comes out of the proxy), with N taken from the request's max tokens:
+  OpenAI Chat (`POST .../chat/completions`), OpenAI Responses
+  (`POST .../responses`, typed `event:` lines with sequence numbers) and Gemini
+  (`POST .../models/M:streamGenerateContent?alt=sse`, `data:` chunks with CRLF
+  line ends and usageMetadata on every chunk, like the real API; `:generateContent`
+  for the non-streaming JSON). The bulk marker of a translated request is a stop
+  sequence "BULK" (Chat, Gemini) or temperature 0.5 (Responses), see
+  `stream_payload`;
 * the proxy under test: `agentwrap claude --profile <tmp profile> -- ...` with a
   stand-in `claude` on PATH that records ANTHROPIC_BASE_URL, ANTHROPIC_AUTH_TOKEN
-  and its own start time, then sleeps until killed;
+  and its own start time, then sleeps until killed. The profile's backend is the
+  fake upstream as `anthropic_messages` (pass-through), or with `--translate X`
+  as `openai_chat`, `openai_responses` or `gemini`: the agent side stays
+  Anthropic Messages, so every request and event is translated;
 * the measuring client: this process, hand-written HTTP/1.1 on asyncio
   protocols (no httpx), identical for both targets.
 
-Every figure is measured against the upstream directly ("direct") and through
-agentwrap ("proxy") in the same run. All traffic stays on 127.0.0.1. Every
-process the benchmark starts is stopped at the end, also on Ctrl-C or failure.
+Every figure is measured against the upstream directly ("direct", always its
+Anthropic Messages endpoint) and through agentwrap ("proxy") in the same run.
+All traffic stays on 127.0.0.1. Every process the benchmark starts is stopped
+at the end, also on Ctrl-C or failure.
 This is a benchmark that prints numbers; it asserts nothing.
 """
 
@@ -103,20 +118,108 @@ def stream_events(n: int) -> list[bytes]:
 EXTRA_EVENTS = 5  # message_start, content_block_start, content_block_stop, message_delta, message_stop
 
 
+def _text(i: int) -> str:
+    """The text of the i-th delta, the same in every protocol."""
+    return f"tok{i % 1000:03d} "
+
+
 def chat_stream_events(n: int) -> list[bytes]:
-    """The same answer as OpenAI Chat Completions chunks (for --translate: agentwrap turns them
-    into the Anthropic events above)."""
+    """The same answer as OpenAI Chat Completions chunks (for --translate chat: agentwrap turns
+    them into the Anthropic events above)."""
     def chunk(delta: dict, finish: str | None = None, **extra) -> bytes:
         doc = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 0, "model": MODEL,
                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
         return b"data: " + json.dumps(doc, separators=(",", ":")).encode() + b"\n\n"
 
     events = [chunk({"role": "assistant", "content": ""})]
-    events += [chunk({"content": f"tok{i % 1000:03d} "}) for i in range(n)]
+    events += [chunk({"content": _text(i)}) for i in range(n)]
     events.append(chunk({}, "stop"))
     events.append(b'data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":0,"model":"' + MODEL.encode()
                   + b'","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":%d,"total_tokens":%d}}\n\n' % (n, n + 12))
     events.append(b"data: [DONE]\n\n")
+    return events
+
+
+_RESP_ID, _RESP_ITEM = "resp_bench", "msg_bench"
+
+
+def _responses_object(status: str, output: list, usage: dict | None) -> dict:
+    return {"id": _RESP_ID, "object": "response", "created_at": 0, "status": status, "error": None,
+            "incomplete_details": None, "model": MODEL, "output": output, "parallel_tool_calls": True,
+            "tool_choice": "auto", "tools": [], "usage": usage}
+
+
+def _responses_usage(out_tokens: int) -> dict:
+    return {"input_tokens": 12, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": out_tokens,
+            "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 12 + out_tokens}
+
+
+def _responses_message(text: str | None) -> dict:
+    """The assistant message item: in progress (text None, no content yet) or completed."""
+    content = [] if text is None else [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}]
+    return {"id": _RESP_ITEM, "type": "message", "status": "in_progress" if text is None else "completed",
+            "role": "assistant", "content": content}
+
+
+def responses_stream_events(n: int) -> list[bytes]:
+    """The same answer as OpenAI Responses events (for --translate responses): typed `event:`
+    lines, each event with its sequence_number, one message item with `n` output_text deltas."""
+    events: list[bytes] = []
+
+    def ev(payload: dict) -> None:
+        kind = payload["type"]
+        payload = {"type": kind, "sequence_number": len(events), **{k: v for k, v in payload.items() if k != "type"}}
+        events.append(_sse(kind, payload))
+
+    text = "".join(_text(i) for i in range(n))
+    where = {"item_id": _RESP_ITEM, "output_index": 0, "content_index": 0}
+    part = {"type": "output_text", "annotations": [], "logprobs": []}
+    ev({"type": "response.created", "response": _responses_object("in_progress", [], None)})
+    ev({"type": "response.in_progress", "response": _responses_object("in_progress", [], None)})
+    ev({"type": "response.output_item.added", "output_index": 0, "item": _responses_message(None)})
+    ev({"type": "response.content_part.added", **where, "part": {**part, "text": ""}})
+    for i in range(n):
+        ev({"type": "response.output_text.delta", **where, "delta": _text(i), "logprobs": []})
+    ev({"type": "response.output_text.done", **where, "text": text, "logprobs": []})
+    ev({"type": "response.content_part.done", **where, "part": {**part, "text": text}})
+    ev({"type": "response.output_item.done", "output_index": 0, "item": _responses_message(text)})
+    ev({"type": "response.completed",
+        "response": _responses_object("completed", [_responses_message(text)], _responses_usage(n))})
+    return events
+
+
+GEMINI_MODEL_VERSION = "gemini-bench-1"
+
+
+def _gemini_dumps(doc: dict) -> bytes:
+    return json.dumps(doc, separators=(",", ": ")).encode()  # the real API: a space after each colon
+
+
+def _gemini_doc(text: str, usage: dict, finish: str | None = None) -> dict:
+    candidate: dict = {"content": {"parts": [{"text": text}], "role": "model"}}
+    if finish:
+        candidate["finishReason"] = finish
+    candidate["index"] = 0
+    return {"candidates": [candidate], "usageMetadata": usage, "modelVersion": GEMINI_MODEL_VERSION,
+            "responseId": "bench-gemini-1"}
+
+
+def gemini_stream_events(n: int) -> list[bytes]:
+    """The same answer as Gemini `alt=sse` chunks (for --translate gemini), as the real API sends
+    them: `data:` lines ending in CRLF, usageMetadata on every chunk, finishReason STOP on the
+    last chunk (which carries the last text)."""
+    events = []
+    prompt = {"promptTokenCount": 12, "totalTokenCount": 12,
+              "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 12}]}
+    for i in range(max(n, 1)):
+        last = i >= n - 1
+        if last:
+            usage = {"promptTokenCount": 12, "candidatesTokenCount": n, "totalTokenCount": 12 + n,
+                     "promptTokensDetails": prompt["promptTokensDetails"]}
+        else:
+            usage = prompt
+        doc = _gemini_doc(_text(i) if n else "", usage, "STOP" if last else None)
+        events.append(b"data: " + _gemini_dumps(doc) + b"\r\n\r\n")
     return events
 
 
@@ -125,6 +228,12 @@ _CHAT_JSON = json.dumps({
     "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello from the bench."}, "finish_reason": "stop"}],
     "usage": {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17},
 }).encode()
+_RESPONSES_JSON = json.dumps(
+    _responses_object("completed", [_responses_message("Hello from the bench.")], _responses_usage(5)),
+    separators=(",", ":"),
+).encode()
+_GEMINI_JSON = _gemini_dumps(_gemini_doc(
+    "Hello from the bench.", {"promptTokenCount": 12, "candidatesTokenCount": 5, "totalTokenCount": 17}, "STOP"))
 
 _JSON_HEAD = (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nrequest-id: req_bench\r\n"
               b"content-length: %d\r\n\r\n" % len(_SMALL_JSON))
@@ -132,11 +241,17 @@ _SSE_HEAD = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8
              b"request-id: req_bench\r\ntransfer-encoding: chunked\r\n\r\n")
 _LAST_CHUNK = b"0\r\n\r\n"
 
+# The SSE events of each streamed protocol, by the name the upstream uses for it.
+STREAMS = {"anthropic": stream_events, "chat": chat_stream_events, "responses": responses_stream_events,
+           "gemini": gemini_stream_events}
+BULK_STOP = "BULK"  # a stop sequence: the bulk marker of a translated Chat or Gemini request
+BULK_TEMPERATURE = 0.5  # the bulk marker of a translated Responses request (it has no stop sequences)
+
 
 class _UpstreamProtocol(asyncio.Protocol):
     """One keep-alive connection of the fake upstream. Requests are handled in order."""
 
-    cache: dict[int, tuple[list[bytes], bytes]] = {}
+    cache: dict[tuple[str, int], tuple[list[bytes], bytes]] = {}
 
     def __init__(self) -> None:
         self.buf = bytearray()
@@ -176,6 +291,12 @@ class _UpstreamProtocol(asyncio.Protocol):
         if method == "POST" and path.endswith("/chat/completions"):
             self.respond_chat(body)
             return
+        if method == "POST" and path.endswith("/responses"):
+            self.respond_responses(body)
+            return
+        if method == "POST" and "/models/" in path and path.endswith((":streamGenerateContent", ":generateContent")):
+            self.respond_gemini(path.endswith(":streamGenerateContent"), body)
+            return
         if method != "POST" or not path.endswith("/v1/messages"):
             msg = b'{"type":"error","error":{"type":"not_found_error","message":"bench upstream: unknown path"}}'
             t.write(b"HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
@@ -194,41 +315,56 @@ class _UpstreamProtocol(asyncio.Protocol):
         if not stream:
             t.write(_JSON_HEAD + _SMALL_JSON)
             return
-        cached = self.cache.get(n)
+        self.send_stream("anthropic", n, bulk)
+
+    def send_stream(self, protocol: str, n: int, bulk: bool) -> None:
+        """Stream `n` text deltas in `protocol`: one HTTP chunk per event, and one write per event
+        back to back, no sleeps (bulk: the whole response in one write)."""
+        t = self.transport
+        assert t is not None
+        cached = self.cache.get((protocol, n))
         if cached is None:
-            chunks = [_chunk(e) for e in stream_events(n)]
-            cached = self.cache[n] = (chunks, _SSE_HEAD + b"".join(chunks) + _LAST_CHUNK)
+            chunks = [_chunk(e) for e in STREAMS[protocol](n)]
+            cached = self.cache[(protocol, n)] = (chunks, _SSE_HEAD + b"".join(chunks) + _LAST_CHUNK)
         chunks, whole = cached
         if bulk:
             t.write(whole)
             return
-        # One write per event (each its own HTTP chunk), back to back, no sleeps.
         write = t.write
         write(_SSE_HEAD)
         for c in chunks:
             write(c)
         write(_LAST_CHUNK)
 
+    def send_json(self, body: bytes) -> None:
+        assert self.transport is not None
+        self.transport.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
+                             % (len(body), body))
 
     def respond_chat(self, body: bytes) -> None:
-        t = self.transport
-        assert t is not None
         req = json.loads(body)
-        n = int(req.get("max_tokens") or req.get("max_completion_tokens") or 10)
         if not req.get("stream"):
-            t.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
-                    % (len(_CHAT_JSON), _CHAT_JSON))
+            self.send_json(_CHAT_JSON)
             return
-        key = -n
-        cached = self.cache.get(key)
-        if cached is None:
-            chunks = [_chunk(e) for e in chat_stream_events(n)]
-            cached = self.cache[key] = (chunks, b"")
-        write = t.write
-        write(_SSE_HEAD)
-        for c in cached[0]:
-            write(c)
-        write(_LAST_CHUNK)
+        n = int(req.get("max_tokens") or req.get("max_completion_tokens") or 10)
+        stop = req.get("stop")
+        self.send_stream("chat", n, BULK_STOP in ([stop] if isinstance(stop, str) else stop or []))
+
+    def respond_responses(self, body: bytes) -> None:
+        req = json.loads(body)
+        if not req.get("stream"):
+            self.send_json(_RESPONSES_JSON)
+            return
+        n = int(req.get("max_output_tokens") or 10)
+        self.send_stream("responses", n, req.get("temperature") == BULK_TEMPERATURE)
+
+    def respond_gemini(self, stream: bool, body: bytes) -> None:
+        if not stream:  # Gemini has no "stream" field: the method says it
+            self.send_json(_GEMINI_JSON)
+            return
+        config = json.loads(body).get("generationConfig") or {}
+        n = int(config.get("maxOutputTokens") or 10)
+        self.send_stream("gemini", n, BULK_STOP in (config.get("stopSequences") or []))
 
 
 def upstream_main() -> None:
@@ -448,7 +584,14 @@ def small_payload() -> dict:
 def stream_payload(n: int, bulk: bool = False) -> dict:
     p = {**small_payload(), "stream": True, "events": n, "max_tokens": n}  # max_tokens: n for --translate
     if bulk:
+        # The Anthropic upstream reads "write"; it does not survive translation, so a translated
+        # request carries the marker in fields agentwrap maps into every backend protocol: the
+        # stop sequence BULK_STOP (Chat `stop`, Gemini `generationConfig.stopSequences`) and, as
+        # the Responses API has no stop sequences, temperature BULK_TEMPERATURE. The fake
+        # upstream only streams, so neither changes what it sends.
         p["write"] = "bulk"
+        p["stop_sequences"] = [BULK_STOP]
+        p["temperature"] = BULK_TEMPERATURE
     return p
 
 
@@ -543,10 +686,19 @@ def read_stamp(path: Path, timeout: float, proc: subprocess.Popen | None = None)
         time.sleep(0.0005)
 
 
+# --translate CHOICE: the profile backend's protocol and the path after http://HOST:PORT in its
+# base_url (OpenAI protocols include the version, Gemini's request paths carry /v1beta themselves).
+BACKENDS = {
+    "chat": ("openai_chat", "/v1"),
+    "responses": ("openai_responses", "/v1"),
+    "gemini": ("gemini", ""),
+}
+
+
 class Env:
     """Temporary bin dir with the stand-in, profile, environment."""
 
-    def __init__(self, upstream_port: int, agentwrap_cmd: list[str], translate: bool = False) -> None:
+    def __init__(self, upstream_port: int, agentwrap_cmd: list[str], translate: str | None = None) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="agentwrap-bench-"))
         self.bin = self.dir / "bin"
         self.bin.mkdir()
@@ -554,9 +706,10 @@ class Env:
         self.standin.write_text(STANDIN.replace("{python}", os.path.realpath(sys.executable)))
         self.standin.chmod(0o755)
         self.profile = self.dir / "bench.toml"
-        # --translate: the backend speaks OpenAI Chat, so every request and event is translated.
-        protocol, base = ("openai_chat", f"http://{HOST}:{upstream_port}/v1") if translate else (
-            "anthropic_messages", f"http://{HOST}:{upstream_port}")
+        # --translate X: the backend speaks another protocol, so every request and event is translated.
+        protocol, path = BACKENDS[translate] if translate else ("anthropic_messages", "")
+        base = f"http://{HOST}:{upstream_port}{path}"
+        self.backend_protocol = protocol
         self.profile.write_text(
             f'[backends.up]\nprotocol = "{protocol}"\nbase_url = "{base}"\n'
             f'api_key_env = "UP_KEY"\n\n[[routes]]\nbackend = "up"\n'
@@ -647,20 +800,36 @@ def ms(ns: float) -> float:
     return ns / 1e6
 
 
+def stream_text(body: bytes) -> str:
+    """The text of the text_delta events of an Anthropic SSE body."""
+    out = []
+    for block in body.split(b"\n\n"):
+        for line in block.split(b"\n"):
+            if line.startswith(b"data:"):
+                data = json.loads(line[5:])
+                delta = data.get("delta") if data.get("type") == "content_block_delta" else None
+                if isinstance(delta, dict) and delta.get("type") == "text_delta":
+                    out.append(delta["text"])
+    return "".join(out)
+
+
 async def check_target(t: Target, translated: bool = False) -> None:
-    """One non-streaming and one streaming request, validated, before anything is timed.
-    A translated stream carries the same events, re-encoded: its bytes are not compared."""
+    """One non-streaming and one streaming request (each also with the bulk marker), validated,
+    before anything is timed. A translated stream carries the same events, re-encoded: its bytes
+    are not compared, its event count and text are."""
     c = await ClientConn.open(t.port)
     try:
         r = await asyncio.wait_for(c.request(t.req(small_payload()), keep_body=True), 10)
         if r.status != 200 or json.loads(bytes(r.body)).get("type") != "message":
             raise RuntimeError(f"{t.name}: unexpected response {r.status}: {bytes(r.body)[:300]!r}")
-        r = await asyncio.wait_for(c.request(t.req(stream_payload(50)), keep_body=True), 10)
         want = b"".join(stream_events(50))
-        same = translated or bytes(r.body) == want
-        if r.status != 200 or not same or r.events != 50 + EXTRA_EVENTS:
-            raise RuntimeError(f"{t.name}: stream mismatch: status {r.status}, {r.events} events, "
-                               f"{len(r.body)} bytes (want {len(want)})")
+        for bulk in (False, True):
+            r = await asyncio.wait_for(c.request(t.req(stream_payload(50, bulk)), keep_body=True), 10)
+            body = bytes(r.body)
+            same = (stream_text(body) == stream_text(want)) if translated else body == want
+            if r.status != 200 or not same or r.events != 50 + EXTRA_EVENTS:
+                raise RuntimeError(f"{t.name}: stream mismatch{' (bulk)' if bulk else ''}: status {r.status}, "
+                                   f"{r.events} events, {len(body)} bytes (want {len(want)}): {body[:300]!r}")
     finally:
         c.close()
 
@@ -888,6 +1057,11 @@ def render(rep: Report) -> str:
     out.append(f"agentwrap proxy benchmark ({m['mode']}) - {m['python']} - {m['cpus']} CPUs - "
                f"{m['duration_s']:.0f} s")
     out.append(f"agentwrap: {' '.join(m['agentwrap_cmd'])}   upstream: fake, own process, {HOST}")
+    if m.get("translate"):
+        out.append(f"translate: {m['translate']} - agent anthropic_messages -> proxy -> backend "
+                   f"{m.get('backend_protocol')} (direct: anthropic_messages)")
+    else:
+        out.append("translate: none - backend anthropic_messages (pass-through)")
     out.append("")
     row = "{:<44} {:>12} {:>12} {:>14}  {}"
     out.append(row.format("figure", "direct", "proxy", "diff / ratio", "target"))
@@ -993,6 +1167,7 @@ def run(args: argparse.Namespace) -> Report:
         up, up_port = start_upstream(procs)
         env = Env(up_port, args.agentwrap, translate=args.translate)
         rep.meta["translate"] = args.translate
+        rep.meta["backend_protocol"] = env.backend_protocol
         env.flags = ["--no-capture"] if args.no_capture else []
         log = (lambda *a: print(*a, file=sys.stderr, flush=True)) if not args.silent else (lambda *a: None)
 
@@ -1008,7 +1183,7 @@ def run(args: argparse.Namespace) -> Report:
 
         async def load() -> None:
             for t in targets:
-                await check_target(t, translated=args.translate and t.name == "proxy")
+                await check_target(t, translated=bool(args.translate) and t.name == "proxy")
             log("latency ...")
             await measure_latency(targets, cfg, aw_ps, rep)
             log("time to first chunk ...")
@@ -1048,7 +1223,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--agentwrap", nargs="+", default=default_agentwrap_cmd(),
                     help="command that runs agentwrap (default: the venv's agentwrap script)")
     ap.add_argument("--silent", action="store_true", help="no progress lines on stderr")
-    ap.add_argument("--translate", action="store_true", help="the proxy's backend speaks OpenAI Chat: measure translation (direct stays Anthropic)")
+    ap.add_argument("--translate", nargs="?", const="chat", default=None, choices=list(BACKENDS),
+                    help="the proxy's backend speaks this protocol (default chat: OpenAI Chat; responses: "
+                         "OpenAI Responses; gemini: Gemini): measure translation (agent and direct stay Anthropic)")
     ap.add_argument("--no-capture", action="store_true", help="run agentwrap with --no-capture (capture overhead = the difference)")
     args = ap.parse_args(argv)
 
