@@ -324,13 +324,55 @@ def usage_of_body(protocol: str | None, body: bytes, *, sse: bool) -> dict | Non
     if not sse:
         reader.feed(body)
         return reader.finish().usage
+    lines: list[tuple[int, int]] = []
     pos = body.find(b'"usage')
     while pos >= 0:
         start = body.rfind(b"\n", 0, pos) + 1
         end = body.find(b"\n", pos)
         end = len(body) if end < 0 else end
-        line = body[start:end].rstrip(b"\r")
-        if line.startswith(b"data:"):
-            reader._event(None, line[5:].strip().decode("utf-8", "replace"))
+        lines.append((start, end))
         pos = body.find(b'"usage', end)
-    return reader.answer.usage
+    if len(lines) <= 4:
+        for start, end in lines:
+            _usage_line(reader, body, start, end)
+        return reader.answer.usage
+    # Many usage lines (Gemini reports the usage so far on every chunk): usage merges as
+    # "the latest non-zero value of each field", so read them from the last one back and
+    # stop once every field has a value, or no earlier line can give it one (none of the
+    # keys it is read from occurs before).
+    found: dict[str, int] = {}
+    seen = False  # a line with usage, if all zero
+    needles = _USAGE_KEYS.get(protocol, {})
+    for start, end in reversed(lines):
+        line = AnswerReader(protocol, sse=False)
+        _usage_line(line, body, start, end)
+        usage = line.answer.usage
+        if usage is None:
+            continue
+        seen = True
+        for k, v in usage.items():
+            if v and k not in found:
+                found[k] = v
+        if all(k in found or not any(body.rfind(n, 0, start) >= 0 for n in needles.get(k, ())) for k in TOKEN_FIELDS):
+            break
+    if found:
+        return merge_usage(None, found)
+    return dict.fromkeys(TOKEN_FIELDS, 0) if seen else None
+
+
+def _usage_line(reader: AnswerReader, body: bytes, start: int, end: int) -> None:
+    line = body[start:end].rstrip(b"\r")
+    if line.startswith(b"data:"):
+        reader._event(None, line[5:].strip().decode("utf-8", "replace"))
+
+
+# The keys each usage field is read from, per protocol (see _usage).
+_USAGE_KEYS: dict[str, dict[str, tuple[bytes, ...]]] = {
+    "anthropic_messages": {"input_tokens": (b'"input_tokens"', b'"cache_read_input_tokens"', b'"cache_creation_input_tokens"'),
+                           "output_tokens": (b'"output_tokens"',), "cache_read_tokens": (b'"cache_read_input_tokens"',),
+                           "cache_write_tokens": (b'"cache_creation_input_tokens"',)},
+    "openai_chat": {"input_tokens": (b'"prompt_tokens"',), "output_tokens": (b'"completion_tokens"',), "cache_read_tokens": (b'"cached_tokens"',)},
+    "openai_responses": {"input_tokens": (b'"input_tokens"',), "output_tokens": (b'"output_tokens"',), "cache_read_tokens": (b'"cached_tokens"',)},
+    "gemini": {"input_tokens": (b'"promptTokenCount"',), "output_tokens": (b'"candidatesTokenCount"', b'"thoughtsTokenCount"'),
+               "cache_read_tokens": (b'"cachedContentTokenCount"',)},
+}

@@ -1,0 +1,75 @@
+"""Token usage of a recorded response body (`capture.answers.usage_of_body`).
+
+The capture writer totals tokens per exchange. Streams report usage on some
+lines (Anthropic: message_start and message_delta; Chat: the last chunk;
+Responses: response.completed) or, for Gemini, on every chunk, as "the usage
+so far"; fields merge as "the latest non-zero value". The oracle here is the
+plain reading: every usage line decoded, in order.
+"""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agentwrap.capture.answers import AnswerReader, usage_of_body
+
+
+def oracle(protocol: str, body: bytes) -> dict | None:
+    reader = AnswerReader(protocol, sse=False)
+    for line in body.split(b"\n"):
+        line = line.rstrip(b"\r")
+        if line.startswith(b"data:") and b'"usage' in line:
+            reader._event(None, line[5:].strip().decode())
+    return reader.answer.usage
+
+
+def gemini_body(chunks: list) -> bytes:
+    out = []
+    for n, usage in enumerate(chunks):
+        doc: dict = {"candidates": [{"content": {"parts": [{"text": f"t{n}"}], "role": "model"}, "index": 0}]}
+        if usage is not None:
+            doc["usageMetadata"] = usage
+        out.append(b"data: " + json.dumps(doc, separators=(",", ": ")).encode() + b"\r\n\r\n")
+    return b"".join(out)
+
+
+_count = st.integers(0, 3) | st.integers(100, 200)
+_gemini_usage = st.none() | st.fixed_dictionaries(
+    {"promptTokenCount": _count},
+    optional={"candidatesTokenCount": _count, "thoughtsTokenCount": _count, "cachedContentTokenCount": _count},
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_gemini_usage, max_size=40))
+def test_gemini_usage_on_every_chunk_merges_as_the_plain_reading(chunks: list) -> None:
+    body = gemini_body(chunks)
+    assert usage_of_body("gemini", body, sse=True) == oracle("gemini", body)
+
+
+_anthropic_usage = st.fixed_dictionaries({}, optional={
+    "input_tokens": _count, "output_tokens": _count, "cache_read_input_tokens": _count, "cache_creation_input_tokens": _count})
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_anthropic_usage, max_size=12))
+def test_anthropic_usage_lines_merge_as_the_plain_reading(usages: list) -> None:
+    events = []
+    for n, usage in enumerate(usages):
+        if n == 0:
+            events.append({"type": "message_start", "message": {"id": "m", "usage": usage}})
+        else:
+            events.append({"type": "message_delta", "delta": {"stop_reason": None}, "usage": usage})
+    body = b"".join(b"event: x\ndata: " + json.dumps(e).encode() + b"\n\n" for e in events)
+    assert usage_of_body("anthropic_messages", body, sse=True) == oracle("anthropic_messages", body)
+
+
+def test_a_long_gemini_stream_keeps_a_cache_count_seen_only_early() -> None:
+    chunks = [{"promptTokenCount": 10, "candidatesTokenCount": n, "cachedContentTokenCount": 7 if n == 3 else 0} for n in range(1, 500)]
+    body = gemini_body(chunks)
+    usage = usage_of_body("gemini", body, sse=True)
+    assert usage == {"input_tokens": 10, "output_tokens": 499, "cache_read_tokens": 7, "cache_write_tokens": 0}
+    assert usage == oracle("gemini", body)
