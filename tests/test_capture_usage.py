@@ -73,3 +73,34 @@ def test_a_long_gemini_stream_keeps_a_cache_count_seen_only_early() -> None:
     usage = usage_of_body("gemini", body, sse=True)
     assert usage == {"input_tokens": 10, "output_tokens": 499, "cache_read_tokens": 7, "cache_write_tokens": 0}
     assert usage == oracle("gemini", body)
+
+
+# -- a translated exchange: the upstream body is read in the backend's protocol ------------------
+
+
+def test_translated_exchange_totals_the_backends_usage(start_proxy, upstream_factory, tmp_path) -> None:
+    """Claude Code on a Gemini backend: the tokens in the bundle's footer are the ones Gemini
+    reported (read as Gemini, not as the agent's Anthropic protocol)."""
+    import anthropic
+
+    from agentwrap.capture.reader import read_bundle
+    from agentwrap.capture.recorder import Recorder
+    from tests.conftest import write_profile
+
+    chunks = [{"promptTokenCount": 40, "candidatesTokenCount": n, "cachedContentTokenCount": 30 if n == 2 else 0} for n in range(1, 30)]
+    last = b'data: {"candidates": [{"content": {"parts": [{"text": "."}],"role": "model"},"finishReason": "STOP","index": 0}],"usageMetadata": {"promptTokenCount": 40,"candidatesTokenCount": 30}}\r\n\r\n'
+    up = upstream_factory('[[turns]]\ntext = "unused"\n', default_protocol="gemini")
+    up.fail_next(200, gemini_body(chunks) + last, {"content-type": "text/event-stream"})  # served as is
+    profile = write_profile(tmp_path / "g.toml", f'[backends.g]\nprotocol = "gemini"\nbase_url = "{up.url}"\napi_key_env = "UP_KEY"\n[[routes]]\nbackend = "g"\n')
+    proxy = start_proxy("claude", profile, {"UP_KEY": "k" * 12})
+    path = tmp_path / "run.cbor"
+    rec = proxy.dispatcher.recorder = Recorder(str(path), {"agent": "claude"}, [])
+    client = anthropic.Anthropic(base_url=proxy.base_url, api_key=proxy.secret)
+    with client.messages.stream(model="gemini-x", max_tokens=100, messages=[{"role": "user", "content": "hi"}]) as stream:
+        text = stream.get_final_text()
+        final = stream.get_final_message()
+    client.close()
+    rec.close({})
+    assert text.startswith("t0t1t2") and final.usage.output_tokens == 30
+    footer = read_bundle(path).footer
+    assert footer["totals"]["tokens"] == {"input_tokens": 40, "output_tokens": 30, "cache_read_tokens": 30, "cache_write_tokens": 0}

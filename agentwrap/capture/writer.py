@@ -47,6 +47,21 @@ def protocol_of_target(target: str) -> str | None:
     return protocol
 
 
+def protocol_of_url(url: str) -> str | None:
+    """The protocol of an upstream model call, from its URL path (base paths vary:
+    `.../api/v1/chat/completions`), or None."""
+    path = url.partition("?")[0].rstrip("/")
+    if path.endswith(("/chat/completions",)):
+        return "openai_chat"
+    if path.endswith("/responses"):
+        return "openai_responses"
+    if path.endswith("/messages"):
+        return "anthropic_messages"
+    if path.endswith((":generateContent", ":streamGenerateContent")):
+        return "gemini"
+    return None
+
+
 def _is_sse(headers: list[tuple[str, str]]) -> bool:
     return any(n.lower() == "content-type" and v.startswith("text/event-stream") for n, v in headers)
 
@@ -80,10 +95,11 @@ def _usage_tap(protocol: str | None, headers: list[tuple[str, str]]) -> _UsageTa
 
 
 class _Exchange:
-    __slots__ = ("protocol", "request_raw", "up", "agent", "chunks", "last_at", "tap", "upstream_seen", "status", "failed")
+    __slots__ = ("protocol", "up_protocol", "request_raw", "up", "agent", "chunks", "last_at", "tap", "upstream_seen", "status", "failed")
 
     def __init__(self, protocol: str | None, request_raw: bytes, redactor: Redactor) -> None:
         self.protocol = protocol
+        self.up_protocol = protocol  # the backend's, once the upstream request is seen
         self.request_raw: bytes | None = request_raw
         self.up = StreamRedactor(redactor)
         self.agent = StreamRedactor(redactor)
@@ -153,6 +169,9 @@ class BundleEncoder:
         self.totals["upstream_requests"] += 1
         ex = self._ex(xid)
         out: list = []
+        if ex is not None:
+            # A translated call speaks the backend's protocol: its usage is read in that one.
+            ex.up_protocol = protocol_of_url(url) or ex.protocol
         if ex is not None and ex.request_raw is not None and body == ex.request_raw:
             stored: Any = {"same_as": "request"}
         else:
@@ -170,7 +189,7 @@ class BundleEncoder:
         if ex is not None:
             ex.upstream_seen = True
             ex.status = status
-            ex.tap = _usage_tap(ex.protocol, hs)
+            ex.tap = _usage_tap(ex.up_protocol, hs)
         return self._emit([{"t": "upstream_response", "x": xid, "at": at, "status": status, "headers": hs}])
 
     def _tap(self, ex: _Exchange, data: bytes) -> None:
