@@ -324,37 +324,28 @@ def usage_of_body(protocol: str | None, body: bytes, *, sse: bool) -> dict | Non
     if not sse:
         reader.feed(body)
         return reader.finish().usage
-    lines: list[tuple[int, int]] = []
-    pos = body.find(b'"usage')
-    while pos >= 0:
-        start = body.rfind(b"\n", 0, pos) + 1
-        end = body.find(b"\n", pos)
-        end = len(body) if end < 0 else end
-        lines.append((start, end))
-        pos = body.find(b'"usage', end)
-    if len(lines) <= 4:
-        for start, end in lines:
-            _usage_line(reader, body, start, end)
-        return reader.answer.usage
-    # Many usage lines (Gemini reports the usage so far on every chunk): usage merges as
-    # "the latest non-zero value of each field", so read them from the last one back and
-    # stop once every field has a value, or no earlier line can give it one (none of the
-    # keys it is read from occurs before).
+    # Usage merges as "the latest non-zero value of each field" (Gemini reports the usage
+    # so far on every chunk), so the lines mentioning usage are read from the last one back,
+    # until every field has a value or no earlier line can give it one (none of the keys it
+    # is read from occurs before).
     found: dict[str, int] = {}
     seen = False  # a line with usage, if all zero
     needles = _USAGE_KEYS.get(protocol, {})
-    for start, end in reversed(lines):
+    pos = body.rfind(b'"usage')
+    while pos >= 0:
+        start = body.rfind(b"\n", 0, pos) + 1
+        end = body.find(b"\n", pos)
         line = AnswerReader(protocol, sse=False)
-        _usage_line(line, body, start, end)
+        _usage_line(line, body, start, len(body) if end < 0 else end)
         usage = line.answer.usage
-        if usage is None:
-            continue
-        seen = True
-        for k, v in usage.items():
-            if v and k not in found:
-                found[k] = v
-        if all(k in found or not any(body.rfind(n, 0, start) >= 0 for n in needles.get(k, ())) for k in TOKEN_FIELDS):
-            break
+        if usage is not None:
+            seen = True
+            for k, v in usage.items():
+                if v and k not in found:
+                    found[k] = v
+            if all(k in found or not any(body.rfind(n, 0, start) >= 0 for n in needles.get(k, ())) for k in TOKEN_FIELDS):
+                break
+        pos = body.rfind(b'"usage', 0, start)
     if found:
         return merge_usage(None, found)
     return dict.fromkeys(TOKEN_FIELDS, 0) if seen else None
