@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark the real `agentwrap claude` proxy against a direct baseline, in one run.
 
-    python bench/proxy_bench.py [--quick] [--json FILE] [--no-capture] [--translate [chat|responses|gemini]]
+    python bench/proxy_bench.py [--quick] [--json FILE] [--no-capture] [--translate [chat|responses|gemini]] [--pin CPUS]
 
 Three kinds of process take part:
 
@@ -28,6 +28,11 @@ Three kinds of process take part:
   Anthropic Messages, so every request and event is translated;
 * the measuring client: this process, hand-written HTTP/1.1 on asyncio
   protocols (no httpx), identical for both targets.
+
+`--pin 0` runs every process of the benchmark on CPU 0 (affinity is inherited):
+the ratios then compare the CPU cost of the two paths, instead of depending on
+how the scheduler places three processes on this machine's cores (the direct
+baseline otherwise swings between ~200k and ~800k events/s from run to run).
 
 Every figure is measured against the upstream directly ("direct", always its
 Anthropic Messages endpoint) and through agentwrap ("proxy") in the same run.
@@ -1062,6 +1067,8 @@ def render(rep: Report) -> str:
                    f"{m.get('backend_protocol')} (direct: anthropic_messages)")
     else:
         out.append("translate: none - backend anthropic_messages (pass-through)")
+    if m.get("pin"):
+        out.append(f"pinned: every process on CPU {m['pin']}")
     out.append("")
     row = "{:<44} {:>12} {:>12} {:>14}  {}"
     out.append(row.format("figure", "direct", "proxy", "diff / ratio", "target"))
@@ -1158,7 +1165,9 @@ def run(args: argparse.Namespace) -> Report:
     cfg = Config.quick() if args.quick else Config()
     rep = Report()
     t_start = time.monotonic()
-    rep.meta = {"mode": "quick" if args.quick else "full", "python": sys.version.split()[0],
+    if args.pin:
+        os.sched_setaffinity(0, {int(c) for c in args.pin.split(",")})  # inherited by every process started below
+    rep.meta = {"pin": args.pin, "mode": "quick" if args.quick else "full", "python": sys.version.split()[0],
                 "cpus": os.cpu_count(), "agentwrap_cmd": args.agentwrap, "config": cfg.__dict__ | {"conc": list(cfg.conc)},
                 "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     procs = Procs()
@@ -1226,6 +1235,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--translate", nargs="?", const="chat", default=None, choices=list(BACKENDS),
                     help="the proxy's backend speaks this protocol (default chat: OpenAI Chat; responses: "
                          "OpenAI Responses; gemini: Gemini): measure translation (agent and direct stay Anthropic)")
+    ap.add_argument("--pin", metavar="CPUS", help="run every process on these CPUs (comma-separated ids), e.g. 0")
     ap.add_argument("--no-capture", action="store_true", help="run agentwrap with --no-capture (capture overhead = the difference)")
     args = ap.parse_args(argv)
 

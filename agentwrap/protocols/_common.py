@@ -106,7 +106,11 @@ class Block:
 
     @property
     def text(self) -> str:
-        return "".join(self.parts)
+        parts = self.parts
+        if any(type(p) is bytes for p in parts):
+            # Text the lane took: JSON string literals, comma-separated, decoded when read.
+            parts = [p if type(p) is str else "".join(json.loads(b"[" + p + b"]")) for p in parts]
+        return "".join(parts)
 
 
 class BlockSequencer:
@@ -175,15 +179,17 @@ class BlockSequencer:
                 self._start()
         return self._flush()
 
-    def text_run(self, literals: list[bytes], texts: list[str]) -> bytes | None:
+    def text_run(self, literals: list[bytes], joined: bytes) -> bytes | None:
         """The text lane (lane.py): the bytes of `TextDelta(t)` for each text, built from its
-        JSON string literal, when the open block takes text; None when the general path must."""
+        JSON string literal, when the open block takes text; None when the general path must.
+        `joined` is the literals comma-separated: the block keeps it as its text, decoded
+        when read (`Block.text`)."""
         block = self._current
         if self._done or self._stop is not None or block is None or block.kind != "text" or block.sealed:
             return None
         run = self._text_run(block, literals)
         if run is not None:
-            block.parts += texts
+            block.parts.append(joined)
         return run
 
     def finish(self) -> bytes:

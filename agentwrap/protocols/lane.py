@@ -18,8 +18,10 @@ the same work on bytes:
 - `Template.scan` matches consecutive whole events against the compiled
   template and returns their literals, still JSON-escaped. The encoder puts
   each literal into its own per-token event unchanged (a JSON string literal
-  is valid in any JSON document), and one `json.loads` of all of them
-  validates UTF-8 and escapes and gives the texts the encoder keeps.
+  is valid in any JSON document). The template's literal pattern admits only
+  valid escapes, one `decode()` of the run checks the UTF-8, and the encoder's
+  block keeps the literals as its text, decoded only when read (the Responses
+  encoder's closing events).
 
 Gemini chunks also carry the usage so far: their template keeps the shape
 of the `usageMetadata` object (keys, nesting) and leaves its numbers open
@@ -219,19 +221,3 @@ def _open(fixed: bytes, volatile: tuple[str, ...]) -> bytes:
     return b"".join(out)
 
 
-_scanstring = json.decoder.scanstring  # C, as _scan_once
-_scan_once = json.JSONDecoder().scan_once  # the C scanner: json.loads' Python layers cost more than the work
-
-
-def texts(literals: list[bytes]) -> list[str] | None:
-    """The texts of `literals` (one scan of them all), or None if any is not valid JSON/UTF-8."""
-    try:
-        if len(literals) == 1:
-            literal = literals[0].decode()
-            text, end = _scanstring(literal, 1)
-            return [text] if end == len(literal) else None
-        joined = (b"[" + b",".join(literals) + b"]").decode()
-        values, end = _scan_once(joined, 0)
-    except (ValueError, StopIteration):  # UnicodeDecodeError and JSONDecodeError included
-        return None
-    return values if end == len(joined) and len(values) == len(literals) else None

@@ -101,7 +101,7 @@ class StreamEncoder:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
         return f'data: {self._prefix}"choices":[{dumps(choice)}]}}\n\n'.encode()
 
-    def text_run(self, literals: list[bytes], texts: list[str]) -> bytes | None:
+    def text_run(self, literals: list[bytes], joined: bytes) -> bytes | None:
         """The text lane (lane.py): the chunks of `TextDelta(t)` for each text, built from its
         JSON string literal; None when the general path must."""
         if self._done or self._stop is not None or not self._role_sent:

@@ -410,8 +410,12 @@ class StreamTranslator:
         if b'""' in literals:
             literals = [lit for lit in literals if lit != b'""']  # empty texts make no delta
         if literals:
-            texts = lane.texts(literals)
-            run = self._encoder.text_run(literals, texts) if texts is not None else None
+            joined = literals[0] if len(literals) == 1 else b",".join(literals)
+            try:
+                joined.decode()  # the template checked the escapes; this checks the UTF-8
+            except UnicodeDecodeError:
+                return False
+            run = self._encoder.text_run(literals, joined)
             if run is None:
                 return False
             self._adapter.text_seen()
