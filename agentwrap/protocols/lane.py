@@ -74,26 +74,30 @@ class Template:
         m = self._match(event)
         return m is not None and m.end() == len(event)
 
-    def scan(self, data: bytes, pos: int, usages: list[bytes] | None = None) -> tuple[list[bytes], int]:
-        """The literals of the whole events matching from `pos` on, and where the matching
-        stopped. With `usages`, the usage object of each event is appended to it."""
+    def scan(self, data: bytes, pos: int, usages: list[bytes] | None = None, limit: int = -1) -> tuple[list[bytes], int]:
+        """The literals of the whole events matching from `pos` on (at most `limit`), and where
+        the matching stopped. With `usages`, the usage object of each event is appended to it."""
         match = self._match
         literals: list[bytes] = []
         add = literals.append
         if usages is None:
-            while True:
+            while limit:
                 m = match(data, pos)
                 if m is None:
-                    return literals, pos
+                    break
                 add(m["t"])
                 pos = m.end()
-        while True:
+                limit -= 1
+            return literals, pos
+        while limit:
             m = match(data, pos)
             if m is None:
-                return literals, pos
+                break
             add(m["t"])
             usages.append(m["u"])
             pos = m.end()
+            limit -= 1
+        return literals, pos
 
 
 def learn(event: bytes, text: str, locate: Locate, volatile: tuple[str, ...] = (), usage_key: str | None = None,

@@ -265,8 +265,8 @@ class StreamTranslator:
     """
 
     content_type = "text/event-stream"
-    LANE_AFTER = 8  # general-path text deltas before a template is learned: short answers never pay for it
-    LEARN_SLICE = 4096  # bytes of a large chunk parsed at a time while the lane is being learned
+    LANE_AFTER = 3  # general-path text deltas before a template is learned: the shortest answers never pay for it
+    LEARN_SLICE = 1024  # bytes of a large chunk parsed at a time while the lane is being learned
     HOLD_MAX = 64 * 1024  # a longer unfinished event goes to the parser (and its size limit)
 
     def __init__(self, ctx: TranslationContext) -> None:
@@ -386,7 +386,10 @@ class StreamTranslator:
             literals, stop = template.scan(chunk, pos, usages)
             if literals:
                 if not self._lane_run(literals, usages, out):
-                    break  # the encoder cannot take them, or a usage is malformed: the general path decides
+                    # The encoder cannot take them, or one is not UTF-8: the events before
+                    # that one still take the lane, the general path decides from there.
+                    pos = self._lane_one_by_one(template, chunk, pos, out)
+                    break
                 pos = stop
             end = find(sep, pos)
             if end < 0:
@@ -398,6 +401,15 @@ class StreamTranslator:
             self._general(parser.feed(chunk[pos:end]), out)
             pos = end
         return chunk[pos:] if pos else chunk
+
+    def _lane_one_by_one(self, template: Any, chunk: bytes, pos: int, out: list[bytes]) -> int:
+        """Take the lane's events at `pos` one at a time while each can; return where one could not."""
+        while True:
+            usages: list[bytes] | None = [] if template.has_usage else None
+            literals, stop = template.scan(chunk, pos, usages, limit=1)
+            if not literals or not self._lane_run(literals, usages, out):
+                return pos
+            pos = stop
 
     def _lane_run(self, literals: list[bytes], usages: list[bytes] | None, out: list[bytes]) -> bool:
         if usages:
