@@ -175,3 +175,45 @@ def test_disk_full_is_reported_once(tmp_path: Path) -> None:
     assert count == "1" and "File too large" in message and str(path) in message
     bundle = read_bundle(path)  # what was written before the failure is readable
     assert not bundle.complete and bundle.exchanges
+
+
+def test_interleaved_upstream_and_agent_pieces_read_back_in_place(tmp_path: Path) -> None:
+    """A translated stream alternates upstream chunks and agent chunks; the writer batches a
+    run of them, and every piece reads back with its time and its place among the others."""
+    path = tmp_path / "r.cbor"
+    secret = "sk-interleaved-secret-0123456789"
+    with Recorder(str(path), {}, [secret]) as rec:
+        x = rec.exchange("POST", "/s/v1/messages", [], b"{}")
+        rec.upstream_request(x, "POST", "http://up/v1/chat/completions", [], b"{}")
+        rec.upstream_response(x, 200, [("content-type", "text/event-stream")])
+        rec.agent_response(x, 200, [("content-type", "text/event-stream")])
+        ups, agents = [], []
+        for i in range(300):  # queued faster than the writer's 10 ms turns: batched
+            up = b"data: up %d\n\n" % i
+            rec.chunk(x, up)
+            ups.append(up)
+            if i % 3 != 2:  # not every upstream piece makes an agent piece
+                ag = b"event: e\ndata: agent %d %s\n\n" % (i, secret.encode() if i == 150 else b"")
+                rec.agent_chunk(x, ag)
+                agents.append((i + 1, ag))
+        rec.end(x)
+    ex = read_bundle(path).exchanges[0]
+    assert [c.data for c in ex.chunks] == ups
+    assert [c.after for c in ex.agent_chunks] == [after for after, _ in agents]
+    want = [ag.replace(secret.encode(), b"") for _, ag in agents]
+    got = [c.data for c in ex.agent_chunks]
+    assert len(got) == len(want) and b"".join(got).replace(b"[REDACTED]", b"") == b"".join(want)
+    assert secret.encode() not in path.read_bytes()
+    assert ex.agent_stream() == got
+    assert all(a.at_ns <= b.at_ns for a, b in zip(ex.agent_chunks, ex.agent_chunks[1:]))
+    with open(path, "rb") as f:
+        import cbor2
+
+        kinds = []
+        f.seek(0)
+        try:
+            while True:
+                kinds.append(cbor2.load(f))
+        except Exception:
+            pass
+    assert sum(1 for k in kinds if isinstance(k, dict) and k.get("t") == "agent_chunk") < len(agents) / 4, "batched"

@@ -370,7 +370,19 @@ class _Builder:
         self._ex(item).agent_response = HttpResponse(item["at"], item["status"], self._headers(item), body)
 
     def _agent_chunk(self, item: dict) -> None:
-        self._ex(item).agent_chunks.append(Chunk(item["at"], bytes(item["data"]), item.get("after", 0)))
+        data = bytes(item["data"])
+        chunks = self._ex(item).agent_chunks
+        ats = item.get("ats")
+        if not ats:
+            chunks.append(Chunk(item["at"], data, item.get("after", 0)))
+            return
+        # A batch of agent pieces (a translated stream): split back as `_chunks` does.
+        sizes, afters = list(item.get("sizes") or []), list(item.get("afters") or [])
+        pos = 0
+        for i, at in enumerate(ats):
+            end = len(data) if i == len(ats) - 1 else min(pos + (sizes[i] if i < len(sizes) else 0), len(data))
+            chunks.append(Chunk(at, data[pos:end], afters[i] if i < len(afters) else item.get("after", 0)))
+            pos = end
 
     def _error(self, item: dict) -> None:
         rec = ErrorRecord(item["at"], str(item["kind"]), str(item["message"]))

@@ -242,6 +242,16 @@ class Recorder:
                             datas.append(nxt[3])
                             size += len(nxt[3])
                         op = ("chunks", op[1], ats, datas)
+                    elif kind in _STREAM_KINDS and q and q[0][0] in _STREAM_KINDS and q[0][1] == op[1]:
+                        # A translated stream alternates upstream chunks and agent chunks:
+                        # the run becomes one batch of each (agent pieces keep their place
+                        # as the number of upstream pieces before each).
+                        run = [op]
+                        size = len(op[3])
+                        while q and q[0][0] in _STREAM_KINDS and q[0][1] == op[1] and len(run) < MAX_BATCH_CHUNKS and size < FLUSH_BYTES:
+                            run.append(take())
+                            size += len(run[-1][3])
+                        op = ("stream_run", op[1], run)
                     if kind == "stop":
                         _write_all(self._fd, buf)
                         return
@@ -280,6 +290,7 @@ class Recorder:
 
 
 MAX_BATCH_CHUNKS = 512
+_STREAM_KINDS = ("chunk", "agent_chunk")
 SWITCH_INTERVAL_S = 0.0005
 
 

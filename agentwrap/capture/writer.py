@@ -223,6 +223,32 @@ class BundleEncoder:
         self._tap(ex, data)
         return self._emit([{"t": "chunks", "x": xid, "at": ats[0], "ats": ats, "sizes": sizes, "data": ex.up.feed(data)}])
 
+    def _stream_run(self, xid: int, run: list[tuple]) -> bytes:
+        """Interleaved upstream and agent pieces of one exchange: one `chunks` item and one
+        `agent_chunk` item holding all agent pieces (`ats`, `sizes`, `afters` per piece)."""
+        ex = self._ex(xid)
+        base = ex.chunks if ex is not None else 0
+        up_ats, up_datas, ag_ats, ag_datas, afters = [], [], [], [], []
+        for op in run:
+            if op[0] == "chunk":
+                up_ats.append(op[2])
+                up_datas.append(op[3])
+            else:
+                ag_ats.append(op[2])
+                ag_datas.append(op[3])
+                afters.append(base + len(up_datas))
+        out = [self._chunks(xid, up_ats, up_datas)] if up_datas else []
+        if len(ag_datas) == 1:
+            out.append(self._agent_chunk(xid, ag_ats[0], ag_datas[0], afters[0]))
+        elif ag_datas:
+            data = b"".join(ag_datas)
+            if ex is not None and not ex.upstream_seen:
+                self._tap(ex, data)
+            stored = ex.agent.feed(data) if ex is not None else self.redactor.bytes(data)
+            out.append(self._emit([{"t": "agent_chunk", "x": xid, "at": ag_ats[0], "after": afters[0], "data": stored,
+                                    "ats": ag_ats, "sizes": [len(d) for d in ag_datas], "afters": afters}]))
+        return b"".join(out)
+
     def _agent_response(self, xid: int, at: int, status: int, headers, body: bytes | None) -> bytes:
         hs = self.redactor.headers(headers)
         item: dict[str, Any] = {"t": "agent_response", "x": xid, "at": at, "status": status, "headers": hs}
@@ -239,9 +265,10 @@ class BundleEncoder:
         out.append(item)
         return self._emit(out)
 
-    def _agent_chunk(self, xid: int, at: int, data: bytes) -> bytes:
+    def _agent_chunk(self, xid: int, at: int, data: bytes, after: int | None = None) -> bytes:
         ex = self._ex(xid)
-        after = ex.chunks if ex is not None else 0
+        if after is None:
+            after = ex.chunks if ex is not None else 0
         if ex is not None and not ex.upstream_seen:
             self._tap(ex, data)
         stored = ex.agent.feed(data) if ex is not None else self.redactor.bytes(data)
