@@ -108,8 +108,21 @@ class Block:
     def text(self) -> str:
         parts = self.parts
         if any(type(p) is bytes for p in parts):
-            # Text the lane took: JSON string literals, comma-separated, decoded when read.
-            parts = [p if type(p) is str else "".join(json.loads(b"[" + p + b"]")) for p in parts]
+            # Text the lane took: JSON string literals, comma-separated, decoded when read,
+            # each run of them in one json.loads.
+            out: list[str] = []
+            run: list[bytes] = []
+            for p in parts:
+                if type(p) is bytes:
+                    run.append(p)
+                    continue
+                if run:
+                    out += json.loads(b"[" + b",".join(run) + b"]")
+                    run = []
+                out.append(p)
+            if run:
+                out += json.loads(b"[" + b",".join(run) + b"]")
+            parts = out
         return "".join(parts)
 
 

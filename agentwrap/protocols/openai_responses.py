@@ -126,6 +126,7 @@ class StreamEncoder(BlockSequencer):
         self._seq = 0
         self._id_base = response_id.removeprefix("resp_")
         self.final: dict | None = None  # the last Response object sent, once finished
+        self._lane_head: tuple[Block, bytes] | None = None  # the text lane's event head for a block
 
     def _event(self, payload: dict) -> None:
         kind = payload["type"]
@@ -168,8 +169,11 @@ class StreamEncoder(BlockSequencer):
 
     def _text_run(self, block: Block, literals: list[bytes]) -> bytes:
         # The same bytes _on_delta makes for a text block: dumps() keeps insertion order.
-        head = (f'event: response.output_text.delta\ndata: {{"type":"response.output_text.delta",'
-                f'"item_id":{dumps(block.item_id)},"output_index":{block.index},"content_index":0,"delta":').encode()
+        cached = self._lane_head
+        if cached is None or cached[0] is not block:
+            cached = self._lane_head = (block, (f'event: response.output_text.delta\ndata: {{"type":"response.output_text.delta",'
+                                                f'"item_id":{dumps(block.item_id)},"output_index":{block.index},"content_index":0,"delta":').encode())
+        head = cached[1]
         seq = self._seq
         out = [b'%b%b,"logprobs":[],"sequence_number":%d}\n\n' % (head, literal, seq + n) for n, literal in enumerate(literals)]
         self._seq = seq + len(literals)
