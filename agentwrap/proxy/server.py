@@ -236,10 +236,12 @@ class ProxyServer:
         if isinstance(body, (bytes, bytearray)):
             if not any(n == b"content-length" for n, _ in headers):
                 headers = [*headers, (b"content-length", str(len(body)).encode())]
-            writer.write(conn.send(h11.Response(status_code=response.status, headers=headers)))
+            # One write, so one send() for the whole response (a send per part costs a
+            # syscall each on the latency path).
+            out = conn.send(h11.Response(status_code=response.status, headers=headers))
             if body and method != b"HEAD":
-                writer.write(conn.send(h11.Data(data=body)))
-            writer.write(conn.send(h11.EndOfMessage()))
+                out += conn.send(h11.Data(data=body))
+            writer.write(out + conn.send(h11.EndOfMessage()))
             await writer.drain()
             return
         # HTTP/1.1 agents get chunked framing done by hand (0.1 us against 2.5 us
