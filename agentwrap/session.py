@@ -340,7 +340,7 @@ def run_session(opts: SessionOptions, env: Mapping[str, str] | None = None) -> S
     # Only a socket and a secret before the spawn; the proxy itself is built after it.
     sock = listen_loopback()
     secret = secrets.token_urlsafe(24)
-    base = f"http://127.0.0.1:{sock.getsockname()[1]}/{secret}"
+    origin = f"http://127.0.0.1:{sock.getsockname()[1]}"
     server = dispatcher = None
 
     capture_dir = _capture_dir(opts, env)
@@ -350,7 +350,7 @@ def run_session(opts: SessionOptions, env: Mapping[str, str] | None = None) -> S
     returncode = 1
     signals = SignalForwarder()
     try:
-        wiring = spec.wire(base, secret, plan.routing.key_mode, env, tmpdir)
+        wiring = spec.wire(origin, secret, plan.routing.key_mode, env, tmpdir, list(opts.args))
         for path, text in wiring.files.items():
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as f:

@@ -57,7 +57,11 @@ if proto:
         flags = dict(a.split("=", 1) for a in sys.argv[1:] if a.startswith("model_providers.agentwrap."))
         base = json.loads(flags["model_providers.agentwrap.base_url"])
         key = os.environ[json.loads(flags["model_providers.agentwrap.env_key"])]
-        url, auth, body = base + "/responses", {"authorization": "Bearer " + key}, {"model": "m", "input": "hi"}
+        import tomllib
+
+        extra = tomllib.loads("h = " + flags["model_providers.agentwrap.env_http_headers"])["h"]
+        auth = {"authorization": "Bearer " + key, **{h: os.environ[v] for h, v in extra.items()}}
+        url, body = base + "/responses", {"model": "m", "input": "hi"}
     else:
         url = os.environ["GOOGLE_GEMINI_BASE_URL"] + "/v1beta/models/g:generateContent"
         auth = {"x-goog-api-key": os.environ["GEMINI_API_KEY"]}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import tomllib
 import os
 import signal
 import socket
@@ -115,17 +117,28 @@ def test_codex_provider_flags_come_before_the_users_args(standin, first):
     argv = rec["argv"]
     n = len(argv) - len(first)
     assert argv[n:] == first
-    flags = dict(argv[i + 1].split("=", 1) for i in range(0, n, 2) if argv[i] == "-c")
-    assert all(argv[i] == "-c" for i in range(0, n, 2))
+    assert argv[0] == "--no-daemon"  # a shared Codex server would bypass agentwrap; asked for without a warning
+    flags = dict(argv[i + 1].split("=", 1) for i in range(1, n, 2) if argv[i] == "-c")
+    assert all(argv[i] == "-c" for i in range(1, n, 2))
     assert flags["model_provider"] == '"agentwrap"'
     base = json.loads(flags["model_providers.agentwrap.base_url"])
-    assert base.startswith("http://127.0.0.1:") and base.endswith("/v1")
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+/v1", base)  # no secret in argv: any local user can read it
     assert flags["model_providers.agentwrap.wire_api"] == '"responses"'
     assert flags["model_providers.agentwrap.supports_websockets"] == "false"
+    headers = tomllib.loads("h = " + flags["model_providers.agentwrap.env_http_headers"])["h"]
     key_var = json.loads(flags["model_providers.agentwrap.env_key"])
     env = rec["env"]
-    assert env[key_var] == base.split("/")[-2]  # the secret
+    secret = env[headers["x-agentwrap-secret"]]
+    assert len(secret) >= 24 and env[key_var] == secret
+    assert not any(secret in a for a in argv)
     assert "OPENAI_API_KEY" not in env and "sk-openai-user" not in json.dumps(env)
+
+
+@pytest.mark.parametrize("own", [["--no-daemon", "exec", "x"], ["--remote", "ws://127.0.0.1:1"], ["--remote=unix://"]])
+def test_codex_users_own_daemon_flags_are_not_doubled(standin, own):
+    assert standin.run(["codex", "--", *own], OPENAI_API_KEY="k").returncode == 0
+    argv = standin.record()["argv"]
+    assert argv.count("--no-daemon") == own.count("--no-daemon")
 
 
 def test_codex_chatgpt_login_passes_through(standin, isolated_env):

@@ -35,9 +35,12 @@ class Wiring:
 class AgentSpec:
     """Everything agentwrap knows about one agent CLI.
 
-    `wire(base, secret, key_mode, env, tmpdir)` returns the Wiring that points the agent
-    at the proxy: `base` is `http://127.0.0.1:PORT/<secret>`; in key mode the agent
-    gets the secret as its API key, otherwise its own login passes through.
+    `wire(origin, secret, key_mode, env, tmpdir, args)` returns the Wiring that points
+    the agent at the proxy: `origin` is `http://127.0.0.1:PORT`; the agent must send
+    the session `secret` as the first path segment or in the `x-agentwrap-secret`
+    header, and never in argv (any local user can read a command line). In key mode
+    the agent also gets the secret as its API key, otherwise its own login passes
+    through. `args` are the user's own arguments, for agents whose flags must not clash.
     """
 
     name: str
@@ -46,7 +49,7 @@ class AgentSpec:
     protocol: str
     native_base_url: str
     key_variables: tuple[tuple[str, str], ...]  # (variable, scheme), in order of preference
-    wire: Callable[[str, str, bool, Mapping[str, str], str], Wiring]
+    wire: Callable[[str, str, bool, Mapping[str, str], str, list[str]], Wiring]
     version_args: tuple[str, ...] = ("--version",)
 
     def native_key(self, env: Mapping[str, str]) -> NativeKey | None:

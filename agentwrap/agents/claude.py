@@ -7,8 +7,10 @@ from collections.abc import Mapping
 from agentwrap.agents.base import AgentSpec, Wiring
 
 
-def _wire(base: str, secret: str, key_mode: bool, env: Mapping[str, str], tmpdir: str) -> Wiring:
-    w = Wiring(env_set={"ANTHROPIC_BASE_URL": base})
+def _wire(origin: str, secret: str, key_mode: bool, env: Mapping[str, str], tmpdir: str, args: list[str]) -> Wiring:
+    # The secret is the base URL's first path segment: Claude Code keeps a path prefix,
+    # and its own OAuth bearer must pass through untouched in login mode.
+    w = Wiring(env_set={"ANTHROPIC_BASE_URL": f"{origin}/{secret}"})
     if key_mode:
         # ANTHROPIC_AUTH_TOKEN (sent as Bearer) rather than ANTHROPIC_API_KEY: interactive
         # Claude Code asks the user to approve every new ANTHROPIC_API_KEY value.

@@ -87,7 +87,8 @@ def sync_back(shadow: str, real_dir: str) -> None:
         shutil.move(path, dest)
 
 
-def _wire(base: str, secret: str, key_mode: bool, env: Mapping[str, str], tmpdir: str) -> Wiring:
+def _wire(origin: str, secret: str, key_mode: bool, env: Mapping[str, str], tmpdir: str, args: list[str]) -> Wiring:
+    base = f"{origin}/{secret}"  # Gemini CLI keeps a base-URL path prefix, Code Assist's included
     if not key_mode:
         return Wiring(env_set={"CODE_ASSIST_ENDPOINT": base})
     real_dir = real_gemini_dir(env)

@@ -40,8 +40,10 @@ HOP_BY_HOP = frozenset(
         b"upgrade",
         b"host",
         b"content-length",
+        b"x-agentwrap-secret",  # the session secret, for agents whose base URL cannot carry it
     }
 )
+SECRET_HEADER = b"x-agentwrap-secret"
 AUTH_HEADERS = frozenset({b"authorization", b"x-api-key", b"x-goog-api-key"})
 # Between agentwrap and the upstream the body stays uncompressed, so taps
 # (capture, guards) can read it; the agent is on loopback, where compression buys nothing.
@@ -127,10 +129,14 @@ class Dispatcher:
         if self.recorder:
             self.recorder.error(xid, kind, message)
 
-    def _check_secret(self, path: bytes) -> bytes | None:
-        """Return the path after the secret prefix, or None if the secret is missing."""
+    def _check_secret(self, path: bytes, headers: Headers) -> bytes | None:
+        """Return the path after the secret prefix (or the whole path when the secret came in
+        the `x-agentwrap-secret` header), or None if the request did not carry the secret."""
         if not path.startswith(b"/"):
             return None
+        for name, value in headers:
+            if name.lower() == SECRET_HEADER:
+                return path if hmac.compare_digest(value, self._secret) else None
         first, sep, rest = path[1:].partition(b"/")
         ok = hmac.compare_digest(first, self._secret)
         if not ok:
@@ -154,7 +160,7 @@ class Dispatcher:
 
     async def _handle(self, xid: int, method: bytes, target: bytes, headers: Headers, body: bytes) -> ProxyResponse:
         raw_path, _, query = target.partition(b"?")
-        rest = self._check_secret(raw_path)
+        rest = self._check_secret(raw_path, headers)
         if rest is None:
             self.stats.unauthorized += 1
             return self._error(
