@@ -39,12 +39,15 @@ def run_agent(
     quiet: bool,
     capture_dir: str | None = None,
     capture: bool = True,
+    project: bool = True,
 ) -> int:
     """Run one wrapped session; map agentwrap's own errors to one line and an exit code."""
     from agentwrap.errors import AgentNotFound, AgentwrapError, ConfigError
     from agentwrap.session import SessionOptions, run_session
 
-    opts = SessionOptions(agent=agent, args=args, profile=profile, quiet=quiet, capture_dir=capture_dir, capture=capture)
+    opts = SessionOptions(
+        agent=agent, args=args, profile=profile, quiet=quiet, capture_dir=capture_dir, capture=capture, project=project
+    )
     try:
         result = run_session(opts)
     except AgentNotFound as exc:
@@ -65,7 +68,7 @@ def run_agent(
 def _fast_agent_command(argv: list[str]) -> int | None:
     """Parse `AGENT [--profile X] [--quiet] [-- ARGS...]` without typer; None = let typer handle it."""
     agent, rest = argv[0], argv[1:]
-    opts: dict = {"profile": None, "quiet": False, "capture_dir": None, "capture": True}
+    opts: dict = {"profile": None, "quiet": False, "capture_dir": None, "capture": True, "project": True}
     valued = {"--profile": "profile", "--capture-dir": "capture_dir"}
     i = 0
     while i < len(rest):
@@ -87,6 +90,10 @@ def _fast_agent_command(argv: list[str]) -> int | None:
             continue
         if a == "--no-capture":
             opts["capture"] = False
+            i += 1
+            continue
+        if a == "--no-project":
+            opts["project"] = False
             i += 1
             continue
         if a in ("-h", "--help"):
@@ -124,8 +131,11 @@ def _build_app():
                 help="Where the run's capture bundle goes. Default: the platform state dir (agentwrap runs).",
             ),
             no_capture: bool = typer.Option(False, "--no-capture", help="Record no capture bundle for this run."),
+            no_project: bool = typer.Option(
+                False, "--no-project", help="Ignore the project file (.agentwrap.toml) [env: AGENTWRAP_NO_PROJECT=1]."
+            ),
         ) -> None:
-            raise typer.Exit(run_agent(agent, list(args or []), profile, quiet, capture_dir, not no_capture))
+            raise typer.Exit(run_agent(agent, list(args or []), profile, quiet, capture_dir, not no_capture, not no_project))
 
         command.__doc__ = f"Run {agent} behind the proxy: agentwrap {agent} [OPTIONS] -- ARGS..."
         return command

@@ -1,4 +1,4 @@
-"""`agentwrap doctor`: parse options and render the rows; the checks are in doctor.py.
+"""`agentwrap doctor`: parse options and render the rows; the checks are in the doctor package.
 
 stdout carries the report: a rich table (colour only on a terminal, never with
 NO_COLOR) or, with `--json`, one document `{"schema": 1, "checks": [...], "ok": ...}`.
@@ -72,6 +72,9 @@ def make_doctor_command():
             None, "--profile", metavar="NAME|PATH",
             help="Check this profile, as `agentwrap AGENT --profile` would use it. Default: the profile each agent gets here.",
         ),
+        no_project: bool = typer.Option(
+            False, "--no-project", help="Ignore the project file (.agentwrap.toml), as `agentwrap AGENT --no-project`."
+        ),
         online: bool = typer.Option(
             False, "--online", help="Send one cheap authenticated request (a model list) to each backend in use. Default: offline."
         ),
@@ -93,6 +96,7 @@ def make_doctor_command():
         opts = DoctorOptions(
             agents=(agent,) if agent else tuple(AGENTS),
             profile=profile or None,
+            project=not no_project,
             online=online,
             wire=wire,
             timeout_s=timeout,

@@ -239,9 +239,13 @@ def make_profiles_app() -> typer.Typer:
     )
 
     def catalog():
+        """The profiles seen from here; a broken project file is one warning on stderr, not a failure."""
         from agentwrap.config.loader import ProfileCatalog
 
-        return ProfileCatalog(Path.cwd())
+        def warn(message: str) -> None:
+            print(f"agentwrap: warning: {message}", file=sys.stderr)
+
+        return ProfileCatalog(Path.cwd(), on_warning=warn)
 
     @app.command("list")
     def list_(json_out: bool = typer.Option(False, "--json", help="One JSON document on stdout. Default: a table.")) -> None:

@@ -18,7 +18,7 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 from agentwrap.agents import AGENTS
-from agentwrap.session import BoundProxy, bind_proxy, resolve_routing
+from agentwrap.session import BoundProxy, bind_proxy, resolve_plan
 from tests.upstream import ScriptedUpstream
 
 REPO = Path(__file__).resolve().parent.parent
@@ -96,8 +96,8 @@ def start_proxy() -> Iterator:
     def start(agent: str, profile: str | Path | None, env: dict[str, str] | None = None) -> RunningProxy:
         env = dict(os.environ if env is None else env)
         spec = AGENTS[agent]
-        routing = resolve_routing(spec, str(profile) if profile else None, env)
-        bound = bind_proxy(spec, routing, env)
+        plan = resolve_plan(spec, str(profile) if profile else None, env)
+        bound = bind_proxy(spec, plan, env)
         bound.server.start()
         rp = RunningProxy(bound)
         started.append(rp)

@@ -49,19 +49,25 @@ if url:
 proto = os.environ.get("STANDIN_PROTOCOL")
 if proto:
     # Call the proxy the way the real agent would, with the credentials it was given.
+    # Without a key of agentwrap's (login pass-through) the agent sends its own login token.
     if proto == "anthropic":
         url = os.environ["ANTHROPIC_BASE_URL"] + "/v1/messages"
-        auth = {"authorization": "Bearer " + os.environ["ANTHROPIC_AUTH_TOKEN"]}
+        auth = {"authorization": "Bearer " + os.environ.get("ANTHROPIC_AUTH_TOKEN", "own-login-token")}
         body = {"model": "m", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
     elif proto == "responses":
         flags = dict(a.split("=", 1) for a in sys.argv[1:] if a.startswith("model_providers.agentwrap."))
         base = json.loads(flags["model_providers.agentwrap.base_url"])
-        key = os.environ[json.loads(flags["model_providers.agentwrap.env_key"])]
+        key_var = flags.get("model_providers.agentwrap.env_key")
+        key = os.environ[json.loads(key_var)] if key_var else "own-login-token"
         import tomllib
 
         extra = tomllib.loads("h = " + flags["model_providers.agentwrap.env_http_headers"])["h"]
         auth = {"authorization": "Bearer " + key, **{h: os.environ[v] for h, v in extra.items()}}
         url, body = base + "/responses", {"model": "m", "input": "hi"}
+    elif "CODE_ASSIST_ENDPOINT" in os.environ:  # Gemini CLI with a Google login
+        url = os.environ["CODE_ASSIST_ENDPOINT"] + "/v1internal:generateContent"
+        auth = {"authorization": "Bearer own-login-token"}
+        body = {"model": "g", "project": "p", "request": {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}}
     else:
         url = os.environ["GOOGLE_GEMINI_BASE_URL"] + "/v1beta/models/g:generateContent"
         auth = {"x-goog-api-key": os.environ["GEMINI_API_KEY"]}

@@ -227,15 +227,24 @@ def test_claude_config_dir_variable_is_honoured(work, tmp_path, monkeypatch):
 # -- Claude Code settings that bypass the proxy -----------------------------------------------------------
 
 
-def test_user_settings_overriding_the_base_url_fail_naming_file_and_key(work, isolated_env):
+def test_user_settings_base_url_is_the_chained_upstream(work, isolated_env):
+    """A gateway the user configured for Claude Code in its settings is where a zero-config
+    session forwards to; agentwrap's own --settings keeps Claude Code on the proxy."""
     path = write_json(isolated_env / ".claude" / "settings.json", {"env": {"ANTHROPIC_BASE_URL": "https://gateway.example.com/x"}})
     rows = checks("claude", work)
     r = row(rows, "claude settings ~/.claude/settings.json")
-    assert r.status == FAIL
-    assert "ANTHROPIC_BASE_URL=https://gateway.example.com" in r.detail and "past agentwrap" in r.detail
-    assert "ANTHROPIC_BASE_URL" in r.fix and "~/.claude/settings.json" in r.fix
-    assert exit_code(rows) == 1
+    assert r.status == OK
+    assert "ANTHROPIC_BASE_URL=https://gateway.example.com" in r.detail and "forwards there" in r.detail
+    profile = row(rows, "claude profile")
+    assert "native pass-through to https://gateway.example.com/x" in profile.detail and "settings.json" in profile.detail
+    assert exit_code(rows) == 0
     assert path.is_file()  # never edited
+
+
+def test_managed_settings_base_url_fails(work, tmp_path):
+    managed = write_json(tmp_path / "etc" / "managed-settings.json", {"env": {"ANTHROPIC_BASE_URL": "https://gw.example.com"}})
+    r = row(checks("claude", work, managed=(managed,)), f"claude settings {managed}")
+    assert r.status == FAIL and "past agentwrap" in r.detail and "administrator" in r.fix
 
 
 def test_project_settings_in_a_parent_up_to_the_git_root(tmp_path, monkeypatch):
@@ -244,13 +253,13 @@ def test_project_settings_in_a_parent_up_to_the_git_root(tmp_path, monkeypatch):
     sub = repo / "pkg" / "deep"
     sub.mkdir(parents=True)
     (repo / ".git").mkdir()
-    write_json(repo / ".claude" / "settings.local.json", {"env": {"ANTHROPIC_BASE_URL": "http://10.0.0.1:9999"}})
-    write_json(outside / ".claude" / "settings.json", {"env": {"ANTHROPIC_BASE_URL": "http://beyond.example"}})  # above the git root
+    write_json(repo / ".claude" / "settings.local.json", {"env": {"CLAUDE_CODE_USE_VERTEX": "1"}})
+    write_json(outside / ".claude" / "settings.json", {"env": {"CLAUDE_CODE_USE_BEDROCK": "1"}})  # above the git root
     monkeypatch.chdir(sub)
     rows = checks("claude", sub)
     bad = [r for r in rows_starting(rows, "claude settings") if r.status == FAIL]
     assert len(bad) == 1
-    assert str(repo / ".claude" / "settings.local.json") in bad[0].name and "project settings" in bad[0].detail
+    assert str(repo / ".claude" / "settings.local.json") in bad[0].name and "local settings" in bad[0].detail
 
 
 def test_managed_settings_fail_and_point_at_the_administrator(work, tmp_path):
@@ -259,11 +268,12 @@ def test_managed_settings_fail_and_point_at_the_administrator(work, tmp_path):
     assert r.status == FAIL and "managed settings env sets CLAUDE_CODE_USE_BEDROCK=1" in r.detail and "administrator" in r.fix
 
 
-def test_settings_with_only_a_key_warn_and_mask_it(work):
+def test_settings_with_only_a_key_is_key_mode_and_masked(work):
     write_json(work / ".claude" / "settings.json", {"env": {"ANTHROPIC_AUTH_TOKEN": OTHER_SECRET}})
     rows = checks("claude", work)
     r = row(rows, "claude settings " + str(work / ".claude" / "settings.json"))
-    assert r.status == WARN and "ANTHROPIC_AUTH_TOKEN …91cd" in r.detail
+    assert r.status == OK and "ANTHROPIC_AUTH_TOKEN …91cd" in r.detail and "sends it upstream" in r.detail
+    assert "key mode" in row(rows, "claude login").detail
     no_secrets(rows)
 
 
@@ -309,11 +319,14 @@ def test_codex_home_variable_is_honoured(work, tmp_path, monkeypatch):
     assert r.status == OK and str(home / "auth.json") in r.detail
 
 
-def test_codex_api_key_login_without_a_variable_fails(work, isolated_env):
+def test_codex_api_key_login_without_a_variable_is_ok(work, isolated_env):
+    """`codex login --with-api-key`: a session sends Codex's own key to api.openai.com (and works)."""
     codex_auth(isolated_env, {"auth_mode": "apikey", "OPENAI_API_KEY": SECRET})
     rows = checks("codex", work)
     r = row(rows, "codex login")
-    assert r.status == FAIL and "API key …7f3a" in r.detail and "export OPENAI_API_KEY" in r.fix
+    assert r.status == OK and "API key …7f3a" in r.detail and "https://api.openai.com/v1" in r.detail
+    assert "https://api.openai.com/v1" in row(rows, "codex profile").detail
+    assert exit_code(rows) == 0
     no_secrets(rows)
 
 
@@ -403,11 +416,14 @@ def test_gemini_key_type_selected_without_a_key_warns(work, isolated_env):
     assert r.status == WARN and "export GEMINI_API_KEY" in r.fix
 
 
-def test_gemini_google_login_with_a_keyless_profile_warns(work, isolated_env):
+def test_gemini_google_login_with_a_keyless_profile_warns_on_the_backend(work, isolated_env):
+    """The Google login never goes to another host: the keyless backend gets nothing, and says so."""
     gemini_login(isolated_env, expiry_ms=NOW_MS + HOUR_MS)
     profile = write_text(work / "g.toml", '[backends.g]\nprotocol = "gemini"\nbase_url = "https://gemini.example.com"\n')
-    r = row(checks("gemini", work, profile=str(profile)), "gemini login")
-    assert r.status == WARN and "Code Assist" in r.detail and "api_key_env" in r.fix
+    rows = checks("gemini", work, profile=str(profile))
+    assert "key mode" in row(rows, "gemini login").detail
+    r = row(rows, "gemini backend g")
+    assert r.status == WARN and "sends no key" in r.detail and "api_key_env" in r.fix
 
 
 def test_gemini_system_settings_pinning_another_type_fail_in_key_mode(work, tmp_path, monkeypatch):
@@ -543,15 +559,20 @@ protocol = "openai_responses"
 base_url = "http://localhost:11434/v1"
 [backends.main]
 protocol = "openai_responses"
+base_url = "https://api.openai.com/v1"
+[backends.other]
+protocol = "openai_responses"
 base_url = "https://api.example.com/v1"
 [[routes]]
 backend = "main"
-fallbacks = ["local", "remote"]
+fallbacks = ["local", "remote", "other"]
 """)
     rows = checks("codex", work, profile=str(profile))
     assert row(rows, "codex backend main").status == OK and "OPENAI_API_KEY (…7f3a)" in row(rows, "codex backend main").detail
     assert row(rows, "codex backend local").status == OK
     assert row(rows, "codex backend remote").status == WARN
+    # the user's key goes only to the host it was configured for
+    assert row(rows, "codex backend other").status == WARN and "…7f3a" not in row(rows, "codex backend other").detail
     no_secrets(rows)
 
 
@@ -614,12 +635,12 @@ def test_cli_json_is_one_document(doctor_cli, monkeypatch):
 
 
 def test_cli_exit_1_when_a_check_fails(doctor_cli, isolated_env):
-    write_json(isolated_env / ".claude" / "settings.json", {"env": {"ANTHROPIC_BASE_URL": "http://x.example"}})
+    write_json(isolated_env / ".claude" / "settings.json", {"env": {"CLAUDE_CODE_USE_BEDROCK": "1"}})
     result = doctor_cli("--agent", "claude", "--json")
     assert result.exit_code == 1
     doc = json.loads(result.stdout)
     assert doc["ok"] is False
-    assert any(c["status"] == "fail" and "ANTHROPIC_BASE_URL" in c["detail"] for c in doc["checks"])
+    assert any(c["status"] == "fail" and "CLAUDE_CODE_USE_BEDROCK" in c["detail"] for c in doc["checks"])
 
 
 def test_cli_profile_option(doctor_cli):
@@ -675,10 +696,22 @@ def test_cli_bad_timeout_is_a_usage_error(doctor_cli):
 
 
 def test_codex_chatgpt_login_with_a_keyless_profile_warns(work, isolated_env):
+    """The ChatGPT token never goes to another host: the keyless backend gets nothing, and says so."""
     codex_auth(isolated_env, {"auth_mode": "chatgpt", "tokens": {"access_token": jwt(time.time() + 600)}})
     profile = write_text(work / "p.toml", '[backends.gw]\nprotocol = "openai_responses"\nbase_url = "https://gw.example.com/v1"\n')
-    r = row(checks("codex", work, profile=str(profile)), "codex login")
-    assert r.status == WARN and "ChatGPT token" in r.detail and "api_key_env" in r.fix
+    rows = checks("codex", work, profile=str(profile))
+    assert "key mode" in row(rows, "codex login").detail
+    r = row(rows, "codex backend gw")
+    assert r.status == WARN and "sends no key" in r.detail and "api_key_env" in r.fix
+
+
+def test_codex_chatgpt_login_handed_to_a_backend_explicitly(work, isolated_env):
+    codex_auth(isolated_env, {"auth_mode": "chatgpt", "tokens": {"access_token": jwt(time.time() + 600)}})
+    profile = write_text(work / "p.toml", '[backends.gw]\nprotocol = "openai_responses"\nbase_url = "https://gw.example.com/v1"\n'
+                         'credentials = "agent"\n')
+    rows = checks("codex", work, profile=str(profile))
+    assert row(rows, "codex login").status == WARN and "ChatGPT token" in row(rows, "codex login").detail
+    assert "passes through" in row(rows, "codex backend gw").detail
 
 
 def test_codex_login_in_the_keyring_warns(work, isolated_env):

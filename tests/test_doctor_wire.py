@@ -47,9 +47,18 @@ def wire_row(doc: dict, agent: str) -> dict:
     return rows[0]
 
 
+def trust_folder(home: Path, folder: Path) -> None:
+    """Trust `folder` in Gemini CLI the way its interactive prompt does (~/.gemini/trustedFolders.json)."""
+    path = home / ".gemini" / "trustedFolders.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({str(folder): "TRUST_FOLDER"}))
+
+
 @pytest.mark.parametrize("agent", ["claude", "codex", "gemini"])
-def test_wire_through_the_real_agent(agent, doctor):
+def test_wire_through_the_real_agent(agent, doctor, isolated_env):
     assert shutil.which(agent), f"{agent} missing: run scripts/install-agents.sh"
+    if agent == "gemini":
+        trust_folder(isolated_env, Path.cwd())
     result, doc, detail = doctor("--agent", agent, "--wire", "--json")
     row = wire_row(doc, agent)
     assert row["status"] == "ok", detail
@@ -57,8 +66,20 @@ def test_wire_through_the_real_agent(agent, doctor):
     assert result.exit_code == 0, detail
 
 
-def test_wire_catches_a_settings_file_that_bypasses_the_proxy(doctor, isolated_env, upstream_factory):
-    """A Claude Code settings env block pointing elsewhere: the answer does not come from agentwrap."""
+def test_wire_runs_gemini_as_the_user_would_in_an_untrusted_folder(doctor):
+    """No --skip-trust added behind the user's back: an untrusted folder fails, with the fix."""
+    assert shutil.which("gemini"), "gemini missing: run scripts/install-agents.sh"
+    result, doc, detail = doctor("--agent", "gemini", "--wire", "--json")
+    row = wire_row(doc, "gemini")
+    assert row["status"] == "fail" and "not trusted" in row["detail"] and "55" in row["detail"], detail
+    assert "--skip-trust" in row["fix"] and "GEMINI_CLI_TRUST_WORKSPACE" in row["fix"], detail
+    assert result.exit_code == 1
+
+
+def test_wire_keeps_claude_on_the_proxy_despite_a_settings_base_url(doctor, isolated_env, upstream_factory):
+    """A Claude Code settings env block pointing elsewhere (which beats the environment agentwrap
+    sets) no longer sends Claude Code past agentwrap: its own --settings file wins, and the
+    settings' endpoint becomes the chained upstream instead."""
     assert shutil.which("claude"), "claude missing: run scripts/install-agents.sh"
     decoy = upstream_factory(f'[[turns]]\ntext = "{DECOY_TEXT}"\n')
     settings = isolated_env / ".claude" / "settings.json"
@@ -66,9 +87,9 @@ def test_wire_catches_a_settings_file_that_bypasses_the_proxy(doctor, isolated_e
     settings.write_text(json.dumps({"env": {"ANTHROPIC_BASE_URL": decoy.url}}))
 
     result, doc, detail = doctor("--agent", "claude", "--wire", "--json")
-    assert result.exit_code == 1, detail
     row = wire_row(doc, "claude")
-    assert row["status"] == "fail", detail
-    assert "did not come from agentwrap" in row["detail"] or "exited" in row["detail"], detail
-    assert "settings.json" in row["fix"] and "ANTHROPIC_BASE_URL" in row["fix"], detail
-    assert decoy.model_requests(), "Claude Code did not use the settings file's base URL\n" + detail
+    assert row["status"] == "ok", detail
+    assert result.exit_code == 0, detail
+    assert not decoy.model_requests(), "Claude Code went to the settings file's base URL, past agentwrap\n" + detail
+    profile = next(c for c in doc["checks"] if c["name"] == "claude profile")
+    assert decoy.url in profile["detail"], detail

@@ -129,10 +129,10 @@ def test_gemini_sdk_streams_through_proxy(start_proxy, upstream_factory, tmp_pat
 
 
 def test_own_login_passes_through_unchanged(start_proxy, upstream_factory, tmp_path):
-    """No key anywhere: the agent's own credentials (an OAuth bearer) reach the upstream as sent."""
+    """No key anywhere: the agent's own credentials (an OAuth bearer) reach its own endpoint
+    (here the ANTHROPIC_BASE_URL the user configured) as sent."""
     up = upstream_factory(TEXT_SCRIPT)
-    profile = http_profile(tmp_path, "anthropic_messages", up.url)
-    proxy = start_proxy("claude", profile)
+    proxy = start_proxy("claude", None, _env(ANTHROPIC_BASE_URL=up.url))
     client = anthropic.Anthropic(base_url=proxy.base_url, auth_token="oauth-token-of-the-user", max_retries=0)
     msg = client.messages.create(
         model="m", max_tokens=16, messages=[{"role": "user", "content": "hi"}],
@@ -147,14 +147,33 @@ def test_own_login_passes_through_unchanged(start_proxy, upstream_factory, tmp_p
 
 
 def test_native_key_variable_is_used_for_the_upstream(start_proxy, upstream_factory, tmp_path):
+    """Zero config with a gateway and a key in the environment: the key goes to that gateway."""
     up = upstream_factory(TEXT_SCRIPT)
-    profile = http_profile(tmp_path, "anthropic_messages", up.url)
-    proxy = start_proxy("claude", profile, _env(ANTHROPIC_API_KEY="user-native-key"))
+    proxy = start_proxy("claude", None, _env(ANTHROPIC_API_KEY="user-native-key", ANTHROPIC_BASE_URL=up.url))
     client = anthropic.Anthropic(base_url=proxy.base_url, auth_token=proxy.secret, max_retries=0)
     client.messages.create(model="m", max_tokens=16, messages=[{"role": "user", "content": "hi"}])
     (req,) = up.requests
     assert req.headers["x-api-key"] == "user-native-key"
     assert "authorization" not in req.headers
+
+
+def test_native_key_never_goes_to_another_host(start_proxy, upstream_factory, tmp_path):
+    """A profile backend on another host than the one the key was configured for gets no key,
+    and the agent's own credentials are stripped; `credentials = "agent"` hands them over."""
+    up = upstream_factory(TEXT_SCRIPT)
+    env = _env(ANTHROPIC_API_KEY="user-native-key")  # configured for api.anthropic.com
+    proxy = start_proxy("claude", http_profile(tmp_path, "anthropic_messages", up.url), env)
+    client = anthropic.Anthropic(base_url=proxy.base_url, auth_token=proxy.secret, max_retries=0)
+    client.messages.create(model="m", max_tokens=16, messages=[{"role": "user", "content": "hi"}])
+    (req,) = up.requests
+    assert "x-api-key" not in req.headers and "authorization" not in req.headers
+    assert "user-native-key" not in json.dumps(req.headers)
+    handed = tmp_path / "handed.toml"
+    handed.write_text(f'[backends.up]\nprotocol = "anthropic_messages"\nbase_url = "{up.url}"\ncredentials = "agent"\n')
+    proxy = start_proxy("claude", handed, env)
+    client = anthropic.Anthropic(base_url=proxy.base_url, auth_token=proxy.secret, max_retries=0)
+    client.messages.create(model="m", max_tokens=16, messages=[{"role": "user", "content": "hi"}])
+    assert up.requests[-1].headers["x-api-key"] == "user-native-key"
 
 
 # -- the session secret -------------------------------------------------------

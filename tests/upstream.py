@@ -236,6 +236,12 @@ class ConnectProxy:
         return self
 
     def __exit__(self, *exc) -> None:
+        import socket
+
         self._stop.set()
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() a plain close() leaves blocked
+        except OSError:
+            pass
         self._sock.close()
         self._thread.join(5)

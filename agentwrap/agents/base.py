@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["AgentSpec", "Wiring", "NativeKey"]
+__all__ = ["AgentSpec", "Wiring", "WireContext", "NativeKey", "NativeUpstream", "same_origin", "key_from"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +18,65 @@ class NativeKey:
     variable: str
     value: str
     scheme: str
+
+
+@dataclass(frozen=True, slots=True)
+class NativeUpstream:
+    """Where the agent would send its requests on its own, and with which credential.
+
+    A session without a profile forwards there (zero-config pass-through), and
+    the user's own key (`key`) is only ever sent to this upstream's origin: it
+    was configured for this endpoint and no other. `source` says where the
+    endpoint came from ("the default", "ANTHROPIC_BASE_URL in your environment",
+    a settings file, Codex's selected provider); `login` describes the agent's
+    own login when there is no key (its credentials then pass through);
+    `headers` are static headers the user's configuration adds (a Codex
+    provider's `http_headers`).
+    """
+
+    base_url: str
+    source: str = "the default"
+    key: NativeKey | None = None
+    login: str = ""
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def same_origin(a: str | None, b: str | None) -> bool:
+    """True when two URLs share scheme, host and port (a key configured for one may go to the other)."""
+    from urllib.parse import urlsplit
+
+    if not a or not b:
+        return False
+    try:
+        x, y = urlsplit(a), urlsplit(b)
+        return (x.scheme.lower(), (x.hostname or "").lower(), x.port) == (y.scheme.lower(), (y.hostname or "").lower(), y.port)
+    except ValueError:
+        return False
+
+
+def key_from(env: Mapping[str, str], variables: tuple[tuple[str, str], ...]) -> NativeKey | None:
+    """The first non-empty key among `(variable, scheme)` pairs."""
+    for variable, scheme in variables:
+        value = env.get(variable, "").strip()
+        if value:
+            return NativeKey(variable, value, scheme)
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class WireContext:
+    """What an agent's `wire()` gets: the proxy's `origin` (`http://127.0.0.1:PORT`), the
+    session `secret`, whether the agent gets the secret as its key (`key_mode`), the
+    environment agentwrap runs in, a private temporary directory for files, the user's
+    own arguments and the agent's working directory."""
+
+    origin: str
+    secret: str
+    key_mode: bool
+    env: Mapping[str, str]
+    tmpdir: str
+    args: tuple[str, ...] = ()
+    cwd: str = "."
 
 
 @dataclass(slots=True)
@@ -35,29 +94,25 @@ class Wiring:
 class AgentSpec:
     """Everything agentwrap knows about one agent CLI.
 
-    `wire(origin, secret, key_mode, env, tmpdir, args)` returns the Wiring that points
-    the agent at the proxy: `origin` is `http://127.0.0.1:PORT`; the agent must send
-    the session `secret` as the first path segment or in the `x-agentwrap-secret`
-    header, and never in argv (any local user can read a command line). In key mode
-    the agent also gets the secret as its API key, otherwise its own login passes
-    through. `args` are the user's own arguments, for agents whose flags must not clash.
+    `native(env, cwd)` reads the agent's own configuration (environment, settings
+    files, login files) to find where it would send requests without agentwrap.
+    `wire(WireContext)` returns the Wiring that points the agent at the proxy: the
+    agent must send the session secret as the first path segment or in the
+    `x-agentwrap-secret` header, and never in argv (any local user can read a
+    command line). In key mode the agent also gets the secret as its API key,
+    otherwise its own login passes through.
     """
 
     name: str
     binary: str
     npm_package: str
     protocol: str
-    native_base_url: str
+    native_base_url: str  # the provider's default endpoint
     key_variables: tuple[tuple[str, str], ...]  # (variable, scheme), in order of preference
-    wire: Callable[[str, str, bool, Mapping[str, str], str, list[str]], Wiring]
+    wire: Callable[[WireContext], Wiring]
+    # native(env, cwd): the endpoint and credential the agent would use on its own (reads its config files)
+    native: Callable[[Mapping[str, str], str], NativeUpstream]
     version_args: tuple[str, ...] = ("--version",)
-
-    def native_key(self, env: Mapping[str, str]) -> NativeKey | None:
-        for variable, scheme in self.key_variables:
-            value = env.get(variable, "").strip()
-            if value:
-                return NativeKey(variable, value, scheme)
-        return None
 
     @property
     def install_hint(self) -> str:

@@ -25,9 +25,14 @@ import os
 import shutil
 from collections.abc import Mapping
 
-from agentwrap.agents.base import AgentSpec, Wiring
+from agentwrap.agents.base import AgentSpec, NativeUpstream, WireContext, Wiring, key_from
 
 CODE_ASSIST_BASE_URL = "https://cloudcode-pa.googleapis.com"
+DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
+KEY_VARIABLES = (("GEMINI_API_KEY", "x-goog-api-key"), ("GOOGLE_API_KEY", "x-goog-api-key"))
+API_KEY_AUTH_TYPE = "gemini-api-key"  # settings security.auth.selectedType for a key
+# Auth types that use a Google login and so talk to the Code Assist endpoint.
+LOGIN_AUTH_TYPES = ("oauth-personal", "compute-default-credentials", "cloud-shell")
 
 
 def _read_json(path: str) -> dict:
@@ -47,7 +52,7 @@ def settings_with_api_key_auth(existing: dict) -> dict:
     auth = security.get("auth")
     if not isinstance(auth, dict):
         auth = security["auth"] = {}
-    auth["selectedType"] = "gemini-api-key"
+    auth["selectedType"] = API_KEY_AUTH_TYPE
     auth.pop("enforcedType", None)
     return merged
 
@@ -87,17 +92,17 @@ def sync_back(shadow: str, real_dir: str) -> None:
         shutil.move(path, dest)
 
 
-def _wire(origin: str, secret: str, key_mode: bool, env: Mapping[str, str], tmpdir: str, args: list[str]) -> Wiring:
-    base = f"{origin}/{secret}"  # Gemini CLI keeps a base-URL path prefix, Code Assist's included
-    if not key_mode:
+def _wire(w: WireContext) -> Wiring:
+    base = f"{w.origin}/{w.secret}"  # Gemini CLI keeps a base-URL path prefix, Code Assist's included
+    if not w.key_mode:
         return Wiring(env_set={"CODE_ASSIST_ENDPOINT": base})
-    real_dir = real_gemini_dir(env)
-    shadow = os.path.join(tmpdir, "gemini-home")
+    real_dir = real_gemini_dir(w.env)
+    shadow = os.path.join(w.tmpdir, "gemini-home")
     build_shadow_home(shadow, real_dir)
     return Wiring(
         env_set={
             "GOOGLE_GEMINI_BASE_URL": base,
-            "GEMINI_API_KEY": secret,
+            "GEMINI_API_KEY": w.secret,
             "GEMINI_CLI_HOME": shadow,
         },
         env_unset=["GOOGLE_API_KEY"],
@@ -105,12 +110,25 @@ def _wire(origin: str, secret: str, key_mode: bool, env: Mapping[str, str], tmpd
     )
 
 
+def _native(env: Mapping[str, str], cwd: str) -> NativeUpstream:
+    key = key_from(env, KEY_VARIABLES)
+    if key is not None:
+        base = env.get("GOOGLE_GEMINI_BASE_URL", "").strip().rstrip("/")
+        return NativeUpstream(base or DEFAULT_BASE_URL, "GOOGLE_GEMINI_BASE_URL in your environment" if base else "the default", key)
+    # A Google login: Gemini CLI talks to Code Assist, not the Gemini API.
+    endpoint = env.get("CODE_ASSIST_ENDPOINT", "").strip().rstrip("/")
+    return NativeUpstream(endpoint or CODE_ASSIST_BASE_URL,
+                          "CODE_ASSIST_ENDPOINT in your environment" if endpoint else "your Google login (Code Assist)",
+                          login="your Google login")
+
+
 GEMINI = AgentSpec(
     name="gemini",
     binary="gemini",
     npm_package="@google/gemini-cli",
     protocol="gemini",
-    native_base_url="https://generativelanguage.googleapis.com",
-    key_variables=(("GEMINI_API_KEY", "x-goog-api-key"), ("GOOGLE_API_KEY", "x-goog-api-key")),
+    native_base_url=DEFAULT_BASE_URL,
+    key_variables=KEY_VARIABLES,
     wire=_wire,
+    native=_native,
 )

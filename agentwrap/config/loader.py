@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -69,9 +69,10 @@ def user_profiles_dir() -> Path:
     return Path(user_config_dir("agentwrap")) / "profiles"
 
 
-def native_profile(agent: str, protocol: str, base_url: str) -> ProfileConfig:
-    """The zero-config profile: the agent talks to its own provider through the proxy."""
-    backend = BackendConfig(name="native", protocol=protocol, base_url=base_url)
+def native_profile(agent: str, protocol: str, base_url: str, headers: tuple[tuple[str, str], ...] = ()) -> ProfileConfig:
+    """The zero-config profile: the agent talks to its own provider (or the endpoint the user
+    configured for it) through the proxy."""
+    backend = BackendConfig(name="native", protocol=protocol, base_url=base_url, headers=headers)
     return ProfileConfig(
         name="native",
         source="<built-in native pass-through>",
@@ -253,6 +254,7 @@ class ProfileCatalog:
         user_dir: Path | None = None,
         project_file: Path | None = None,
         search_project: bool = True,
+        on_warning: Callable[[str], None] | None = None,
     ) -> None:
         self.cwd = Path.cwd() if cwd is None else Path(cwd)
         self.builtin_dir = builtin_dir or builtin_profiles_dir()
@@ -260,6 +262,9 @@ class ProfileCatalog:
         self._project_path = project_file if project_file is not None else (find_project_file(self.cwd) if search_project else None)
         self._project: ProjectFile | None = None
         self._files: dict[Path, ProfileEntry] = {}
+        # Given `on_warning`, a broken project file is reported there and left out instead of
+        # raising: a profile named with --profile must still work in a repository with a broken file.
+        self._on_warning = on_warning
 
     # layers
 
@@ -270,7 +275,13 @@ class ProfileCatalog:
     @property
     def project(self) -> ProjectFile | None:
         if self._project is None and self._project_path is not None:
-            self._project = load_project_file(self._project_path)
+            try:
+                self._project = load_project_file(self._project_path)
+            except ConfigError as exc:
+                if self._on_warning is None:
+                    raise
+                self._on_warning(f"ignoring the project file: {exc}")
+                self._project_path = None
         return self._project
 
     def _file_entry(self, path: Path, kind: str, name: str | None) -> ProfileEntry:
@@ -422,6 +433,7 @@ def _build(entry: ProfileEntry, data: dict[str, Any], env: Mapping[str, str]) ->
             script=script,
             api_key_cmd=expand(b["api_key_cmd"], f"{where}.api_key_cmd") if b.get("api_key_cmd") else None,
             auth_scheme=b.get("auth_scheme"),
+            credentials=b.get("credentials"),
             models={m: ModelInfo(**info) for m, info in (b.get("models") or {}).items()},
         )
 
@@ -494,12 +506,18 @@ def select_profile(
     cwd: Path,
     *,
     catalog: ProfileCatalog | None = None,
+    project: bool = True,
+    warnings: list[str] | None = None,
 ) -> tuple[ProfileConfig | None, str]:
     """The profile `agent` uses in `cwd`, and why; None means native pass-through.
 
     Precedence: `--profile` (`flag`) > `AGENTWRAP_PROFILE` > the project file's
-    `[agents.AGENT] profile` > its `profile` > none. Raises ConfigError.
+    `[agents.AGENT] profile` > its `profile` > none. `project=False` (or
+    `AGENTWRAP_NO_PROJECT=1`) ignores the project file. When a profile is named
+    (flag or variable) and `warnings` is a list, a broken project file is
+    reported there and ignored. Raises ConfigError.
     """
+    project = project and env.get("AGENTWRAP_NO_PROJECT", "") in ("", "0")
     if flag:
         spec, reason = flag, f"--profile {flag}"
     elif env.get("AGENTWRAP_PROFILE"):
@@ -513,19 +531,28 @@ def select_profile(
 
     if catalog is None:
         # Without a flag or variable the project file decides; with one, it may still hold the named profile.
-        project_path = find_project_file(cwd)
-        catalog = ProfileCatalog(cwd, project_file=project_path, search_project=False)
+        project_path = find_project_file(cwd) if project else None
+        catalog = ProfileCatalog(
+            cwd, project_file=project_path, search_project=False,
+            on_warning=warnings.append if spec is not None and warnings is not None else None,
+        )
     if spec is None:
-        project = catalog.project
-        choice = project.choice(agent) if project else None
+        try:
+            found = catalog.project
+        except ConfigError as exc:
+            raise ConfigError(f"{exc} (or run with --no-project to ignore the project file)") from exc
+        choice = found.choice(agent) if found else None
         if choice is None:
-            where = f"{project.path} picks none for {agent}" if project else "no --profile, AGENTWRAP_PROFILE or .agentwrap.toml"
+            if found:
+                where = f"{found.path} picks none for {agent}"
+            else:
+                where = "no --profile, AGENTWRAP_PROFILE or .agentwrap.toml" if project else "the project file ignored"
             return None, f"{where}: native pass-through"
         spec, reason = choice
         if spec == NATIVE_PROFILE_NAME:
             return None, f"{reason}: native pass-through"
         if is_path_spec(spec) and not Path(spec).expanduser().is_absolute():
-            spec = str(project.path.parent / spec)  # paths in a project file are relative to it
+            spec = str(found.path.parent / spec)  # paths in a project file are relative to it
     try:
         profile = catalog.resolve(spec, env)
     except ConfigError as exc:

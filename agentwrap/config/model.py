@@ -49,6 +49,9 @@ class BackendConfig:
     models: dict[str, ModelInfo] = field(default_factory=dict)
     # Most output tokens a request to this backend may ask for; larger limits are lowered to it.
     max_output_tokens: int | None = None
+    # "agent": the agent's own key or login goes to this backend; "none": no credential at all;
+    # None: decided by session.plan (the agent's own provider endpoint gets them, nothing else does).
+    credentials: str | None = None
 
     def speaks(self, protocol: str) -> bool:
         return self.type == "scripted" or self.protocol == protocol

@@ -66,6 +66,7 @@ _BACKEND = _table(
     api_key_env=_env_name,
     api_key_cmd=_nonempty,
     auth_scheme=cs.literal_schema(["bearer", "x-api-key"]),
+    credentials=cs.literal_schema(["agent", "none"]),
     headers=cs.dict_schema(cs.str_schema(strict=True, pattern=HEADER_NAME_PATTERN), _str),
     timeout_s=cs.float_schema(strict=True, gt=0),
     max_output_tokens=_count,
@@ -121,7 +122,7 @@ PROJECT_VALIDATOR = SchemaValidator(
 # The keys allowed in each kind of table, for "unknown key" messages.
 _KEYS = {
     "profile": ["name", "description", "extends", "backends", "routes", "agent_env"],
-    "backend": ["type", "protocol", "base_url", "api_key_env", "api_key_cmd", "auth_scheme", "headers", "timeout_s", "max_output_tokens", "script", "models"],
+    "backend": ["type", "protocol", "base_url", "api_key_env", "api_key_cmd", "auth_scheme", "credentials", "headers", "timeout_s", "max_output_tokens", "script", "models"],
     "model": ["context_window", "max_output_tokens"],
     "route": ["backend", "model", "when", "fallbacks"],
     "when": ["agent", "model", "tools", "thinking", "background", "min_input_tokens", "subagent"],
@@ -239,6 +240,8 @@ def check_profile(data: dict[str, Any]) -> tuple[str, str] | None:
             return f"{where}.script", 'a scripted backend needs `script = "PATH"`'
         if b.get("api_key_env") and b.get("api_key_cmd"):
             return f"{where}.api_key_cmd", "set either api_key_env or api_key_cmd, not both"
+        if b.get("credentials") and (b.get("api_key_env") or b.get("api_key_cmd")):
+            return f"{where}.credentials", "a backend with api_key_env or api_key_cmd gets that key; drop `credentials`"
     known = ", ".join(sorted(backends))
     for i, route in enumerate(data.get("routes") or []):
         for key, name in [("backend", route["backend"]), *(("fallbacks", f) for f in route.get("fallbacks", []))]:

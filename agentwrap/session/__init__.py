@@ -23,18 +23,18 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from agentwrap.agents import AGENTS, AgentSpec
-from agentwrap.agents.base import NativeKey
-from agentwrap.config.model import ProfileConfig
+from agentwrap.agents.base import WireContext
 from agentwrap.errors import AgentNotFound, AgentwrapError, ConfigError
-from agentwrap.proxy.auth import UpstreamAuth, auth_header
+from agentwrap.proxy.auth import UpstreamAuth
+from agentwrap.session.plan import SessionPlan, check_protocols, plan_backend, resolve_plan, routed_backends
 
 if TYPE_CHECKING:
     from agentwrap.proxy.dispatch import Dispatcher
     from agentwrap.proxy.server import ProxyServer
 
 __all__ = [
-    "SessionOptions", "SessionResult", "SessionPlan", "BoundProxy", "Routing",
-    "run_session", "plan_session", "resolve_routing", "bind_proxy", "backend_auth",
+    "SessionOptions", "SessionResult", "SessionPlan", "Launch", "BoundProxy",
+    "run_session", "prepare_launch", "resolve_plan", "bind_proxy",
 ]
 
 FORWARDED_SIGNALS = ("SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
@@ -51,6 +51,7 @@ class SessionOptions:
     capture_dir: str | None = None  # None: AGENTWRAP_CAPTURE_DIR, else the platform state dir
     capture: bool = True
     cwd: str | None = None  # the agent's working directory (default: ours)
+    project: bool = True  # False: ignore the project file (.agentwrap.toml)
     replay: object | None = None  # a backends.replay.ReplayBackend: serve a recording instead of routing
     replay_of: str | None = None  # the bundle being replayed, for the new bundle's header
 
@@ -65,17 +66,17 @@ class SessionResult:
 
 
 @dataclass(slots=True)
-class SessionPlan:
+class Launch:
     """Everything decided before anything starts; built without side effects."""
 
     spec: AgentSpec
     binary: str
-    routing: Routing
+    plan: SessionPlan
     scripted: dict = field(default_factory=dict)  # loaded before the agent starts: a broken script stops us there
 
     @property
-    def profile(self) -> ProfileConfig:
-        return self.routing.profile
+    def profile(self):
+        return self.plan.profile
 
 
 def _find_binary(spec: AgentSpec, env: Mapping[str, str]) -> str:
@@ -85,124 +86,30 @@ def _find_binary(spec: AgentSpec, env: Mapping[str, str]) -> str:
     return found
 
 
-def _codex_chatgpt_login(env: Mapping[str, str]) -> bool:
-    """True when Codex's auth.json holds a ChatGPT login (not an API key)."""
-    import json
+def _replay_plan(spec: AgentSpec, opts: SessionOptions, env: Mapping[str, str]) -> SessionPlan:
+    from agentwrap.config.model import BackendConfig, ProfileConfig, RouteConfig
+    from agentwrap.session.plan import BackendPlan
 
-    home = env.get("CODEX_HOME") or os.path.join(env.get("HOME", os.path.expanduser("~")), ".codex")
-    try:
-        with open(os.path.join(home, "auth.json"), encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, ValueError):
-        return False
-    if not isinstance(data, dict):
-        return False
-    mode = str(data.get("auth_mode") or "").lower()
-    return mode == "chatgpt" or (not mode and bool(data.get("tokens")) and not data.get("OPENAI_API_KEY"))
-
-
-def _default_profile(spec: AgentSpec, native: NativeKey | None, env: Mapping[str, str]) -> ProfileConfig:
-    from agentwrap.config.loader import native_profile
-
-    base = spec.native_base_url
-    if native is None:
-        # Own-login pass-through: each agent's login talks to a different endpoint.
-        if spec.name == "codex" and _codex_chatgpt_login(env):
-            from agentwrap.agents.codex import CHATGPT_BASE_URL
-
-            base = CHATGPT_BASE_URL
-        elif spec.name == "gemini":
-            from agentwrap.agents.gemini import CODE_ASSIST_BASE_URL
-
-            base = CODE_ASSIST_BASE_URL
-    return native_profile(spec.name, spec.protocol, base)
+    backend = BackendConfig(name="replay", type="replay")
+    profile = ProfileConfig(
+        name="replay", source=opts.replay_of or "<replay>", backends={"replay": backend}, routes=(RouteConfig(backend="replay"),)
+    )
+    native = spec.native(env, opts.cwd or os.getcwd())
+    return SessionPlan(
+        spec, profile, f"replay of {opts.replay_of}", native, key_mode=True,
+        backends={"replay": BackendPlan(backend, UpstreamAuth(None, True), "none")},
+    )
 
 
-@dataclass(slots=True)
-class Routing:
-    """How one session routes: the profile, why it was chosen, and the upstream credentials."""
-
-    profile: ProfileConfig
-    reason: str
-    key_mode: bool
-    auth: dict[str, UpstreamAuth]
-    keys: list[str]  # every key value agentwrap holds, for redaction
-
-
-def _routed_backends(profile: ProfileConfig) -> list:
-    used = {r.backend for r in profile.routes} | {f for r in profile.routes for f in r.fallbacks}
-    return [profile.backends[n] for n in sorted(used)]
-
-
-def backend_auth(
-    backend, profile: ProfileConfig, spec: AgentSpec, env: Mapping[str, str], key_mode: bool
-) -> tuple[UpstreamAuth, str | None]:
-    """The credential for one backend and the key value it holds (for redaction). Raises ConfigError."""
-    from agentwrap.config.keys import backend_key
-
-    if backend.type == "scripted":
-        return UpstreamAuth(None, True), None
-    if backend.has_key_source:
-        value = backend_key(backend, env, source=profile.source)
-        protocol = backend.protocol or spec.protocol
-        scheme = backend.auth_scheme or ("x-api-key" if protocol == "anthropic_messages" else "bearer")
-        return UpstreamAuth(auth_header(protocol, scheme, value), True), value
-    if key_mode:
-        native = spec.native_key(env)
-        if native is not None and backend.protocol == spec.protocol:
-            return UpstreamAuth(auth_header(backend.protocol, native.scheme, native.value), True), native.value
-        return UpstreamAuth(None, True), None
-    return UpstreamAuth(None, False), None
-
-
-def resolve_routing(spec: AgentSpec, flag: str | None, env: Mapping[str, str], cwd: str | None = None) -> Routing:
-    """Select the profile (flag > AGENTWRAP_PROFILE > project file > native) and the
-    credentials of every backend it routes to. Raises ConfigError. No side effects
-    beyond running a profile's `api_key_cmd`."""
-    from pathlib import Path
-
-    from agentwrap.config.loader import select_profile
-
-    native = spec.native_key(env)
-    profile, reason = select_profile(spec.name, flag, env, Path(cwd or os.getcwd()))
-    if profile is None:
-        profile = _default_profile(spec, native, env)
-    check_protocols(profile, spec)
-    backends = _routed_backends(profile)
-    key_mode = native is not None or any(b.type == "scripted" or b.has_key_source for b in backends)
-    auth: dict[str, UpstreamAuth] = {}
-    keys: list[str] = [native.value] if native is not None else []
-    for b in backends:
-        auth[b.name], value = backend_auth(b, profile, spec, env, key_mode)
-        if value:
-            keys.append(value)
-    return Routing(profile, reason, key_mode, auth, keys)
-
-
-def check_protocols(profile: ProfileConfig, spec: AgentSpec) -> None:
-    """Every protocol pair is translated, so any backend serves any agent; a routed backend
-    must exist (the schema checks that); nothing else to refuse up front."""
-    if not _routed_backends(profile):
-        raise ConfigError(f'Profile "{profile.name}" ({profile.source}) routes to no backend. Add a [[routes]] entry.')
-
-
-def plan_session(opts: SessionOptions, env: Mapping[str, str]) -> SessionPlan:
+def prepare_launch(opts: SessionOptions, env: Mapping[str, str]) -> Launch:
     """Resolve agent, profile and credentials; raises AgentNotFound or ConfigError."""
     spec = AGENTS[opts.agent]
     binary = _find_binary(spec, env)
     if opts.replay is not None:
-        from agentwrap.config.model import BackendConfig, RouteConfig
-
-        profile = ProfileConfig(
-            name="replay",
-            source=opts.replay_of or "<replay>",
-            backends={"replay": BackendConfig(name="replay", type="replay")},
-            routes=(RouteConfig(backend="replay"),),
-        )
-        routing = Routing(profile, f"replay of {opts.replay_of}", True, {"replay": UpstreamAuth(None, True)}, [])
+        plan = _replay_plan(spec, opts, env)
     else:
-        routing = resolve_routing(spec, opts.profile, env, opts.cwd)
-    return SessionPlan(spec=spec, binary=binary, routing=routing, scripted=scripted_of(routing.profile))
+        plan = resolve_plan(spec, opts.profile, env, opts.cwd, project=opts.project)
+    return Launch(spec=spec, binary=binary, plan=plan, scripted=scripted_of(plan.profile))
 
 
 @dataclass(slots=True)
@@ -241,7 +148,7 @@ def listen_loopback() -> socket.socket:
 
 def bind_proxy(
     spec: AgentSpec,
-    routing: Routing,
+    plan: SessionPlan,
     env: Mapping[str, str],
     *,
     sock: socket.socket | None = None,
@@ -255,7 +162,7 @@ def bind_proxy(
     from agentwrap.proxy.server import ProxyServer
 
     def auth_for(backend) -> UpstreamAuth:
-        return backend_auth(backend, dispatcher.profile, spec, env, routing.key_mode)[0]
+        return plan_backend(backend, dispatcher.profile, spec, plan.native, env, plan.key_mode).auth
 
     def switch_profile(name: str):
         """`!/profile(NAME)`: the same session, another profile; the key mode stays what it was."""
@@ -263,7 +170,7 @@ def bind_proxy(
 
         profile = load_profile(name, env=env)
         check_protocols(profile, spec)
-        auth = {b.name: backend_auth(b, profile, spec, env, routing.key_mode)[0] for b in _routed_backends(profile)}
+        auth = {b.name: plan_backend(b, profile, spec, plan.native, env, plan.key_mode).auth for b in routed_backends(profile)}
         return profile, auth, scripted_of(profile)
 
     def profile_names() -> tuple[str, ...]:
@@ -279,10 +186,10 @@ def bind_proxy(
         agent=spec.name,
         agent_protocol=spec.protocol,
         secret=secret,
-        profile=routing.profile,
-        auth=routing.auth,
+        profile=plan.profile,
+        auth=plan.auth,
         transport=HttpTransport(env=env),
-        scripted=scripted if scripted is not None else scripted_of(routing.profile),
+        scripted=scripted if scripted is not None else scripted_of(plan.profile),
         env=dict(env),
         auth_for=auth_for,
         switch_profile=switch_profile,
@@ -334,8 +241,11 @@ def run_session(opts: SessionOptions, env: Mapping[str, str] | None = None) -> S
     """Run the agent behind the proxy and return its exit code and the session's counts."""
     env = dict(os.environ if env is None else env)
     started = time.monotonic()
-    plan = plan_session(opts, env)
-    spec = plan.spec
+    launch = prepare_launch(opts, env)
+    spec, plan = launch.spec, launch.plan
+    if not opts.quiet:
+        for warning in plan.warnings:  # before the agent owns the terminal
+            print(f"agentwrap: warning: {warning}", file=sys.stderr)
 
     # Only a socket and a secret before the spawn; the proxy itself is built after it.
     sock = listen_loopback()
@@ -350,19 +260,21 @@ def run_session(opts: SessionOptions, env: Mapping[str, str] | None = None) -> S
     returncode = 1
     signals = SignalForwarder()
     try:
-        wiring = spec.wire(origin, secret, plan.routing.key_mode, env, tmpdir, list(opts.args))
+        wiring = spec.wire(WireContext(origin, secret, plan.key_mode, env, tmpdir, tuple(opts.args), opts.cwd or os.getcwd()))
         for path, text in wiring.files.items():
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(text)
         # Provider keys stay in agentwrap: the variables the profile reads keys from are not passed on.
         withheld = set(wiring.env_unset) | {b.api_key_env for b in plan.profile.backends.values() if b.api_key_env}
+        if plan.key_mode and plan.native.key is not None:
+            withheld.add(plan.native.key.variable)  # e.g. a Codex provider's env_key
         child_env = {k: v for k, v in env.items() if k not in withheld}
         from agentwrap.config.agentenv import agent_environment
 
         child_env.update(agent_environment(plan.profile, spec.name))  # e.g. Claude Code's model variables
         child_env.update(wiring.env_set)
-        argv = [plan.binary, *wiring.argv_prefix, *opts.args]
+        argv = [launch.binary, *wiring.argv_prefix, *opts.args]
 
         signals.install()
         try:
@@ -373,17 +285,17 @@ def run_session(opts: SessionOptions, env: Mapping[str, str] | None = None) -> S
                 preexec_fn=_set_pdeathsig if sys.platform.startswith("linux") else None,
             )
         except OSError as exc:
-            raise AgentwrapError(f"cannot start {plan.binary}: {exc.strerror or exc}") from exc
+            raise AgentwrapError(f"cannot start {launch.binary}: {exc.strerror or exc}") from exc
         signals.attach(proc)
         try:
-            bound = bind_proxy(spec, plan.routing, env, sock=sock, secret=secret, scripted=plan.scripted)
+            bound = bind_proxy(spec, plan, env, sock=sock, secret=secret, scripted=launch.scripted)
         except BaseException:
             _kill_tree(proc.pid)  # the agent must not run without its proxy
             raise
         server, dispatcher = bound.server, bound.dispatcher
         dispatcher.replay = opts.replay
         if capture_dir is not None:  # after the spawn: not on the start-to-exec path
-            recorder = _open_recorder(capture_dir, plan, opts, env, secret)
+            recorder = _open_recorder(capture_dir, launch, opts, env, secret)
             dispatcher.recorder = recorder
         server.start()
         returncode = signals.wait()
@@ -554,7 +466,7 @@ def _agent_version(binary: str, spec: AgentSpec) -> str | None:
     return None
 
 
-def _open_recorder(capture_dir: str, plan: SessionPlan, opts: SessionOptions, env: Mapping[str, str], secret: str):
+def _open_recorder(capture_dir: str, launch: Launch, opts: SessionOptions, env: Mapping[str, str], secret: str):
     """Create the run's bundle; every key agentwrap knows is handed over for redaction."""
     import datetime
     import hashlib
@@ -565,19 +477,20 @@ def _open_recorder(capture_dir: str, plan: SessionPlan, opts: SessionOptions, en
 
     now = datetime.datetime.now(datetime.timezone.utc)
     run_id = secrets.token_hex(4)
+    plan = launch.plan
     profile = plan.profile
-    keys = [secret, *plan.routing.keys]
+    keys = [secret, *plan.keys]
     keys += [env[b.api_key_env] for b in profile.backends.values() if b.api_key_env and env.get(b.api_key_env)]
     header = {
         "agentwrap_version": __version__,
         "agent": plan.spec.name,
-        "agent_version": _agent_version(plan.binary, plan.spec),
+        "agent_version": _agent_version(launch.binary, plan.spec),
         "argv": [plan.spec.name, *opts.args],
         "cwd": os.path.abspath(opts.cwd or os.getcwd()),
         "replay_of": opts.replay_of,
         "profile": profile.name,
         "profile_source": profile.source,
-        "profile_reason": plan.routing.reason,
+        "profile_reason": plan.reason,
         "profile_hash": hashlib.sha256(repr(profile).encode()).hexdigest()[:16],
         "started_at": now.isoformat().replace("+00:00", "Z"),
         "run_id": run_id,
