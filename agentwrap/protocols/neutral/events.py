@@ -5,6 +5,12 @@ are plain slotted dataclasses (not pydantic) because they are created per
 token on the hot path. Provider data that must be echoed back untouched
 (thinking signatures, encrypted reasoning) rides in `provider_meta`, never
 decoded.
+
+Errors are neutral too: `ErrorType` names what went wrong in no protocol's
+words, `DEFAULT_STATUS` is the HTTP status each type stands for and
+`STATUS_TYPES` the type an upstream's HTTP status stands for. Each codec maps
+these to and from its own wire names (Anthropic `overloaded_error` on 529,
+Google `RESOURCE_EXHAUSTED`, ...).
 """
 
 from __future__ import annotations
@@ -13,6 +19,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 __all__ = [
+    "ErrorType",
+    "DEFAULT_STATUS",
+    "STATUS_TYPES",
+    "error_status",
+    "status_type",
+    "merge_usage",
     "StopReason",
     "MessageStart",
     "TextDelta",
@@ -27,6 +39,64 @@ __all__ = [
 ]
 
 StopReason = Literal["end_turn", "tool_use", "max_tokens", "stop_sequence", "refusal", "error"]
+
+ErrorType = Literal[
+    "invalid_request",  # the request cannot be served as sent
+    "authentication",  # no or a wrong key
+    "permission",  # the key may not do this (or has no quota left)
+    "not_found",  # no such model or endpoint
+    "rate_limit",  # too many requests: retry later
+    "api_error",  # the provider (or agentwrap) failed
+    "upstream_unreachable",  # agentwrap could not reach the upstream
+    "overloaded",  # the provider is busy: retry later
+    "timeout",  # the upstream did not answer in time
+]
+
+# The HTTP status of each neutral error type, when nothing more precise is known.
+# Anthropic answers "overloaded" with 529, everyone else with 503: see `error_status`.
+DEFAULT_STATUS: dict[str, int] = {
+    "invalid_request": 400,
+    "authentication": 401,
+    "permission": 403,
+    "not_found": 404,
+    "rate_limit": 429,
+    "api_error": 500,
+    "upstream_unreachable": 502,
+    "overloaded": 503,
+    "timeout": 504,
+}
+
+# The neutral error type an upstream's HTTP status stands for, when its body does not
+# say; other 4xx are "invalid_request", other statuses "api_error" (see `status_type`).
+STATUS_TYPES: dict[int, str] = {
+    400: "invalid_request",
+    401: "authentication",
+    403: "permission",
+    404: "not_found",
+    408: "timeout",
+    413: "invalid_request",
+    422: "invalid_request",
+    429: "rate_limit",
+    503: "overloaded",
+    504: "timeout",
+    529: "overloaded",
+}
+
+
+def error_status(error_type: str, status: int | None, overloaded: int = 503) -> int:
+    """The HTTP status for a neutral error type; an explicit `status` wins."""
+    if status is not None:
+        return status
+    if error_type == "overloaded":
+        return overloaded
+    return DEFAULT_STATUS.get(error_type, 500)
+
+
+def status_type(status: int) -> str:
+    """The neutral error type an HTTP status stands for."""
+    if status in STATUS_TYPES:
+        return STATUS_TYPES[status]
+    return "invalid_request" if 400 <= status < 500 else "api_error"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +167,18 @@ class Usage:
     kind: str = "usage"
 
 
+def merge_usage(old: Usage | None, new: Usage) -> Usage:
+    """Keep the latest non-zero value of each field (see `Usage`)."""
+    if old is None:
+        return new
+    return Usage(
+        input_tokens=new.input_tokens or old.input_tokens,
+        output_tokens=new.output_tokens or old.output_tokens,
+        cache_read_tokens=new.cache_read_tokens or old.cache_read_tokens,
+        cache_write_tokens=new.cache_write_tokens or old.cache_write_tokens,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Stop:
     reason: StopReason
@@ -105,10 +187,12 @@ class Stop:
 
 @dataclass(frozen=True, slots=True)
 class StreamError:
-    """The stream failed. `error_type` is neutral: rate_limit, overloaded,
-    invalid_request, authentication, not_found, api_error, timeout."""
+    """The stream failed. `error_type` is an `ErrorType` (invalid_request,
+    authentication, permission, not_found, rate_limit, api_error,
+    upstream_unreachable, overloaded, timeout); `status` the HTTP status to
+    report where the agent's protocol carries one."""
 
-    error_type: str
+    error_type: ErrorType
     message: str
     status: int = 500
     kind: str = "stream_error"

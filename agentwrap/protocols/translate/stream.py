@@ -1,255 +1,36 @@
-"""Protocol translation: an agent's request to a backend of another protocol,
-and the backend's answer back, streaming or whole, errors included.
+"""Streamed translation: a backend's SSE bytes in, the agent protocol's SSE bytes out.
 
-Theory of operation. `translate_request` decodes the agent's body into a
-`NeutralRequest` and encodes it for the backend; the returned
-`TranslationContext` remembers what the way back needs (tool names the
-backend saw, freeform tools it saw as functions, Codex namespaces, the model
-to report). `StreamTranslator` is a pipeline of stages with one shape:
+Theory of operation. `StreamTranslator` is a pipeline of stages with one shape:
 
-    SseParser -> backend StreamDecoder -> _Adapter -> agent StreamEncoder
+    SseParser -> backend StreamDecoder -> Adapter -> agent StreamEncoder
 
-The adapter maps tool names back, turns a freeform tool's `{"input": ...}`
-function arguments back into raw text, gives argument-less calls "{}", and,
-when the protocols differ, seals the backend's opaque data (signatures,
-encrypted reasoning) into the agent protocol's own opaque field (see
-`request.seal`) so it comes back next turn and reaches only its producer.
+and, beside it, the text lane (lane.py): once `LANE_AFTER` plain text deltas
+have taken that path, their template is learned and matching events go from
+the backend's bytes to the agent's without being decoded. The codecs' decoders
+and encoders all offer the lane (`codec.LaneDecoder`, `codec.LaneEncoder`);
+the lane is used only where it is exact, and byte-equal to the general path.
 A malformed or truncated upstream stream becomes the agent protocol's error
 event, never a hang or a silent cut. Sans-IO.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from agentwrap.errors import UpstreamProtocol
 from agentwrap.protocols import lane
-from agentwrap.protocols._decoding import load_body
-from agentwrap.protocols.neutral import NeutralEvent, StreamError, ThinkingDelta, ToolCallArgsDelta, ToolCallStart, Usage
-from agentwrap.protocols.request import seal, wire_call_id, wire_tool_name
+from agentwrap.protocols.codec import codec
+from agentwrap.protocols.neutral.events import NeutralEvent, StreamError, Usage
 from agentwrap.protocols.sse import SseEvent, SseParser
-from agentwrap.protocols.wire import codec
+from agentwrap.protocols.translate.adapter import Adapter
+from agentwrap.protocols.translate.request import TranslationContext
 
-__all__ = ["TranslationContext", "TranslatedResponse", "StreamTranslator", "translate_request", "translate_response", "error_response"]
+if TYPE_CHECKING:
+    from agentwrap.protocols.codec import LaneDecoder, LaneEncoder
 
-Headers = list[tuple[bytes, bytes]]
-
-# Headers a backend needs that the agent of another protocol does not send.
-_BACKEND_HEADERS: dict[str, Headers] = {"anthropic_messages": [(b"anthropic-version", b"2023-06-01")]}
-_ID_PREFIX = {"anthropic_messages": "msg_", "openai_chat": "chatcmpl-", "openai_responses": "resp_", "gemini": ""}
-_OPAQUE_FIELD = {"anthropic_messages": "signature", "openai_responses": "encrypted_content", "gemini": "thought_signature"}
-
-
-@dataclass(slots=True)
-class TranslationContext:
-    """What the way back needs to know about one translated request."""
-
-    agent_protocol: str
-    backend_protocol: str
-    agent_model: str  # reported to the agent, as it asked
-    backend_model: str
-    stream: bool
-    response_id: str = ""  # "" = derive from the backend's id
-    created: int = 0
-    include_usage: bool = True  # Chat agents: stream_options.include_usage
-    tool_names: dict[str, str] = field(default_factory=dict)  # backend wire name -> agent's name
-    custom_tools: frozenset = frozenset()  # freeform tools the backend saw as functions
-    namespaces: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (Codex namespace, short name)
-    id_hint: str = ""  # makes ids the backend did not send unique per request
-    notes: list[str] = field(default_factory=list)  # what was left out, for capture
-    upstream_headers: Headers = field(default_factory=list)  # to add to the backend request
-
-
-class TranslatedResponse(NamedTuple):
-    status: int
-    body: bytes
-    headers: Headers
-
-
-def translate_request(
-    agent_protocol: str,
-    body: Any,
-    path: str,
-    backend_protocol: str,
-    model_override: str | None = None,
-    *,
-    response_id: str = "",
-    created: int = 0,
-    max_tokens_cap: int | None = None,
-) -> tuple[str, dict, TranslationContext]:
-    """(backend path, backend body, context) for an agent's request body.
-
-    `path` is the agent's request path (Gemini carries model and streaming
-    there). The backend path is relative to the backend base URL, as
-    `endpoints.upstream_url` expects (OpenAI bases include /v1). Raises
-    `RequestError` when the body holds something the backend cannot take.
-    """
-    req = codec(agent_protocol).decode_request(body, path)
-    model = model_override or req.model
-    if max_tokens_cap is not None and (req.max_tokens is None or req.max_tokens > max_tokens_cap):
-        req.max_tokens = max_tokens_cap
-    backend_path, backend_body = codec(backend_protocol).encode_request(req, model)
-    # Without a response id from the caller, ids the backend leaves out are made
-    # unique per turn from the history length and its newest message (cheap
-    # even for a long history, stable for a retry of the same turn).
-    hint = response_id or hashlib.sha1(f"{len(req.messages)}:{req.messages[-1:]!r}".encode()).hexdigest()[:16]
-    namespaces = {}
-    if agent_protocol == "openai_responses":
-        namespaces = {t.name: (t.namespace, t.name[len(t.namespace) + 2 :]) for t in req.tools if t.namespace and t.name.startswith(t.namespace + "__")}
-    ctx = TranslationContext(
-        agent_protocol=agent_protocol,
-        backend_protocol=backend_protocol,
-        agent_model=req.model or model,
-        backend_model=model,
-        stream=req.stream,
-        response_id=response_id,
-        created=created,
-        include_usage=agent_protocol != "openai_chat" or (isinstance(body, dict) and _include_usage(body)),
-        tool_names={wire_tool_name(t.name, backend_protocol): t.name for t in req.tools},
-        custom_tools=frozenset(t.name for t in req.tools if t.tool_kind == "custom") if backend_protocol != "openai_responses" else frozenset(),
-        namespaces=namespaces,
-        id_hint=hint,
-        notes=list(req.notes),
-        upstream_headers=[(b"content-type", b"application/json"), *_BACKEND_HEADERS.get(backend_protocol, [])],
-    )
-    if req.stream:
-        ctx.upstream_headers.append((b"accept", b"text/event-stream"))
-    return backend_path, backend_body, ctx
-
-
-def _include_usage(body: dict) -> bool:
-    options = body.get("stream_options")
-    return isinstance(options, dict) and options.get("include_usage") is True
-
-
-def _unwrap_input(text: str) -> str:
-    """The raw input of a freeform call that went to the backend as a function."""
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return text  # the model wrote the raw text itself: keep it
-    if isinstance(value, dict):
-        if isinstance(value.get("input"), str):
-            return value["input"]
-        strings = [v for v in value.values() if isinstance(v, str)]
-        if len(value) == 1 and strings:
-            return strings[0]
-    return text
-
-
-class _Adapter:
-    """Neutral events from the backend, adjusted for the agent; see the module docstring."""
-
-    def __init__(self, ctx: TranslationContext) -> None:
-        self.ctx = ctx
-        self.seal = ctx.agent_protocol != ctx.backend_protocol
-        self._thinking: list[str] = []  # thinking text since the last sealed meta
-        self._custom: dict[int, list[str]] = {}  # calls whose JSON wrapper is held back
-        self._function: dict[int, bool] = {}  # function calls -> whether arguments came
-
-    def _sealed(self, meta: Any) -> dict | None:
-        key = _OPAQUE_FIELD.get(self.ctx.agent_protocol)
-        if key is None or not isinstance(meta, dict):
-            return None  # Chat has no opaque field: the data cannot survive the agent
-        # Anthropic signatures cover the thinking text, so it travels along.
-        text = "".join(self._thinking) if self.ctx.backend_protocol == "anthropic_messages" else ""
-        self._thinking = []
-        return {key: seal(self.ctx.backend_protocol, meta, text)}
-
-    def feed(self, event: NeutralEvent) -> list[NeutralEvent]:
-        kind = event.kind
-        if kind == "thinking_delta":
-            if not self.seal:
-                return [event]
-            if event.text:
-                self._thinking.append(event.text)
-            if event.provider_meta is None:
-                return [event]
-            sealed = self._sealed(event.provider_meta)
-            return [ThinkingDelta(event.text, sealed)] if sealed is not None or event.text else []
-        if kind == "text_delta":
-            self._thinking = []
-            return [event]
-        if kind == "tool_call_start":
-            return self._start(event)
-        if kind == "tool_call_args_delta":
-            if event.index in self._custom:
-                self._custom[event.index].append(event.delta)
-                return []
-            if event.delta and event.index in self._function:
-                self._function[event.index] = True
-            return [event]
-        if kind == "tool_call_end":
-            return self._end(event.index) + [event]
-        return [event]
-
-    def text_seen(self) -> None:
-        """Text deltas went by on the text lane (what `feed` does for each)."""
-        self._thinking = []
-
-    def _start(self, event: ToolCallStart) -> list[NeutralEvent]:
-        self._thinking = []
-        out: list[NeutralEvent] = []
-        meta = event.provider_meta
-        if meta is not None and self.seal:
-            # A Gemini signature on a functionCall has no slot in other agents'
-            # tool calls: it rides on an empty thinking block just before.
-            # "next" tells the Gemini encoder the signature belongs on the part
-            # after the thinking (this call), not on the thinking text itself.
-            sealed = self._sealed({**meta, "next": True})
-            if sealed is not None:
-                out.append(ThinkingDelta("", sealed))
-            meta = None
-        name = self.ctx.tool_names.get(event.name, event.name)
-        tool_kind = event.tool_kind
-        if name in self.ctx.custom_tools and tool_kind == "function":
-            tool_kind = "custom"
-            self._custom[event.index] = []
-        elif tool_kind == "function":
-            self._function[event.index] = False
-        if name in self.ctx.namespaces:
-            namespace, name = self.ctx.namespaces[name]
-            meta = {**(meta or {}), "namespace": namespace}
-        call_id = wire_call_id(event.call_id, self.ctx.agent_protocol)
-        out.append(ToolCallStart(event.index, call_id, name, tool_kind, provider_meta=meta))
-        return out
-
-    def _end(self, index: int) -> list[NeutralEvent]:
-        if index in self._custom:
-            text = _unwrap_input("".join(self._custom.pop(index)))
-            return [ToolCallArgsDelta(index, text)] if text else []
-        if self._function.pop(index, True) is False:
-            return [ToolCallArgsDelta(index, "{}")]  # agents parse arguments; "" is not JSON
-        return []
-
-    def finish(self) -> list[NeutralEvent]:
-        out: list[NeutralEvent] = []
-        for index in list(self._custom):
-            out += self._end(index)
-        return out
-
-
-def _agent_id(ctx: TranslationContext, backend_id: str) -> str:
-    if ctx.response_id:
-        return ctx.response_id
-    base = re.sub(r"[^A-Za-z0-9_-]", "", backend_id)
-    for prefix in ("msg_", "chatcmpl-", "resp_"):
-        base = base.removeprefix(prefix)
-    return _ID_PREFIX.get(ctx.agent_protocol, "") + (base or ctx.id_hint)
-
-
-def _encoder(ctx: TranslationContext, response_id: str) -> Any:
-    module = codec(ctx.agent_protocol)
-    if ctx.agent_protocol == "openai_chat":
-        return module.StreamEncoder(ctx.agent_model, response_id, created=ctx.created, include_usage=ctx.include_usage)
-    if ctx.agent_protocol == "openai_responses":
-        return module.StreamEncoder(ctx.agent_model, response_id, created=ctx.created)
-    return module.StreamEncoder(ctx.agent_model, response_id)
+__all__ = ["StreamTranslator"]
 
 
 def _counts(usage: Usage) -> list[int]:
@@ -272,13 +53,13 @@ class StreamTranslator:
     def __init__(self, ctx: TranslationContext) -> None:
         self.ctx = ctx
         self._parser = SseParser()
-        self._decoder = codec(ctx.backend_protocol).StreamDecoder(ctx.id_hint)
-        self._adapter = _Adapter(ctx)
-        self._encoder: Any = None
+        self._decoder: LaneDecoder = codec(ctx.backend_protocol).StreamDecoder(ctx.id_hint)
+        self._adapter = Adapter(ctx)
+        self._encoder: LaneEncoder | None = None
         self._failed = False
         self._finished = False
-        # The text lane: None until learned; False when this pair or stream has none.
-        self._lane: Any = None if hasattr(self._decoder, "lane_ready") else False
+        # The text lane: None until learned; False when this stream has none.
+        self._lane: Any = None
         self._plain = 0  # text deltas seen on the general path
         self._held = b""  # an unfinished event the lane keeps from the parser
         self._usage_raw: list[bytes] = []  # usage objects the lane took, not yet merged
@@ -292,7 +73,7 @@ class StreamTranslator:
         for event in events:
             if self._encoder is None:
                 backend_id = event.id if event.kind == "message_start" else ""
-                self._encoder = _encoder(self.ctx, _agent_id(self.ctx, backend_id))
+                self._encoder = self.ctx.agent_encoder(self.ctx.agent_response_id(backend_id))
             for adjusted in self._adapter.feed(event):
                 out.append(self._encoder.feed(adjusted))
         return b"".join(out)
@@ -351,7 +132,7 @@ class StreamTranslator:
         return ((f"event: {sse.event}{eol}" if sse.event is not None else "") + f"data: {sse.data}{eol}{eol}").encode()
 
     def _learn(self, sse: SseEvent, text: str, with_usage: bool) -> None:
-        if self._encoder is None or not hasattr(self._encoder, "text_run"):
+        if self._encoder is None:
             self._lane = False
             return
         decoder = self._decoder
@@ -430,7 +211,7 @@ class StreamTranslator:
             run = self._encoder.text_run(literals, joined)
             if run is None:
                 return False
-            self._adapter.text_seen()
+            self._adapter.lane_text(literals)
             self.lane_events += len(literals)
             self._plain = 0
             out.append(run)
@@ -495,94 +276,5 @@ class StreamTranslator:
     def _close(self) -> bytes:
         self._finished = True
         if self._encoder is None:
-            self._encoder = _encoder(self.ctx, _agent_id(self.ctx, ""))
+            self._encoder = self.ctx.agent_encoder(self.ctx.agent_response_id(""))
         return self._encoder.finish()
-
-
-# -- whole responses and errors ----------------------------------------------------
-
-_RETRY_IN = re.compile(r"try again in (\d+(?:\.\d+)?)\s*(ms|s)\b", re.IGNORECASE)
-
-
-def _retry_after(headers: Iterable[tuple[Any, Any]], body: bytes, message: str) -> float | None:
-    """Seconds to wait, from Retry-After headers, Google RetryInfo or OpenAI's message."""
-    for name, value in headers:
-        name = name.decode("latin-1") if isinstance(name, bytes) else str(name)
-        value = value.decode("latin-1") if isinstance(value, bytes) else str(value)
-        try:
-            if name.lower() == "retry-after-ms":
-                return float(value) / 1000
-            if name.lower() == "retry-after":
-                return float(value)
-        except ValueError:
-            continue  # an HTTP date: leave it to the agent's own backoff
-    data = load_body(body)
-    data = data[0] if isinstance(data, list) and data else data
-    error = data.get("error") if isinstance(data, dict) else None
-    for detail in error.get("details", []) if isinstance(error, dict) and isinstance(error.get("details"), list) else []:
-        delay = detail.get("retryDelay") if isinstance(detail, dict) else None
-        if isinstance(delay, str) and delay.endswith("s"):
-            try:
-                return float(delay[:-1])
-            except ValueError:
-                pass
-    match = _RETRY_IN.search(message)
-    if match:
-        value = float(match.group(1))
-        return value / 1000 if match.group(2).lower() == "ms" else value
-    return None
-
-
-def error_response(agent_protocol: str, error_type: str, message: str, retry_after: float | None = None, status: int | None = None) -> TranslatedResponse:
-    """An error in the agent protocol's shape, with Retry-After kept where it applies."""
-    if retry_after is not None and agent_protocol == "openai_responses" and not _RETRY_IN.search(message):
-        # Codex reads the wait from the message text ("try again in Ns").
-        message = f"{message} Please try again in {retry_after:g}s."
-    code, body = codec(agent_protocol).encode_error(error_type, message, status)
-    headers: Headers = [(b"content-type", b"application/json")]
-    if retry_after is not None:
-        headers.append((b"retry-after", str(max(1, round(retry_after))).encode()))
-        if agent_protocol == "gemini":
-            # Gemini CLI reads the delay from google.rpc.RetryInfo in the body.
-            data = json.loads(body)
-            data["error"]["details"] = [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{retry_after:g}s"}]
-            body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
-    return TranslatedResponse(code, body, headers)
-
-
-def translate_response(ctx: TranslationContext, status: int, body: bytes, headers: Iterable[tuple[Any, Any]] = ()) -> TranslatedResponse:
-    """The agent's response for a whole backend response (an error, or a JSON body).
-
-    For an agent that asked to stream, a whole 2xx body is rendered as the
-    agent protocol's SSE stream.
-    """
-    backend = codec(ctx.backend_protocol)
-    if status >= 400:
-        error_type, message = backend.decode_error(status, body)
-        return error_response(ctx.agent_protocol, error_type, message, _retry_after(headers, body, message))
-    data = load_body(body)
-    if not isinstance(data, (dict, list)):
-        return error_response(ctx.agent_protocol, "api_error", "agentwrap: the upstream answered with a body that is not JSON", status=502)
-    adapter = _Adapter(ctx)
-    events: list[NeutralEvent] = []
-    try:
-        for event in backend.decode_response(data):
-            events += adapter.feed(event)
-    except UpstreamProtocol as exc:
-        return error_response(ctx.agent_protocol, "api_error", f"agentwrap: {exc}", status=502)
-    events += adapter.finish()
-    error = next((e for e in events if e.kind == "stream_error"), None)
-    if error is not None:
-        return error_response(ctx.agent_protocol, error.error_type, error.message, _retry_after(headers, body, error.message))
-    backend_id = next((e.id for e in events if e.kind == "message_start"), "")
-    response_id = _agent_id(ctx, backend_id)
-    if ctx.stream:
-        encoder = _encoder(ctx, response_id)
-        out = b"".join(encoder.feed(e) for e in events) + encoder.finish()
-        return TranslatedResponse(200, out, [(b"content-type", b"text/event-stream")])
-    agent = codec(ctx.agent_protocol)
-    if ctx.agent_protocol in ("openai_chat", "openai_responses"):
-        rendered = agent.encode_response(events, ctx.agent_model, response_id, created=ctx.created)
-    else:
-        rendered = agent.encode_response(events, ctx.agent_model, response_id)
-    return TranslatedResponse(200, json.dumps(rendered, ensure_ascii=False, separators=(",", ":")).encode(), [(b"content-type", b"application/json")])
