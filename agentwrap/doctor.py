@@ -33,6 +33,7 @@ from typing import Any
 
 from agentwrap.agents import AGENTS, AgentSpec
 from agentwrap.agents.base import NativeKey
+from agentwrap.cli_output import SCHEMA_VERSION
 from agentwrap.config.model import BackendConfig, ProfileConfig
 from agentwrap.errors import ConfigError
 from agentwrap.session import check_protocols
@@ -43,7 +44,6 @@ __all__ = [
     "FAIL",
     "SKIP",
     "STATUSES",
-    "JSON_SCHEMA_VERSION",
     "Check",
     "Context",
     "DoctorOptions",
@@ -58,7 +58,6 @@ __all__ = [
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
 STATUSES = (OK, WARN, FAIL, SKIP)
-JSON_SCHEMA_VERSION = 1
 
 VERSION_TIMEOUT_S = 10.0
 ONLINE_TIMEOUT_S = 10.0
@@ -115,7 +114,7 @@ def mask_key(value: str) -> str:
 def doctor_document(checks: list[Check]) -> dict[str, Any]:
     """The `--json` document."""
     return {
-        "schema": JSON_SCHEMA_VERSION,
+        "schema": SCHEMA_VERSION,
         "checks": [c.as_dict() for c in checks],
         "ok": not any(c.status == FAIL for c in checks),
     }
