@@ -9,12 +9,14 @@ lets them. The stream stages also offer the text lane (`LaneDecoder`,
 from __future__ import annotations
 
 import inspect
+import json
+import typing
 
 import pytest
 
 from agentwrap.protocols import PROTOCOLS
 from agentwrap.protocols.codec import Codec, LaneDecoder, LaneEncoder, _DecoderFactory, _EncoderFactory, codec
-from agentwrap.protocols.neutral import MessageStart, Stop, TextDelta, Usage
+from agentwrap.protocols.neutral import DEFAULT_STATUS, STATUS_TYPES, ErrorType, MessageStart, Stop, TextDelta, Usage
 from agentwrap.protocols.translate import Adapter, TranslationContext
 
 FUNCTIONS = ("decode_request", "encode_request", "summarize_request", "decode_response", "decode_error",
@@ -72,3 +74,13 @@ def test_translation_adapter_has_the_stream_filter_shape() -> None:
     adapter = Adapter(TranslationContext("anthropic_messages", "openai_chat", "m", "m", True))
     assert isinstance(adapter, StreamFilter)
     assert adapter.lane_text([b'"hi"']) is True
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_every_codec_renders_every_neutral_error_type(protocol: str) -> None:
+    error_types = typing.get_args(ErrorType)
+    assert set(error_types) == set(DEFAULT_STATUS) and set(STATUS_TYPES.values()) <= set(error_types)
+    for error_type in error_types:
+        status, body = codec(protocol).encode_error(error_type, "m")
+        expected = 529 if (protocol, error_type) == ("anthropic_messages", "overloaded") else DEFAULT_STATUS[error_type]
+        assert status == expected and "m" in json.dumps(json.loads(body))

@@ -474,6 +474,8 @@ class Dispatcher:
     async def _forward(
         self, xid: int, backend: BackendConfig, protocol: str, method: bytes, path: str, query: bytes, headers: Headers, body: bytes
     ) -> tuple[ProxyResponse, Outcome]:
+        from agentwrap.protocols.sse import is_sse
+
         auth = self._auth(backend)
         out: Headers = []
         for name, value in headers:
@@ -506,8 +508,6 @@ class Dispatcher:
             if lname in HOP_BY_HOP and lname != b"content-length":
                 continue
             resp_headers.append((lname, value))
-        from agentwrap.protocols.sse import is_sse
-
         sse = is_sse(resp_headers)
         outcome = Outcome.ok(resp.status) if resp.status < 400 else Outcome.http_status(resp.status, resp.headers)
         if method == b"HEAD":

@@ -26,6 +26,7 @@ from agentwrap.protocols.neutral.events import (
     ToolCallEnd,
     ToolCallStart,
     Usage,
+    error_status,
     status_type,
 )
 from agentwrap.protocols.sse import SseEvent
@@ -44,7 +45,6 @@ _ERRORS = {
     "timeout_error": "timeout",
     "api_error": "api_error",
 }
-_ERROR_STATUS = {"invalid_request": 400, "authentication": 401, "permission": 403, "not_found": 404, "rate_limit": 429, "overloaded": 529, "timeout": 504}
 # pause_turn (a server tool paused) and refusal-like stops have no neutral twin
 # beyond these; model_context_window_exceeded means the output was cut.
 _STOPS = {
@@ -80,10 +80,11 @@ USAGE_KEYS = (
 )
 
 
-def _error(error: Any, status: int | None = None) -> StreamError:
+def _error(error: Any) -> StreamError:
     error = as_dict(error)
     kind = _ERRORS.get(as_text(error.get("type")), "api_error")
-    return StreamError(kind, as_text(error.get("message")) or "upstream error", status or _ERROR_STATUS.get(kind, 500))
+    # Anthropic reports "overloaded" as 529.
+    return StreamError(kind, as_text(error.get("message")) or "upstream error", error_status(kind, None, overloaded=529))
 
 
 class StreamDecoder:

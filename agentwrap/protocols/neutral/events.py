@@ -54,7 +54,7 @@ ErrorType = Literal[
 
 # The HTTP status of each neutral error type, when nothing more precise is known.
 # Anthropic answers "overloaded" with 529, everyone else with 503: see `error_status`.
-DEFAULT_STATUS: dict[str, int] = {
+DEFAULT_STATUS: dict[ErrorType, int] = {
     "invalid_request": 400,
     "authentication": 401,
     "permission": 403,
@@ -68,7 +68,7 @@ DEFAULT_STATUS: dict[str, int] = {
 
 # The neutral error type an upstream's HTTP status stands for, when its body does not
 # say; other 4xx are "invalid_request", other statuses "api_error" (see `status_type`).
-STATUS_TYPES: dict[int, str] = {
+STATUS_TYPES: dict[int, ErrorType] = {
     400: "invalid_request",
     401: "authentication",
     403: "permission",
@@ -92,7 +92,7 @@ def error_status(error_type: str, status: int | None, overloaded: int = 503) -> 
     return DEFAULT_STATUS.get(error_type, 500)
 
 
-def status_type(status: int) -> str:
+def status_type(status: int) -> ErrorType:
     """The neutral error type an HTTP status stands for."""
     if status in STATUS_TYPES:
         return STATUS_TYPES[status]
