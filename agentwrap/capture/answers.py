@@ -3,7 +3,9 @@
 Sans-IO and lenient: it reads what the four protocols send (SSE streams and
 whole JSON bodies) and skips what it does not know; odd or truncated input
 gives a partial `Answer`, never an exception. Token counts follow the neutral
-convention: `input_tokens` is the whole prompt, cached parts included.
+convention: `input_tokens` is the whole prompt, cached parts included; each
+usage object is read by its protocol's codec (`decode_usage`), so `show` and
+the translated stream count tokens the same way.
 """
 
 from __future__ import annotations

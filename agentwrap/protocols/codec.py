@@ -16,11 +16,12 @@ Sans-IO. Importing this module imports no codec: each is imported on first use.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from importlib import import_module
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from agentwrap.protocols.neutral.events import NeutralEvent, Usage
     from agentwrap.protocols.neutral.request import NeutralRequest
     from agentwrap.protocols.neutral.summary import RequestSummary
