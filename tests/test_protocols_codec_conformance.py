@@ -84,3 +84,34 @@ def test_every_codec_renders_every_neutral_error_type(protocol: str) -> None:
         status, body = codec(protocol).encode_error(error_type, "m")
         expected = 529 if (protocol, error_type) == ("anthropic_messages", "overloaded") else DEFAULT_STATUS[error_type]
         assert status == expected and "m" in json.dumps(json.loads(body))
+
+
+USAGE_OBJECTS = {  # each with a count only one reading of the protocol's usage fields gets right
+    "anthropic_messages": {"input_tokens": 0, "output_tokens": 5, "cache_read_input_tokens": 90},
+    "openai_chat": {"prompt_tokens": 100, "completion_tokens": 5, "prompt_cache_hit_tokens": 90},
+    "openai_responses": {"input_tokens": 100, "output_tokens": 5, "input_tokens_details": {"cache_write_tokens": 10}},
+    "gemini": {"promptTokenCount": 100, "toolUsePromptTokenCount": 7, "candidatesTokenCount": 5, "thoughtsTokenCount": 3},
+}
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_capture_counts_tokens_with_the_codecs_usage_mapper(protocol: str) -> None:
+    from agentwrap.capture.answers import TOKEN_FIELDS, usage_of_body
+
+    raw = USAGE_OBJECTS[protocol]
+    usage = codec(protocol).decode_usage(raw)
+    expected = dict(zip(TOKEN_FIELDS, (usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens)))
+    whole = {
+        "anthropic_messages": {"type": "message", "content": [], "usage": raw},
+        "openai_chat": {"choices": [], "usage": raw},
+        "openai_responses": {"object": "response", "status": "completed", "output": [], "usage": raw},
+        "gemini": {"candidates": [], "usageMetadata": raw},
+    }[protocol]
+    event = {
+        "anthropic_messages": {"type": "message_start", "message": {"id": "m", "usage": raw}},
+        "openai_chat": whole,
+        "openai_responses": {"type": "response.completed", "response": whole},
+        "gemini": whole,
+    }[protocol]
+    assert usage_of_body(protocol, json.dumps(whole).encode(), sse=False) == expected
+    assert usage_of_body(protocol, b"data: " + json.dumps(event).encode() + b"\n\n", sse=True) == expected
