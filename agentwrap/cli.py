@@ -8,19 +8,12 @@ agent commands, goes through the typer app.
 
 from __future__ import annotations
 
-import enum
 import os
 import sys
 
+from agentwrap.cli_output import SCHEMA_VERSION, ExitCode
+
 AGENT_NAMES = ("claude", "codex", "gemini")
-
-
-class ExitCode(enum.IntEnum):
-    OK = 0
-    FAILURE = 1
-    USAGE = 2
-    NOT_INSTALLED = 127
-    INTERRUPTED = 130
 
 
 def _debug() -> bool:
@@ -245,7 +238,7 @@ def _runs(json_out: bool, limit: int, capture_dir: str | None) -> int:
 
     rows = list_runs(_capture_dir_or_default(capture_dir), limit=limit)
     if json_out:
-        print(json.dumps({"schema": 1, "runs": rows}, indent=2))
+        print(json.dumps({"schema": SCHEMA_VERSION, "runs": rows}, indent=2))
         return ExitCode.OK
     if not rows:
         print("no runs recorded yet", file=sys.stderr)

@@ -14,9 +14,9 @@ import sys
 
 import typer
 
-__all__ = ["make_doctor_command", "register", "render_table"]
+from agentwrap.cli_output import ExitCode
 
-USAGE_EXIT = 2
+__all__ = ["make_doctor_command", "register", "render_table"]
 
 _STYLES = {"ok": "green", "warn": "yellow", "fail": "bold red", "skip": "dim"}
 _LABELS = {"ok": "ok", "warn": "warn", "fail": "FAIL", "skip": "skip"}
@@ -57,7 +57,7 @@ def _progress(message: str) -> None:
 
 def _usage(message: str) -> typer.Exit:
     print(f"agentwrap: {message}", file=sys.stderr)
-    return typer.Exit(USAGE_EXIT)
+    return typer.Exit(ExitCode.USAGE)
 
 
 def make_doctor_command():

@@ -5,14 +5,16 @@ AgentwrapError
 ├─ ConfigError         profile, TOML, flags: the user can fix it
 ├─ AgentNotFound       the agent binary is not on PATH
 ├─ UpstreamError
-│  ├─ UpstreamStatus   carries status and body
 │  ├─ UpstreamProtocol malformed or truncated stream
 │  └─ UpstreamTimeout
 ├─ RequestError        the agent sent something we cannot serve (400)
 └─ CaptureError
-   ├─ BundleFormatError
-   └─ ReplayDivergence
+   └─ BundleFormatError
 ```
+
+An upstream's error status is not an exception: it is relayed to the agent
+(or translated into its protocol), and a replayed run's divergences are
+collected and reported, not raised.
 
 Split by who must act. Foreign exceptions are translated at the edge that
 meets them (`backends/http.py` for sockets, TLS and h11; `config/` for TOML
@@ -26,13 +28,11 @@ __all__ = [
     "ConfigError",
     "AgentNotFound",
     "UpstreamError",
-    "UpstreamStatus",
     "UpstreamProtocol",
     "UpstreamTimeout",
     "RequestError",
     "CaptureError",
     "BundleFormatError",
-    "ReplayDivergence",
 ]
 
 
@@ -50,16 +50,6 @@ class AgentNotFound(AgentwrapError):
 
 class UpstreamError(AgentwrapError):
     """The upstream could not be used: connection, status, stream or time."""
-
-
-class UpstreamStatus(UpstreamError):
-    """The upstream answered with an error status; `status` and `body` are kept verbatim."""
-
-    def __init__(self, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None):
-        super().__init__(f"upstream answered HTTP {status}")
-        self.status = status
-        self.body = body
-        self.headers = headers or []
 
 
 class UpstreamProtocol(UpstreamError):
@@ -84,7 +74,3 @@ class CaptureError(AgentwrapError):
 
 class BundleFormatError(CaptureError):
     """A bundle is corrupt or of a format version this agentwrap cannot read."""
-
-
-class ReplayDivergence(CaptureError):
-    """A replayed run asked for something the recording does not hold."""

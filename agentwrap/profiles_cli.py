@@ -18,10 +18,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import typer
 
-__all__ = ["make_profiles_app", "JSON_SCHEMA_VERSION"]
+from agentwrap.cli_output import SCHEMA_VERSION, ExitCode
 
-JSON_SCHEMA_VERSION = 1
-USAGE_EXIT = 2
+__all__ = ["make_profiles_app"]
+
 REDACTED = "<redacted>"
 
 _SECRET_NAME = re.compile(r"(auth|key|token|secret|password|passwd|cookie|credential|signature|sig)", re.I)
@@ -29,13 +29,13 @@ _PURE_REF = re.compile(r"^(?:(?:Bearer|Basic|Token)\s+)?\$\{[A-Za-z_][A-Za-z0-9_
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
-def _fail(message: str, code: int = USAGE_EXIT) -> typer.Exit:
+def _fail(message: str, code: int = ExitCode.USAGE) -> typer.Exit:
     print(f"agentwrap: {message}", file=sys.stderr)
     return typer.Exit(code)
 
 
 def _print_json(doc: dict[str, Any]) -> None:
-    print(json.dumps({"schema": JSON_SCHEMA_VERSION, **doc}, indent=2, ensure_ascii=False))
+    print(json.dumps({"schema": SCHEMA_VERSION, **doc}, indent=2, ensure_ascii=False))
 
 
 # -- redaction -----------------------------------------------------------------------

@@ -12,7 +12,7 @@ import pytest
 
 from agentwrap.capture import bundle_filename, default_capture_dir, list_runs, read_bundle, to_html, to_json, to_text
 from agentwrap.capture.recorder import Recorder
-from agentwrap.protocols import wire
+from agentwrap.protocols.codec import codec
 from agentwrap.protocols.neutral import MessageStart, Stop, TextDelta, ToolCallArgsDelta, ToolCallEnd, ToolCallStart, Usage
 from tests.test_capture_shapes import SECRET, dumps
 
@@ -60,7 +60,7 @@ def _body(protocol: str, conv: list) -> bytes:
 
 
 def _answer(protocol: str, turn: int) -> list[bytes]:
-    enc = wire.codec(protocol).StreamEncoder("model-a", "resp_1")
+    enc = codec(protocol).StreamEncoder("model-a", "resp_1")
     events: list = [MessageStart("resp_1", "model-a"), Usage(1000 * (turn + 1), 50, 200, 0)]
     if turn == 0:
         events += [TextDelta("I'll "), TextDelta("look."), ToolCallStart(0, "call_1", "Bash"),

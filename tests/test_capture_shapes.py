@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from agentwrap.capture.recorder import Recorder
-from agentwrap.protocols import wire
+from agentwrap.protocols.codec import codec
 from agentwrap.protocols.neutral import MessageStart, Stop, TextDelta, ToolCallArgsDelta, ToolCallEnd, ToolCallStart, Usage
 
 SECRET = "aw-session-secret-0123456789abcdef"
@@ -105,7 +105,7 @@ def anthropic_answer(
     text: str, *, tool: tuple[str, str, str] | None = None, usage=(1200, 80, 1000, 0), delta_chars: int = 40
 ) -> list[bytes]:
     """An Anthropic SSE answer as the chunks an upstream sends (one per event)."""
-    enc = wire.codec("anthropic_messages").StreamEncoder("claude-sonnet-4-5", "msg_01")
+    enc = codec("anthropic_messages").StreamEncoder("claude-sonnet-4-5", "msg_01")
     events: list = [MessageStart("msg_01", "claude-sonnet-4-5"), Usage(*usage)]
     for i in range(0, len(text), delta_chars):
         events.append(TextDelta(text[i:i + delta_chars]))

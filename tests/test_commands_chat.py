@@ -16,7 +16,7 @@ from agentwrap.guards.commands import (
     parse_command,
     reply_events,
 )
-from agentwrap.protocols import wire
+from agentwrap.protocols.codec import codec as codec_for
 from agentwrap.protocols.neutral import MessageStart, Stop, TextDelta, Usage
 from agentwrap.protocols.sse import SseParser
 
@@ -125,7 +125,7 @@ def test_reply_events_shape() -> None:
 @pytest.mark.parametrize("protocol", ["anthropic_messages", "openai_chat", "openai_responses", "gemini"])
 def test_reply_encodes_in_every_protocol(protocol: str) -> None:
     text, _ = apply_command(parse_command("!/help"), CTX)
-    codec = wire.codec(protocol)
+    codec = codec_for(protocol)
     body = codec.encode_response(reply_events(text, "m"), "m", "resp_cmd")
     assert json.dumps(text, ensure_ascii=False)[1:-1] in json.dumps(body, ensure_ascii=False)
     encoder = codec.StreamEncoder("m", "resp_cmd")

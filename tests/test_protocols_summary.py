@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from agentwrap.errors import RequestError
 from agentwrap.protocols import anthropic, gemini, openai_chat, openai_responses
-from agentwrap.protocols.summary import RequestSummary, ToolSpec
+from agentwrap.protocols.neutral.summary import RequestSummary, ToolSpec
 
 CODECS = [anthropic, openai_chat, openai_responses, gemini]
 

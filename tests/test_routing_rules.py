@@ -1,11 +1,11 @@
-"""Route rules on plain data: every `when` key, overrides, reasons, the old call form."""
+"""Route rules on plain data: every `when` key, overrides, reasons."""
 
 from __future__ import annotations
 
 import pytest
 
 from agentwrap.config import BackendConfig, ProfileConfig, RouteConfig, WhenConfig
-from agentwrap.protocols.summary import RequestSummary, ToolSpec
+from agentwrap.protocols.neutral.summary import RequestSummary, ToolSpec
 from agentwrap.routing import RequestFacts, Router, SessionOverrides, choose_route, needs_summary
 
 
@@ -172,12 +172,12 @@ def test_needs_summary(when, agent, needed) -> None:
     assert Router(p, agent=agent or "gemini").needs_summary is needs_summary(p, agent or "gemini")
 
 
-def test_old_call_form_still_works() -> None:
+def test_tools_thinking_and_agent_rules_in_order() -> None:
     p = profile(rule("t", tools=True), rule("k", thinking=True), rule("o", agent="codex", model="gpt-*"))
-    assert choose_route(p, "claude", "m", tools=True, thinking=None).backend == "t"
-    assert choose_route(p, "claude", "m", tools=False, thinking=True).backend == "k"
-    assert choose_route(p, "codex", "gpt-5").backend == "o"
-    assert choose_route(p, "claude", None).backend == "main"
+    assert choose_route(p, RequestFacts("claude", "m", summary=summary(tools=True))).backend == "t"
+    assert choose_route(p, RequestFacts("claude", "m", summary=summary(thinking=True))).backend == "k"
+    assert choose_route(p, RequestFacts("codex", "gpt-5")).backend == "o"
+    assert choose_route(p, RequestFacts("claude", None)).backend == "main"
 
 
 def test_facts_from_wire_headers() -> None:

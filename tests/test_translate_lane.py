@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from agentwrap.protocols.neutral import MessageStart, Stop, TextDelta, ThinkingDelta, ToolCallArgsDelta, ToolCallEnd, ToolCallStart, Usage
 from agentwrap.protocols.sse import SseParser
 from agentwrap.protocols.translate import StreamTranslator, TranslationContext
-from agentwrap.protocols.wire import codec
+from agentwrap.protocols.codec import codec
 from tests.grammar import VALIDATORS
 
 PROTOCOLS = ["anthropic_messages", "openai_chat", "openai_responses", "gemini"]

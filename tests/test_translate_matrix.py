@@ -34,10 +34,10 @@ from agentwrap.protocols.neutral import (
     ToolCallStart,
     Usage,
 )
-from agentwrap.protocols.request import unseal
+from agentwrap.protocols.neutral.request import unseal
 from agentwrap.protocols.sse import SseEvent, SseParser
 from agentwrap.protocols.translate import StreamTranslator, TranslationContext, translate_request, translate_response
-from agentwrap.protocols.wire import codec
+from agentwrap.protocols.codec import codec
 from tests.grammar import VALIDATORS, Turn
 from tests.test_protocols_codecs import READERS
 from tests.test_translate_requests import load

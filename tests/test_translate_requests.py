@@ -24,7 +24,7 @@ from openai.types.responses import response_create_params
 
 from agentwrap.errors import RequestError
 from agentwrap.protocols import PROTOCOLS
-from agentwrap.protocols.request import (
+from agentwrap.protocols.neutral.request import (
     ImagePart,
     Message,
     NeutralRequest,
@@ -41,7 +41,7 @@ from agentwrap.protocols.request import (
     wire_tool_name,
 )
 from agentwrap.protocols.translate import translate_request
-from agentwrap.protocols.wire import codec
+from agentwrap.protocols.codec import codec
 
 REQUESTS = Path(__file__).parent / "streams" / "requests"
 FIXTURES = {

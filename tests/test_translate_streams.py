@@ -22,7 +22,7 @@ from agentwrap.protocols import anthropic as anthropic_codec
 from agentwrap.protocols import gemini as gemini_codec
 from agentwrap.protocols import openai_chat as chat_codec
 from agentwrap.protocols import openai_responses as responses_codec
-from agentwrap.protocols._common import merge_usage
+from agentwrap.protocols.neutral import merge_usage
 from agentwrap.protocols.neutral import (
     MessageStart,
     Stop,

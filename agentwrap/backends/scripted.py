@@ -31,7 +31,7 @@ from typing import Any
 
 from agentwrap.errors import ConfigError
 from agentwrap.protocols import neutral as ev
-from agentwrap.protocols.wire import codec, encode_error
+from agentwrap.protocols.codec import codec, encode_error
 
 __all__ = ["Turn", "Script", "ScriptedBackend", "ScriptedReply", "example_for_schema"]
 

@@ -3,7 +3,9 @@
 Sans-IO and lenient: it reads what the four protocols send (SSE streams and
 whole JSON bodies) and skips what it does not know; odd or truncated input
 gives a partial `Answer`, never an exception. Token counts follow the neutral
-convention: `input_tokens` is the whole prompt, cached parts included.
+convention: `input_tokens` is the whole prompt, cached parts included; each
+usage object is read by its protocol's codec (`decode_usage`), so `show` and
+the translated stream count tokens the same way.
 """
 
 from __future__ import annotations
@@ -13,6 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentwrap.errors import UpstreamProtocol
+from agentwrap.protocols._lenient import as_dict, as_list, as_text
+from agentwrap.protocols.codec import MODULES, codec
+from agentwrap.protocols.neutral.events import Usage
+from agentwrap.protocols.neutral.events import merge_usage as merge_neutral_usage
 from agentwrap.protocols.sse import SseParser
 
 __all__ = ["Answer", "AnswerReader", "TOKEN_FIELDS", "merge_usage", "usage_of_body"]
@@ -35,53 +41,28 @@ class Answer:
     errors: list[str] = field(default_factory=list)
 
 
+def _as_usage(counts: dict) -> Usage:
+    return Usage(*(counts.get(k) or 0 for k in TOKEN_FIELDS))
+
+
+def _counts(usage: Usage) -> dict:
+    return dict(zip(TOKEN_FIELDS, (usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens)))
+
+
 def merge_usage(old: dict | None, new: dict | None) -> dict | None:
-    """Keep the latest non-zero value of each field: a stream may report usage in parts."""
+    """Keep the latest non-zero value of each field (`neutral.merge_usage`, on dicts):
+    a stream may report usage in parts."""
     if not new:
         return old
-    out = dict(old or dict.fromkeys(TOKEN_FIELDS, 0))
-    for k in TOKEN_FIELDS:
-        if new.get(k):
-            out[k] = new[k]
-    return out
-
-
-def _int(v: Any) -> int:
-    return v if isinstance(v, int) and not isinstance(v, bool) else 0
-
-
-def _d(v: Any) -> dict:
-    return v if isinstance(v, dict) else {}
-
-
-def _l(v: Any) -> list:
-    return v if isinstance(v, list) else []
-
-
-def _s(v: Any) -> str:
-    return v if isinstance(v, str) else ""
+    return _counts(merge_neutral_usage(_as_usage(old) if old else None, _as_usage(new)))
 
 
 def _usage(protocol: str, u: Any) -> dict | None:
-    u = _d(u)
-    if not u:
+    """The counts of a usage object, read by the protocol's own codec (`decode_usage`)."""
+    u = as_dict(u)
+    if not u or protocol not in MODULES:
         return None
-    if protocol == "anthropic_messages":
-        read, write = _int(u.get("cache_read_input_tokens")), _int(u.get("cache_creation_input_tokens"))
-        inp = _int(u.get("input_tokens"))
-        return {"input_tokens": inp + read + write if inp else 0, "output_tokens": _int(u.get("output_tokens")),
-                "cache_read_tokens": read, "cache_write_tokens": write}
-    if protocol == "openai_chat":
-        return {"input_tokens": _int(u.get("prompt_tokens")), "output_tokens": _int(u.get("completion_tokens")),
-                "cache_read_tokens": _int(_d(u.get("prompt_tokens_details")).get("cached_tokens")), "cache_write_tokens": 0}
-    if protocol == "openai_responses":
-        return {"input_tokens": _int(u.get("input_tokens")), "output_tokens": _int(u.get("output_tokens")),
-                "cache_read_tokens": _int(_d(u.get("input_tokens_details")).get("cached_tokens")), "cache_write_tokens": 0}
-    if protocol == "gemini":
-        out = _int(u.get("candidatesTokenCount")) + _int(u.get("thoughtsTokenCount"))
-        return {"input_tokens": _int(u.get("promptTokenCount")), "output_tokens": out,
-                "cache_read_tokens": _int(u.get("cachedContentTokenCount")), "cache_write_tokens": 0}
-    return None
+    return _counts(codec(protocol).decode_usage(u))
 
 
 class AnswerReader:
@@ -155,87 +136,87 @@ class AnswerReader:
         a = self.answer
         kind = obj.get("type") or name
         if kind == "message_start":
-            msg = _d(obj.get("message"))
-            a.model = _s(msg.get("model")) or a.model
+            msg = as_dict(obj.get("message"))
+            a.model = as_text(msg.get("model")) or a.model
             a.usage = merge_usage(a.usage, _usage(self.protocol, msg.get("usage")))
         elif kind == "content_block_start":
-            block = _d(obj.get("content_block"))
+            block = as_dict(obj.get("content_block"))
             if block.get("type") in ("tool_use", "server_tool_use"):
-                call = {"id": _s(block.get("id")), "name": _s(block.get("name")), "arguments": ""}
+                call = {"id": as_text(block.get("id")), "name": as_text(block.get("name")), "arguments": ""}
                 if block.get("input"):
                     call["arguments"] = json.dumps(block["input"], ensure_ascii=False)
                 self._blocks[obj.get("index")] = call
                 a.tool_calls.append(call)
             elif block.get("type") == "text":
-                a.text += _s(block.get("text"))
+                a.text += as_text(block.get("text"))
         elif kind == "content_block_delta":
-            delta = _d(obj.get("delta"))
+            delta = as_dict(obj.get("delta"))
             dt = delta.get("type")
             if dt == "text_delta":
-                a.text += _s(delta.get("text"))
+                a.text += as_text(delta.get("text"))
             elif dt == "thinking_delta":
-                a.thinking += _s(delta.get("thinking"))
+                a.thinking += as_text(delta.get("thinking"))
             elif dt == "input_json_delta" and obj.get("index") in self._blocks:
                 call = self._blocks[obj.get("index")]
-                call["arguments"] = ("" if call["arguments"] == "{}" else call["arguments"]) + _s(delta.get("partial_json"))
+                call["arguments"] = ("" if call["arguments"] == "{}" else call["arguments"]) + as_text(delta.get("partial_json"))
         elif kind == "message_delta":
-            a.stop_reason = _s(_d(obj.get("delta")).get("stop_reason")) or a.stop_reason
+            a.stop_reason = as_text(as_dict(obj.get("delta")).get("stop_reason")) or a.stop_reason
             a.usage = merge_usage(a.usage, _usage(self.protocol, obj.get("usage")))
         elif kind == "error":
-            a.errors.append(_s(_d(obj.get("error")).get("message")) or json.dumps(obj))
+            a.errors.append(as_text(as_dict(obj.get("error")).get("message")) or json.dumps(obj))
 
     def _ev_openai_chat(self, name: str | None, obj: dict) -> None:
         a = self.answer
         if "error" in obj:
             err = obj["error"]
-            a.errors.append(_s(_d(err).get("message")) or json.dumps(err))
+            a.errors.append(as_text(as_dict(err).get("message")) or json.dumps(err))
             return
-        a.model = _s(obj.get("model")) or a.model
+        a.model = as_text(obj.get("model")) or a.model
         a.usage = merge_usage(a.usage, _usage(self.protocol, obj.get("usage")))
-        for choice in _l(obj.get("choices"))[:1]:
-            choice = _d(choice)
-            delta = _d(choice.get("delta") or choice.get("message"))
-            a.text += _s(delta.get("content"))
-            a.thinking += _s(delta.get("reasoning_content")) or _s(delta.get("reasoning"))
-            for tc in _l(delta.get("tool_calls")):
-                tc = _d(tc)
-                fn = _d(tc.get("function")) or _d(tc.get("custom"))
+        for choice in as_list(obj.get("choices"))[:1]:
+            choice = as_dict(choice)
+            delta = as_dict(choice.get("delta") or choice.get("message"))
+            a.text += as_text(delta.get("content"))
+            a.thinking += as_text(delta.get("reasoning_content")) or as_text(delta.get("reasoning"))
+            for tc in as_list(delta.get("tool_calls")):
+                tc = as_dict(tc)
+                fn = as_dict(tc.get("function")) or as_dict(tc.get("custom"))
                 idx = tc.get("index", len(self._blocks))
                 call = self._blocks.get(idx)
                 if call is None:
                     call = self._blocks[idx] = {"id": "", "name": "", "arguments": ""}
                     a.tool_calls.append(call)
-                call["id"] = call["id"] or _s(tc.get("id"))
-                call["name"] = call["name"] or _s(fn.get("name"))
-                call["arguments"] += _s(fn.get("arguments")) or _s(fn.get("input"))
-            a.stop_reason = _s(choice.get("finish_reason")) or a.stop_reason
+                call["id"] = call["id"] or as_text(tc.get("id"))
+                call["name"] = call["name"] or as_text(fn.get("name"))
+                call["arguments"] += as_text(fn.get("arguments")) or as_text(fn.get("input"))
+            a.stop_reason = as_text(choice.get("finish_reason")) or a.stop_reason
 
     def _ev_openai_responses(self, name: str | None, obj: dict) -> None:
         a = self.answer
-        kind = _s(obj.get("type")) or name or ""
+        kind = as_text(obj.get("type")) or name or ""
         if kind == "response.output_text.delta":
-            a.text += _s(obj.get("delta"))
+            a.text += as_text(obj.get("delta"))
         elif kind in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta"):
-            a.thinking += _s(obj.get("delta"))
+            a.thinking += as_text(obj.get("delta"))
         elif kind in ("response.output_item.added", "response.output_item.done"):
-            self._responses_item(obj.get("output_index"), _d(obj.get("item")), done=kind.endswith("done"))
+            self._responses_item(obj.get("output_index"), as_dict(obj.get("item")), done=kind.endswith("done"))
         elif kind in ("response.function_call_arguments.delta", "response.custom_tool_call_input.delta"):
             call = self._blocks.get(obj.get("output_index"))
             if call is not None:
-                call["arguments"] += _s(obj.get("delta"))
+                call["arguments"] += as_text(obj.get("delta"))
         elif kind in _RESPONSE_STATES:
-            resp = _d(obj.get("response"))
-            a.model = _s(resp.get("model")) or a.model
+            resp = as_dict(obj.get("response"))
+            a.model = as_text(resp.get("model")) or a.model
             a.usage = merge_usage(a.usage, _usage(self.protocol, resp.get("usage")))
             if kind != "response.created" and resp.get("status"):
-                a.stop_reason = _s(resp.get("status"))
+                a.stop_reason = as_text(resp.get("status"))
             if resp.get("error"):
-                a.errors.append(_s(_d(resp["error"]).get("message")) or json.dumps(resp["error"]))
+                a.errors.append(as_text(as_dict(resp["error"]).get("message")) or json.dumps(resp["error"]))
         elif kind == "error":
-            a.errors.append(_s(obj.get("message")) or _s(_d(obj.get("error")).get("message")) or json.dumps(obj))
+            a.errors.append(as_text(obj.get("message")) or as_text(as_dict(obj.get("error")).get("message")) or json.dumps(obj))
 
     def _responses_item(self, index: Any, item: dict, done: bool) -> None:
-        itype = _s(item.get("type"))
+        itype = as_text(item.get("type"))
         if not itype.endswith("_call"):
             return
         args = item.get("arguments") if "arguments" in item else item.get("input", item.get("action"))
@@ -244,8 +225,8 @@ class AnswerReader:
         if call is None:
             call = self._blocks[index if index is not None else len(self._blocks)] = {"id": "", "name": "", "arguments": ""}
             self.answer.tool_calls.append(call)
-        call["id"] = _s(item.get("call_id")) or _s(item.get("id")) or call["id"]
-        call["name"] = _s(item.get("name")) or call["name"] or itype
+        call["id"] = as_text(item.get("call_id")) or as_text(item.get("id")) or call["id"]
+        call["name"] = as_text(item.get("name")) or call["name"] or itype
         if done or args:
             call["arguments"] = args or call["arguments"]
 
@@ -254,24 +235,24 @@ class AnswerReader:
         if isinstance(obj.get("response"), dict):  # Code Assist wraps each chunk
             obj = obj["response"]
         if "error" in obj:
-            a.errors.append(_s(_d(obj["error"]).get("message")) or json.dumps(obj["error"]))
+            a.errors.append(as_text(as_dict(obj["error"]).get("message")) or json.dumps(obj["error"]))
             return
-        a.model = _s(obj.get("modelVersion")) or a.model
+        a.model = as_text(obj.get("modelVersion")) or a.model
         a.usage = merge_usage(a.usage, _usage(self.protocol, obj.get("usageMetadata")))
-        for cand in _l(obj.get("candidates"))[:1]:
-            cand = _d(cand)
-            for part in _l(_d(cand.get("content")).get("parts")):
-                part = _d(part)
+        for cand in as_list(obj.get("candidates"))[:1]:
+            cand = as_dict(cand)
+            for part in as_list(as_dict(cand.get("content")).get("parts")):
+                part = as_dict(part)
                 if "text" in part:
                     if part.get("thought"):
-                        a.thinking += _s(part["text"])
+                        a.thinking += as_text(part["text"])
                     else:
-                        a.text += _s(part["text"])
+                        a.text += as_text(part["text"])
                 if isinstance(part.get("functionCall"), dict):
                     fc = part["functionCall"]
-                    a.tool_calls.append({"id": _s(fc.get("id")), "name": _s(fc.get("name")),
+                    a.tool_calls.append({"id": as_text(fc.get("id")), "name": as_text(fc.get("name")),
                                          "arguments": json.dumps(fc.get("args", {}), ensure_ascii=False)})
-            a.stop_reason = _s(cand.get("finishReason")) or a.stop_reason
+            a.stop_reason = as_text(cand.get("finishReason")) or a.stop_reason
 
     # -- whole JSON bodies ---------------------------------------------------------
 
@@ -284,25 +265,25 @@ class AnswerReader:
             if obj.get("type") == "error":
                 self._ev_anthropic_messages("error", obj)
                 return
-            a.model = _s(obj.get("model")) or a.model
-            for i, block in enumerate(_l(obj.get("content"))):
-                block = _d(block)
+            a.model = as_text(obj.get("model")) or a.model
+            for i, block in enumerate(as_list(obj.get("content"))):
+                block = as_dict(block)
                 start = {"type": "content_block_start", "index": i, "content_block": block}
                 self._ev_anthropic_messages("content_block_start", start)
                 if block.get("type") == "thinking":
-                    a.thinking += _s(block.get("thinking"))
-            a.stop_reason = _s(obj.get("stop_reason")) or a.stop_reason
+                    a.thinking += as_text(block.get("thinking"))
+            a.stop_reason = as_text(obj.get("stop_reason")) or a.stop_reason
             a.usage = merge_usage(a.usage, _usage(p, obj.get("usage")))
         elif p == "openai_responses":
             if "error" in obj and obj.get("object") != "response":
                 self._ev_openai_responses("error", {"type": "error", "error": obj["error"]})
                 return
-            for i, item in enumerate(_l(obj.get("output"))):
-                item = _d(item)
+            for i, item in enumerate(as_list(obj.get("output"))):
+                item = as_dict(item)
                 if item.get("type") == "message":
-                    a.text += "".join(_s(_d(c).get("text")) for c in _l(item.get("content")))
+                    a.text += "".join(as_text(as_dict(c).get("text")) for c in as_list(item.get("content")))
                 elif item.get("type") == "reasoning":
-                    a.thinking += "".join(_s(_d(c).get("text")) for c in _l(item.get("summary")))
+                    a.thinking += "".join(as_text(as_dict(c).get("text")) for c in as_list(item.get("summary")))
                 else:
                     self._responses_item(i, item, done=True)
             self._ev_openai_responses("response.completed", {"type": "response.completed", "response": obj})
@@ -330,7 +311,7 @@ def usage_of_body(protocol: str | None, body: bytes, *, sse: bool) -> dict | Non
     # is read from occurs before).
     found: dict[str, int] = {}
     seen = False  # a line with usage, if all zero
-    needles = _USAGE_KEYS.get(protocol, {})
+    needles = dict(zip(TOKEN_FIELDS, codec(protocol).USAGE_KEYS)) if protocol in MODULES else {}
     pos = body.rfind(b'"usage')
     while pos >= 0:
         start = body.rfind(b"\n", 0, pos) + 1
@@ -355,15 +336,3 @@ def _usage_line(reader: AnswerReader, body: bytes, start: int, end: int) -> None
     line = body[start:end].rstrip(b"\r")
     if line.startswith(b"data:"):
         reader._event(None, line[5:].strip().decode("utf-8", "replace"))
-
-
-# The keys each usage field is read from, per protocol (see _usage).
-_USAGE_KEYS: dict[str, dict[str, tuple[bytes, ...]]] = {
-    "anthropic_messages": {"input_tokens": (b'"input_tokens"', b'"cache_read_input_tokens"', b'"cache_creation_input_tokens"'),
-                           "output_tokens": (b'"output_tokens"',), "cache_read_tokens": (b'"cache_read_input_tokens"',),
-                           "cache_write_tokens": (b'"cache_creation_input_tokens"',)},
-    "openai_chat": {"input_tokens": (b'"prompt_tokens"',), "output_tokens": (b'"completion_tokens"',), "cache_read_tokens": (b'"cached_tokens"',)},
-    "openai_responses": {"input_tokens": (b'"input_tokens"',), "output_tokens": (b'"output_tokens"',), "cache_read_tokens": (b'"cached_tokens"',)},
-    "gemini": {"input_tokens": (b'"promptTokenCount"',), "output_tokens": (b'"candidatesTokenCount"', b'"thoughtsTokenCount"'),
-               "cache_read_tokens": (b'"cachedContentTokenCount"',)},
-}

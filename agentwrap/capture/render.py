@@ -7,15 +7,16 @@ always agree. Incomplete bundles are shown up to where they end and say so.
 from __future__ import annotations
 
 import json
+
 from agentwrap.capture.answers import TOKEN_FIELDS, AnswerReader
 from agentwrap.capture.reader import Bundle, Exchange
 from agentwrap.capture.turns import conversation, describe, first_new
-from agentwrap.capture.writer import protocol_of_target
-from agentwrap.protocols.endpoints import classify
+from agentwrap.cli_output import SCHEMA_VERSION
+from agentwrap.protocols.endpoints import classify, protocol_of_target
+from agentwrap.protocols.sse import is_sse
 
-__all__ = ["JSON_SCHEMA", "to_json", "to_text", "to_html"]
+__all__ = ["to_json", "to_text", "to_html"]
 
-JSON_SCHEMA = 1
 _RUN_FIELDS = (
     "run_id", "agent", "agent_version", "agentwrap_version", "profile", "profile_hash", "started_at", "cwd", "argv",
 )
@@ -25,17 +26,18 @@ def _ms(ns: int | None) -> float | None:
     return None if ns is None else round(ns / 1e6, 1)
 
 
-def _content_type(ex: Exchange) -> str:
+def _content_type_header(ex: Exchange) -> list[tuple[str, str]]:
+    """The content-type header of the response the agent got (its own, else the upstream's)."""
     for resp in (ex.agent_response, ex.upstream_response):
         if resp is not None:
             for n, v in resp.headers:
                 if n.lower() == "content-type":
-                    return v
-    return ""
+                    return [(n, v)]
+    return []
 
 
 def _answer(ex: Exchange, protocol: str | None):
-    reader = AnswerReader(protocol, sse=_content_type(ex).startswith("text/event-stream"))
+    reader = AnswerReader(protocol, sse=is_sse(_content_type_header(ex)))
     for piece in ex.agent_stream():
         reader.feed(piece)
     return reader.finish()
@@ -117,7 +119,7 @@ def to_json(bundle: Bundle) -> dict:
     if duration is None:
         duration = round((footer.get("at") or last_ns) / 1e9, 3)
     return {
-        "schema": JSON_SCHEMA,
+        "schema": SCHEMA_VERSION,
         "bundle": {"path": bundle.path, "format_version": bundle.version, "complete": bundle.complete},
         "run": {**{k: header.get(k) for k in _RUN_FIELDS}, "exit_code": footer.get("exit_code"), "duration_s": duration},
         "totals": {

@@ -11,24 +11,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from agentwrap.protocols._lenient import as_dict, as_list, as_text
+
 __all__ = ["conversation", "describe", "first_new"]
 
 LOOKBACK = 16  # earlier requests compared when finding what a request adds
 _CONVERSATION_KEY = {
     "anthropic_messages": "messages", "openai_chat": "messages", "openai_responses": "input", "gemini": "contents",
 }
-
-
-def _d(v: Any) -> dict:
-    return v if isinstance(v, dict) else {}
-
-
-def _l(v: Any) -> list:
-    return v if isinstance(v, list) else []
-
-
-def _s(v: Any) -> str:
-    return v if isinstance(v, str) else ""
 
 
 def _dumps(v: Any) -> str:
@@ -53,9 +43,9 @@ def _text_parts(content: Any) -> str:
     if isinstance(content, str):
         return content
     out: list[str] = []
-    for part in _l(content):
-        part = _d(part)
-        kind = _s(part.get("type"))
+    for part in as_list(content):
+        part = as_dict(part)
+        kind = as_text(part.get("type"))
         if isinstance(part.get("text"), str):
             out.append(part["text"])
         elif kind:
@@ -64,11 +54,11 @@ def _text_parts(content: Any) -> str:
 
 
 def _call(ident: Any, name: Any, arguments: Any) -> dict:
-    return {"id": _s(ident), "name": _s(name), "arguments": arguments if isinstance(arguments, str) else _dumps(arguments)}
+    return {"id": as_text(ident), "name": as_text(name), "arguments": arguments if isinstance(arguments, str) else _dumps(arguments)}
 
 
 def _result(ident: Any, name: Any, content: str, is_error: bool) -> dict:
-    return {"id": _s(ident), "name": _s(name), "content": content, "is_error": is_error}
+    return {"id": as_text(ident), "name": as_text(name), "content": content, "is_error": is_error}
 
 
 def _entry(role: str) -> dict:
@@ -82,7 +72,7 @@ def _append(entry: dict, key: str, text: str) -> None:
 
 def describe(protocol: str | None, element: Any) -> dict:
     """One conversation element as a display entry."""
-    el = _d(element)
+    el = as_dict(element)
     if protocol == "anthropic_messages":
         return _anthropic(el)
     if protocol == "openai_chat":
@@ -91,24 +81,24 @@ def describe(protocol: str | None, element: Any) -> dict:
         return _responses(el)
     if protocol == "gemini":
         return _gemini(el)
-    entry = _entry(_s(el.get("role")) or "?")
+    entry = _entry(as_text(el.get("role")) or "?")
     entry["text"] = _dumps(element)
     return entry
 
 
 def _anthropic(el: dict) -> dict:
-    entry = _entry(_s(el.get("role")) or "?")
+    entry = _entry(as_text(el.get("role")) or "?")
     content = el.get("content")
     if isinstance(content, str):
         entry["text"] = content
         return entry
-    for block in _l(content):
-        block = _d(block)
+    for block in as_list(content):
+        block = as_dict(block)
         kind = block.get("type")
         if kind == "text":
-            _append(entry, "text", _s(block.get("text")))
+            _append(entry, "text", as_text(block.get("text")))
         elif kind == "thinking":
-            _append(entry, "thinking", _s(block.get("thinking")))
+            _append(entry, "thinking", as_text(block.get("thinking")))
         elif kind in ("tool_use", "server_tool_use"):
             entry["tool_calls"].append(_call(block.get("id"), block.get("name"), block.get("input", {})))
         elif kind == "tool_result":
@@ -120,31 +110,31 @@ def _anthropic(el: dict) -> dict:
 
 
 def _chat(el: dict) -> dict:
-    role = _s(el.get("role")) or "?"
+    role = as_text(el.get("role")) or "?"
     entry = _entry(role)
     text = _text_parts(el.get("content"))
     if role == "tool":
         entry["tool_results"].append(_result(el.get("tool_call_id"), el.get("name"), text, False))
         return entry
     entry["text"] = text
-    entry["thinking"] = _s(el.get("reasoning_content"))
-    for tc in _l(el.get("tool_calls")):
-        tc = _d(tc)
-        fn = _d(tc.get("function")) or _d(tc.get("custom"))
+    entry["thinking"] = as_text(el.get("reasoning_content"))
+    for tc in as_list(el.get("tool_calls")):
+        tc = as_dict(tc)
+        fn = as_dict(tc.get("function")) or as_dict(tc.get("custom"))
         args = fn.get("arguments", fn.get("input", ""))
         entry["tool_calls"].append(_call(tc.get("id"), fn.get("name"), args))
     return entry
 
 
 def _responses(el: dict) -> dict:
-    kind = _s(el.get("type")) or "message"
+    kind = as_text(el.get("type")) or "message"
     if kind == "message":
-        entry = _entry(_s(el.get("role")) or "?")
+        entry = _entry(as_text(el.get("role")) or "?")
         entry["text"] = _text_parts(el.get("content"))
         return entry
     if kind == "reasoning":
         entry = _entry("assistant")
-        entry["thinking"] = "\n".join(_s(_d(s).get("text")) for s in _l(el.get("summary")))
+        entry["thinking"] = "\n".join(as_text(as_dict(s).get("text")) for s in as_list(el.get("summary")))
         return entry
     if kind.endswith("_call_output"):
         entry = _entry("tool")
@@ -157,16 +147,16 @@ def _responses(el: dict) -> dict:
         args = el["arguments"] if "arguments" in el else el.get("input", el.get("action", ""))
         entry["tool_calls"].append(_call(el.get("call_id") or el.get("id"), el.get("name") or kind, args))
         return entry
-    entry = _entry(_s(el.get("role")) or kind)
+    entry = _entry(as_text(el.get("role")) or kind)
     entry["text"] = f"[{kind}]"
     return entry
 
 
 def _gemini(el: dict) -> dict:
-    role = _s(el.get("role")) or "?"
+    role = as_text(el.get("role")) or "?"
     entry = _entry("assistant" if role == "model" else role)
-    for part in _l(el.get("parts")):
-        part = _d(part)
+    for part in as_list(el.get("parts")):
+        part = as_dict(part)
         if isinstance(part.get("text"), str):
             _append(entry, "thinking" if part.get("thought") else "text", part["text"])
         elif isinstance(part.get("functionCall"), dict):
@@ -175,8 +165,8 @@ def _gemini(el: dict) -> dict:
         elif isinstance(part.get("functionResponse"), dict):
             fr = part["functionResponse"]
             resp = fr.get("response")
-            content = _s(_d(resp).get("output")) or _dumps(resp)
-            entry["tool_results"].append(_result(fr.get("id"), fr.get("name"), content, "error" in _d(resp)))
+            content = as_text(as_dict(resp).get("output")) or _dumps(resp)
+            entry["tool_results"].append(_result(fr.get("id"), fr.get("name"), content, "error" in as_dict(resp)))
         elif part:
             _append(entry, "text", f"[{next(iter(part))}]")
     return entry

@@ -16,9 +16,10 @@ import cbor2
 
 from agentwrap.capture.dedup import BodyCompactor
 from agentwrap.capture.redact import Redactor, StreamRedactor
-from agentwrap.protocols.endpoints import classify
+from agentwrap.protocols.endpoints import protocol_of_target, protocol_of_url
+from agentwrap.protocols.sse import is_sse
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "MAGIC", "BundleEncoder", "protocol_of_target"]
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "MAGIC", "BundleEncoder"]
 
 FORMAT_NAME = "agentwrap-bundle"
 FORMAT_VERSION = 1
@@ -38,34 +39,6 @@ def _dump(item: Any) -> bytes:
     return cbor2.dumps(item, default=_default)
 
 
-def protocol_of_target(target: str) -> str | None:
-    """The protocol of an agent request target, with or without the secret path segment."""
-    path = target.partition("?")[0]
-    protocol = classify(path).protocol
-    if protocol is None and path.count("/") >= 2:
-        protocol = classify("/" + path.split("/", 2)[2]).protocol
-    return protocol
-
-
-def protocol_of_url(url: str) -> str | None:
-    """The protocol of an upstream model call, from its URL path (base paths vary:
-    `.../api/v1/chat/completions`), or None."""
-    path = url.partition("?")[0].rstrip("/")
-    if path.endswith(("/chat/completions",)):
-        return "openai_chat"
-    if path.endswith("/responses"):
-        return "openai_responses"
-    if path.endswith("/messages"):
-        return "anthropic_messages"
-    if path.endswith((":generateContent", ":streamGenerateContent")):
-        return "gemini"
-    return None
-
-
-def _is_sse(headers: list[tuple[str, str]]) -> bool:
-    return any(n.lower() == "content-type" and v.startswith("text/event-stream") for n, v in headers)
-
-
 MAX_TAPPED_BYTES = 64 * 1024 * 1024  # a longer response is recorded but its tokens are not counted
 
 
@@ -76,7 +49,7 @@ class _UsageTap:
 
     def __init__(self, protocol: str, headers: list[tuple[str, str]]) -> None:
         self.protocol = protocol
-        self.sse = _is_sse(headers)
+        self.sse = is_sse(headers)
         self.body = bytearray()
 
     def feed(self, data: bytes) -> None:

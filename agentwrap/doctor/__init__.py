@@ -30,7 +30,6 @@ from collections.abc import Callable
 from agentwrap.agents import AGENTS
 from agentwrap.doctor.base import (
     FAIL,
-    JSON_SCHEMA_VERSION,
     OK,
     SKIP,
     STATUSES,
@@ -56,7 +55,6 @@ __all__ = [
     "FAIL",
     "SKIP",
     "STATUSES",
-    "JSON_SCHEMA_VERSION",
     "Check",
     "Context",
     "DoctorOptions",

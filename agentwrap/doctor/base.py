@@ -16,16 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from agentwrap.agents import AGENTS
+from agentwrap.cli_output import SCHEMA_VERSION
 
 __all__ = [
-    "OK", "WARN", "FAIL", "SKIP", "STATUSES", "JSON_SCHEMA_VERSION", "Check", "Context", "DoctorOptions",
+    "OK", "WARN", "FAIL", "SKIP", "STATUSES", "Check", "Context", "DoctorOptions",
     "doctor_document", "exit_code", "mask_key", "gemini_system_file_problem", "ok", "read_json", "dig", "when",
     "expiry_ms", "jwt_exp", "is_loopback", "url_host", "default_gemini_system",
 ]
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
 STATUSES = (OK, WARN, FAIL, SKIP)
-JSON_SCHEMA_VERSION = 1
 
 ONLINE_TIMEOUT_S = 10.0
 WIRE_TIMEOUT_S = 120.0
@@ -59,7 +59,7 @@ def mask_key(value: str) -> str:
 def doctor_document(checks: list[Check]) -> dict[str, Any]:
     """The `--json` document."""
     return {
-        "schema": JSON_SCHEMA_VERSION,
+        "schema": SCHEMA_VERSION,
         "checks": [c.as_dict() for c in checks],
         "ok": not any(c.status == FAIL for c in checks),
     }

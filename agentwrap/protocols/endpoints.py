@@ -1,4 +1,4 @@
-"""Which protocol an agent's request path belongs to, and where it goes upstream.
+"""Which protocol a request path or URL belongs to, and where it goes upstream.
 
 Each protocol's `base_url` follows its own SDK's convention: the OpenAI
 protocols include the version path (`https://api.openai.com/v1`), Anthropic and
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Endpoint", "classify", "upstream_url", "rewrite_gemini_model"]
+__all__ = ["Endpoint", "classify", "protocol_of_target", "protocol_of_url", "upstream_url", "rewrite_gemini_model"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +37,30 @@ def classify(path: str) -> Endpoint:
     if path.startswith("/v1/messages/"):
         return Endpoint("anthropic_messages", "other")
     return Endpoint(None, "other")
+
+
+def protocol_of_target(target: str) -> str | None:
+    """The protocol of an agent request target, with or without the secret path segment."""
+    path = target.partition("?")[0]
+    protocol = classify(path).protocol
+    if protocol is None and path.count("/") >= 2:
+        protocol = classify("/" + path.split("/", 2)[2]).protocol
+    return protocol
+
+
+def protocol_of_url(url: str) -> str | None:
+    """The protocol of an upstream model call, from its URL path (base paths vary:
+    `.../api/v1/chat/completions`), or None."""
+    path = url.partition("?")[0].rstrip("/")
+    if path.endswith(("/chat/completions",)):
+        return "openai_chat"
+    if path.endswith("/responses"):
+        return "openai_responses"
+    if path.endswith("/messages"):
+        return "anthropic_messages"
+    if path.endswith((":generateContent", ":streamGenerateContent")):
+        return "gemini"
+    return None
 
 
 def _strip_suffix(base: str, suffixes: tuple[str, ...]) -> str:

@@ -3,7 +3,7 @@
 Theory of operation. Most events of a streamed answer are one shape: a piece
 of text, wrapped in the same JSON every time (Chat: the same id, model and
 choice; Anthropic: the same block index). The general path
-(`SseParser -> StreamDecoder -> _Adapter -> StreamEncoder`) decodes each
+(`SseParser -> StreamDecoder -> Adapter -> StreamEncoder`) decodes each
 one into a `TextDelta` and encodes it again, ~6 us per event. The lane does
 the same work on bytes:
 

@@ -1,4 +1,4 @@
-"""Incremental Server-Sent Events parser and encoder.
+"""Incremental Server-Sent Events parser and encoder, and whether a response is SSE.
 
 Follows the WHATWG HTML "Server-sent events" parsing rules (section 9.2.6),
 except that a final event not followed by a blank line is still dispatched by
@@ -10,13 +10,26 @@ an event larger than `max_event_bytes`; nothing else.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import NamedTuple
 
 from agentwrap.errors import UpstreamProtocol
 
-__all__ = ["MAX_SSE_EVENT_BYTES", "SseEvent", "SseParser", "encode_sse"]
+__all__ = ["MAX_SSE_EVENT_BYTES", "SseEvent", "SseParser", "encode_sse", "is_sse"]
 
 MAX_SSE_EVENT_BYTES = 16 * 1024 * 1024
+
+
+def is_sse(headers: Iterable[tuple[bytes, bytes]] | Iterable[tuple[str, str]]) -> bool:
+    """Whether response headers (bytes or str pairs, names in any case) say the body is
+    an event stream: a `content-type` starting with `text/event-stream`."""
+    for name, value in headers:
+        if type(name) is bytes:
+            if name.lower() == b"content-type" and value.startswith(b"text/event-stream"):
+                return True
+        elif name.lower() == "content-type" and value.startswith("text/event-stream"):
+            return True
+    return False
 
 
 class SseEvent(NamedTuple):

@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from agentwrap.config.model import BackendConfig, ProfileConfig
 from agentwrap.errors import ConfigError, RequestError, UpstreamError, UpstreamTimeout
-from agentwrap.protocols import wire
+from agentwrap.protocols.codec import codec, encode_error, stream_error
 from agentwrap.proxy.auth import UpstreamAuth, auth_header
 from agentwrap.protocols.endpoints import classify, rewrite_gemini_model, upstream_url
 from agentwrap.routing.failover import FailoverPlan, Outcome
@@ -121,7 +121,7 @@ class Dispatcher:
     # -- helpers -----------------------------------------------------------
 
     def _error(self, protocol: str | None, error_type: str, message: str, status: int | None = None) -> ProxyResponse:
-        status, body = wire.encode_error(protocol or self.agent_protocol, error_type, message, status)
+        status, body = encode_error(protocol or self.agent_protocol, error_type, message, status)
         self.stats.errors += 1
         return _json_response(status, body)
 
@@ -188,7 +188,7 @@ class Dispatcher:
         maybe_command = parsed is not None and (b"!/" in body or b"!\\/" in body)
         if parsed is not None and (self.router.needs_summary or maybe_command):
             try:
-                summary = wire.codec(protocol).summarize_request(parsed, path)
+                summary = codec(protocol).summarize_request(parsed, path)
             except RequestError as exc:
                 return self._error(protocol, "invalid_request", f"agentwrap: {exc}")
             if maybe_command:
@@ -260,7 +260,9 @@ class Dispatcher:
                 else:
                     out = {**parsed, "model": rewrite}
             if backend.max_output_tokens:
-                out, lowered = _cap_output_tokens(protocol, out, backend.max_output_tokens)
+                from agentwrap.protocols.limits import cap_output_tokens
+
+                out, lowered = cap_output_tokens(protocol, out, backend.max_output_tokens)
                 if lowered and self.recorder:
                     self.recorder.guard(xid, _cap_note(backend, lowered))
             if out is not parsed:
@@ -282,6 +284,8 @@ class Dispatcher:
     ) -> tuple[ProxyResponse, Outcome]:
         """Forward a model call to a backend of another protocol: translate the request,
         then the answer (streamed event by event, or whole)."""
+        from agentwrap.protocols.limits import output_limits
+        from agentwrap.protocols.sse import is_sse
         from agentwrap.protocols.translate import StreamTranslator, translate_request, translate_response
 
         cap = backend.max_output_tokens
@@ -308,14 +312,13 @@ class Dispatcher:
             rec.guard(xid, {"guard": "translation", "notes": list(ctx.notes)})
         if rec and cap:
             # translate_request lowers a larger limit to the cap and sets the cap where the request has none.
-            name, requested = next(iter(_output_limits(protocol, parsed).items()), ("max_tokens", None))
+            name, requested = next(iter(output_limits(protocol, parsed).items()), ("max_tokens", None))
             if requested is None or requested > cap:
                 rec.guard(xid, _cap_note(backend, {name: requested}))
         resp, failed = await self._send(xid, backend, protocol, "POST", url, out, data)
         if failed is not None:
             return failed
-        is_sse = any(n.lower() == b"content-type" and v.startswith(b"text/event-stream") for n, v in resp.headers)
-        if resp.status >= 400 or not is_sse:
+        if resp.status >= 400 or not is_sse(resp.headers):
             try:
                 raw = await resp.aread()
             except UpstreamError as exc:
@@ -441,7 +444,7 @@ class Dispatcher:
         if self.recorder:
             self.recorder.guard(xid, {"guard": "command", "command": command.name, "arg": command.arg})
         self.stats.commands += 1
-        c = wire.codec(protocol)
+        c = codec(protocol)
         events = reply_events(text, summary.model or model or "agentwrap")
         response_id = f"msg_agentwrap_{xid or self.stats.requests}"
         if summary.stream:
@@ -477,6 +480,8 @@ class Dispatcher:
     async def _forward(
         self, xid: int, backend: BackendConfig, protocol: str, method: bytes, path: str, query: bytes, headers: Headers, body: bytes
     ) -> tuple[ProxyResponse, Outcome]:
+        from agentwrap.protocols.sse import is_sse
+
         auth = self._auth(backend)
         out: Headers = []
         for name, value in headers:
@@ -504,19 +509,17 @@ class Dispatcher:
         if resp.status >= 400:
             self.stats.errors += 1
         resp_headers: Headers = []
-        is_sse = False
         for name, value in resp.headers:
             lname = name.lower()
             if lname in HOP_BY_HOP and lname != b"content-length":
                 continue
-            if lname == b"content-type" and value.startswith(b"text/event-stream"):
-                is_sse = True
             resp_headers.append((lname, value))
+        sse = is_sse(resp_headers)
         outcome = Outcome.ok(resp.status) if resp.status < 400 else Outcome.http_status(resp.status, resp.headers)
         if method == b"HEAD":
             await resp.aclose()
             return ProxyResponse(resp.status, resp_headers, b"", local=False), outcome
-        relay = self._relay(xid, resp, protocol, is_sse, resp_headers)
+        relay = self._relay(xid, resp, protocol, sse, resp_headers)
         return ProxyResponse(resp.status, resp_headers, relay, local=False, close=resp.aclose), outcome
 
     async def _relay(self, xid: int, resp, protocol: str, is_sse: bool, resp_headers: Headers) -> AsyncIterator[bytes]:
@@ -539,7 +542,7 @@ class Dispatcher:
             # Finish the partial SSE event (if any) and tell the agent in its own protocol.
             kind = "timeout" if isinstance(exc, UpstreamTimeout) else "api_error"
             prefix = b"" if tail.endswith(b"\n\n") or tail == b"\n" else b"\n\n"
-            extra = prefix + wire.stream_error(protocol, kind, f"agentwrap: upstream stream failed: {exc}")
+            extra = prefix + stream_error(protocol, kind, f"agentwrap: upstream stream failed: {exc}")
             if rec:
                 rec.agent_chunk(xid, extra)
             yield extra
@@ -547,50 +550,6 @@ class Dispatcher:
             if rec:
                 rec.end(xid)
             await resp.aclose()
-
-
-# Where each protocol's request body carries its output-token limit, as the protocol
-# decoders read it (Chat: `max_completion_tokens` wins over `max_tokens`).
-_OUTPUT_LIMIT_KEYS = {
-    "anthropic_messages": (("max_tokens",),),
-    "openai_chat": (("max_completion_tokens",), ("max_tokens",)),
-    "openai_responses": (("max_output_tokens",),),
-    "gemini": (("generationConfig", "maxOutputTokens"),),
-}
-
-
-def _output_limits(protocol: str, body: dict) -> dict[str, int]:
-    """The integer output-token limits `body` sets, by dotted field name."""
-    found = {}
-    for keys in _OUTPUT_LIMIT_KEYS.get(protocol, ()):
-        value = body
-        for key in keys:
-            value = value.get(key) if isinstance(value, dict) else None
-        if isinstance(value, int) and not isinstance(value, bool):
-            found[".".join(keys)] = value
-    return found
-
-
-def _cap_output_tokens(protocol: str, body: dict, cap: int) -> tuple[dict, dict[str, int]]:
-    """A backend's `max_output_tokens` on a pass-through request: (body, {field: value it had}).
-
-    Every limit above `cap` is lowered to it, in a copy (the caller's body is left
-    alone; with nothing above the cap, `body` itself comes back). A limit at or below
-    the cap, or one the request does not set, stays as it is. An Anthropic thinking
-    budget that no longer fits below the lowered `max_tokens` is lowered as
-    translation does it: to the cap less 1024 tokens for the answer, at least 1024.
-    """
-    lowered = {name: value for name, value in _output_limits(protocol, body).items() if value > cap}
-    for name in lowered:
-        head, _, sub = name.partition(".")
-        body = {**body, head: {**body[head], sub: cap} if sub else cap}
-    thinking = body.get("thinking")
-    if lowered and protocol == "anthropic_messages" and isinstance(thinking, dict):
-        budget = thinking.get("budget_tokens")
-        if isinstance(budget, int) and not isinstance(budget, bool) and budget >= cap:
-            lowered["thinking.budget_tokens"] = budget
-            body = {**body, "thinking": {**thinking, "budget_tokens": max(1024, cap - 1024)}}
-    return body, lowered
 
 
 def _cap_note(backend: BackendConfig, lowered: dict[str, int | None]) -> dict:

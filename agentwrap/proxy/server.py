@@ -173,7 +173,7 @@ class ProxyServer:
                 return
 
     def _internal_error(self, exc: Exception) -> ProxyResponse:
-        from agentwrap.protocols.wire import encode_error
+        from agentwrap.protocols.codec import encode_error
 
         if os.environ.get("AGENTWRAP_DEBUG") == "1":
             traceback.print_exception(exc, file=sys.stderr)
@@ -207,7 +207,7 @@ class ProxyServer:
                 return None
 
     async def _send_simple(self, conn: h11.Connection, writer: asyncio.StreamWriter, status: int, message: str) -> None:
-        from agentwrap.protocols.wire import encode_error
+        from agentwrap.protocols.codec import encode_error
 
         _, body = encode_error(self.dispatcher.agent_protocol, "invalid_request", message, status)
         self.dispatcher.stats.errors += 1

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 from agentwrap.config.model import ProfileConfig, WhenConfig
 
 if TYPE_CHECKING:
-    from agentwrap.protocols.summary import RequestSummary
+    from agentwrap.protocols.neutral.summary import RequestSummary
 
 __all__ = [
     "ESTIMATED_BYTES_PER_TOKEN",
@@ -211,30 +211,14 @@ def _matches(when: WhenConfig, facts: RequestFacts, model: str | None, backgroun
     return ", ".join(reasons) or "always"
 
 
-class _Unset:
-    pass
-
-
-_UNSET = _Unset()
-
-
 def choose_route(
     profile: ProfileConfig,
-    facts: RequestFacts | str,
-    model: str | None | _Unset = _UNSET,
+    facts: RequestFacts,
     *,
-    tools: bool | None = None,
-    thinking: bool | None = None,
     overrides: SessionOverrides | None = None,
     background_models: frozenset[str] = frozenset(),
 ) -> RouteDecision | None:
-    """The route for one request, or None when no route matches.
-
-    Call it as `choose_route(profile, facts, overrides=...)`. The older form
-    `choose_route(profile, agent, model, tools=..., thinking=...)` still works.
-    """
-    if not isinstance(facts, RequestFacts):
-        facts = _facts_from_legacy(facts, None if isinstance(model, _Unset) else model, tools, thinking)
+    """The route for one request, or None when no route matches."""
     background = background_reason(facts, background_models)
     foreground = background is None
     ov = overrides if overrides is not None and foreground else None
@@ -257,24 +241,6 @@ def choose_route(
             why += f"; !/model({ov.model}) override"
         return RouteDecision(i, route.backend, rewrite, route.fallbacks, why)
     return None
-
-
-def _facts_from_legacy(agent: str, model: str | None, tools: bool | None, thinking: bool | None) -> RequestFacts:
-    summary = None
-    if tools is not None or thinking is not None:
-        from agentwrap.protocols.summary import RequestSummary, ToolSpec
-
-        summary = RequestSummary(
-            model=model,
-            stream=True,
-            assistant_turns=0,
-            tools=(ToolSpec("tool"),) if tools else (),
-            json_schema=None,
-            json_mode=False,
-            last_user_text=None,
-            thinking=bool(thinking),
-        )
-    return RequestFacts(agent=agent, model=model, summary=summary)
 
 
 class Router:

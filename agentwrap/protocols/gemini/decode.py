@@ -15,9 +15,9 @@ from __future__ import annotations
 from typing import Any
 
 from agentwrap.errors import UpstreamProtocol
-from agentwrap.protocols._common import dumps
-from agentwrap.protocols._decoding import as_int, as_text, load, load_body, require_shape, safe_id, status_type, tool_name, truncated
-from agentwrap.protocols.neutral import (
+from agentwrap.protocols._blocks import dumps
+from agentwrap.protocols._lenient import as_dict, as_int, as_list, as_text, load, load_body, require_shape, safe_id, tool_name, truncated
+from agentwrap.protocols.neutral.events import (
     MessageStart,
     NeutralEvent,
     Stop,
@@ -28,11 +28,11 @@ from agentwrap.protocols.neutral import (
     ToolCallEnd,
     ToolCallStart,
     Usage,
+    status_type,
 )
 from agentwrap.protocols.sse import SseEvent
-from agentwrap.protocols.summary import as_dict, as_list
 
-__all__ = ["StreamDecoder", "decode_response", "decode_error"]
+__all__ = ["StreamDecoder", "decode_response", "decode_error", "decode_usage", "USAGE_KEYS"]
 
 _STATUSES = {
     "INVALID_ARGUMENT": "invalid_request",
@@ -51,11 +51,17 @@ _REFUSALS = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", 
 _BROKEN_CALLS = {"MALFORMED_FUNCTION_CALL", "UNEXPECTED_TOOL_CALL", "TOO_MANY_TOOL_CALLS"}
 
 
-def _usage(raw: Any) -> Usage:
+def decode_usage(raw: Any) -> Usage:
+    """Neutral token counts of a `usageMetadata` object (the usage so far, on every chunk)."""
     get = as_dict(raw).get
     # Thought tokens are billed as output; tool-use prompt tokens as input.
     return Usage(as_int(get("promptTokenCount")) + as_int(get("toolUsePromptTokenCount")),
                  as_int(get("candidatesTokenCount")) + as_int(get("thoughtsTokenCount")), as_int(get("cachedContentTokenCount")))
+
+
+# The JSON keys each Usage field is read from (input, output, cache read, cache write).
+USAGE_KEYS = ((b'"promptTokenCount"', b'"toolUsePromptTokenCount"'), (b'"candidatesTokenCount"', b'"thoughtsTokenCount"'),
+              (b'"cachedContentTokenCount"',), ())
 
 
 def _error(error: Any) -> StreamError:
@@ -71,10 +77,8 @@ class StreamDecoder:
     # The text lane (lane.py): a text chunk carries the usage so far, decoded by lane_usage.
     lane_volatile = ("responseId",)
     lane_usage_key = "usageMetadata"
-    lane_usage = staticmethod(_usage)
-    # The keys each Usage field comes from (input, output, cache read, cache write).
-    lane_usage_keys = ((b'"promptTokenCount"', b'"toolUsePromptTokenCount"'), (b'"candidatesTokenCount"', b'"thoughtsTokenCount"'),
-                       (b'"cachedContentTokenCount"',), ())
+    lane_usage = staticmethod(decode_usage)
+    lane_usage_keys = USAGE_KEYS
 
     @staticmethod
     def lane_locate(data: Any) -> tuple[dict, str] | None:
@@ -136,7 +140,7 @@ class StreamDecoder:
         for part in as_list(as_dict(candidate.get("content")).get("parts")):
             out += self._part(as_dict(part))
         if isinstance(data.get("usageMetadata"), dict):
-            out.append(_usage(data["usageMetadata"]))
+            out.append(decode_usage(data["usageMetadata"]))
         reason = candidate.get("finishReason")
         block = as_dict(data.get("promptFeedback")).get("blockReason")
         if isinstance(reason, str) and reason and reason != "FINISH_REASON_UNSPECIFIED":

@@ -1,4 +1,4 @@
-"""Anthropic Messages API codec (`anthropic_messages`): errors, streams, summaries.
+"""Neutral events to Anthropic Messages responses: streams, whole messages, errors.
 
 Sans-IO. Stream shape (docs.anthropic.com "Streaming Messages"): message_start,
 then per block content_block_start / content_block_delta* / content_block_stop,
@@ -11,35 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from agentwrap.protocols._common import Block, BlockSequencer, Collector, dumps, error_status, parse_args
-from agentwrap.protocols.neutral import NeutralEvent, Usage
+from agentwrap.protocols._blocks import Block, BlockSequencer, Collector, dumps, parse_args
+from agentwrap.protocols.neutral.events import NeutralEvent, Usage, error_status
 from agentwrap.protocols.sse import encode_sse
-from agentwrap.protocols.summary import (
-    RequestSummary,
-    ToolSpec,
-    as_dict,
-    as_list,
-    as_str,
-    require_dict,
-    tool_spec,
-)
-from agentwrap.protocols.anthropic_decode import StreamDecoder, decode_error, decode_response
-from agentwrap.protocols.anthropic_request import decode_request, encode_request
 
-__all__ = [
-    "PROTOCOL",
-    "StreamEncoder",
-    "encode_error",
-    "encode_response",
-    "summarize_request",
-    "StreamDecoder",
-    "decode_error",
-    "decode_request",
-    "decode_response",
-    "encode_request",
-]
-
-PROTOCOL = "anthropic_messages"
+__all__ = ["StreamEncoder", "encode_response", "encode_error"]
 
 _ERROR_TYPES = {
     "invalid_request": "invalid_request_error",
@@ -100,12 +76,13 @@ def _event(name: str, payload: dict) -> bytes:
 
 
 class StreamEncoder(BlockSequencer):
-    """Neutral events to Anthropic SSE bytes. Ids and model come from the constructor."""
+    """Neutral events to Anthropic SSE bytes. Ids and model come from the constructor;
+    `created` and `include_usage` are accepted for every codec's sake and unused."""
 
     content_type = "text/event-stream"
     eager_start = False  # wait for Usage so message_start can carry input tokens
 
-    def __init__(self, model: str, response_id: str) -> None:
+    def __init__(self, model: str, response_id: str, *, created: int = 0, include_usage: bool = True) -> None:
         super().__init__()
         self.model = model
         self.response_id = response_id
@@ -180,8 +157,9 @@ class StreamEncoder(BlockSequencer):
         self._out.append(_event("message_stop", {"type": "message_stop"}))
 
 
-def encode_response(events: Iterable[NeutralEvent], model: str, response_id: str) -> dict:
-    """The non-streaming Message object for `events`; an error body if they hold a StreamError."""
+def encode_response(events: Iterable[NeutralEvent], model: str, response_id: str, *, created: int = 0) -> dict:
+    """The non-streaming Message object for `events`; an error body if they hold a StreamError.
+    (A Message has no creation time: `created` is unused.)"""
     collected = Collector(events)
     if collected.error is not None:
         return _error_body(collected.error.error_type, collected.error.message)
@@ -206,52 +184,3 @@ def encode_response(events: Iterable[NeutralEvent], model: str, response_id: str
         "stop_sequence": None,
         "usage": _usage(collected.usage),
     }
-
-
-def _text_of(content: Any) -> tuple[str | None, bool]:
-    """(joined text, whether it holds only tool results) of one message's content."""
-    if isinstance(content, str):
-        return content, False
-    texts: list[str] = []
-    tool_results = False
-    for block in as_list(content):
-        block = as_dict(block)
-        if block.get("type") == "text" and isinstance(block.get("text"), str):
-            texts.append(block["text"])
-        elif block.get("type") == "tool_result":
-            tool_results = True
-    # The newest text block is what the user typed: Claude Code puts its
-    # <system-reminder> blocks before the prompt in the same message (2.1.x).
-    return (texts[-1] if texts else None), tool_results and not texts
-
-
-def summarize_request(body: Any, path: str = "") -> RequestSummary:
-    """Summarize a Messages request body. Raises `RequestError` if it is not an object."""
-    body = require_dict(body)
-    messages = [as_dict(m) for m in as_list(body.get("messages"))]
-    last_user_text = None
-    for message in reversed(messages):
-        if message.get("role") == "user":
-            text, only_results = _text_of(message.get("content"))
-            last_user_text = None if only_results else text
-            break
-    tools: list[ToolSpec] = []
-    for tool in as_list(body.get("tools")):
-        tool = as_dict(tool)
-        # Server tools (web_search, bash_20250124...) have no input_schema.
-        spec = tool_spec(tool.get("name"), "function", tool.get("description"), tool.get("input_schema"))
-        if spec is not None:
-            tools.append(spec)
-    thinking = body.get("thinking")
-    output_format = as_dict(as_dict(body.get("output_config")).get("format")) or as_dict(body.get("output_format"))
-    schema = output_format.get("schema") if output_format.get("type") == "json_schema" else None
-    return RequestSummary(
-        model=as_str(body.get("model")),
-        stream=body.get("stream") is True,
-        assistant_turns=sum(1 for m in messages if m.get("role") == "assistant"),
-        tools=tuple(tools),
-        json_schema=schema if isinstance(schema, dict) else None,
-        json_mode=isinstance(schema, dict),
-        last_user_text=last_user_text,
-        thinking=isinstance(thinking, dict) and thinking.get("type", "enabled") != "disabled",
-    )

@@ -1,4 +1,4 @@
-"""Gemini API codec (`gemini`): errors, streams, summaries.
+"""Neutral events to Gemini API responses: streams, whole responses, errors.
 
 Sans-IO. The stream is `streamGenerateContent?alt=sse`: every event is
 `data: {GenerateContentResponse}` (the google-genai SDKs only recognise
@@ -14,30 +14,13 @@ finishReason or with no text and no function call.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import Any
 
-from agentwrap.protocols._common import Block, BlockSequencer, Collector, dumps, error_status, parse_args
-from agentwrap.protocols.neutral import NeutralEvent, Usage
-from agentwrap.protocols.summary import RequestSummary, ToolSpec, as_dict, as_list, as_str, join_text, require_dict, tool_spec
-from agentwrap.protocols.gemini_decode import StreamDecoder, decode_error, decode_response
-from agentwrap.protocols.gemini_request import decode_request, encode_request
+from agentwrap.protocols._blocks import Block, BlockSequencer, Collector, dumps, parse_args
+from agentwrap.protocols.neutral.events import NeutralEvent, Usage, error_status
 
-__all__ = [
-    "PROTOCOL",
-    "StreamEncoder",
-    "encode_error",
-    "encode_response",
-    "summarize_request",
-    "StreamDecoder",
-    "decode_error",
-    "decode_request",
-    "decode_response",
-    "encode_request",
-]
-
-PROTOCOL = "gemini"
+__all__ = ["StreamEncoder", "encode_response", "encode_error"]
 
 _STATUS_NAMES = {
     "invalid_request": "INVALID_ARGUMENT",
@@ -52,8 +35,6 @@ _STATUS_NAMES = {
 }
 
 _FINISH = {"end_turn": "STOP", "tool_use": "STOP", "stop_sequence": "STOP", "max_tokens": "MAX_TOKENS", "refusal": "SAFETY"}
-
-_PATH = re.compile(r"models/([^/:?]+)(?::(\w+))?")
 
 
 def _error_body(error_type: str, message: str, status: int) -> dict:
@@ -94,11 +75,12 @@ def _call_part(block: Block) -> dict:
 
 
 class StreamEncoder(BlockSequencer):
-    """Neutral events to Gemini `alt=sse` bytes. Ids and model come from the constructor."""
+    """Neutral events to Gemini `alt=sse` bytes. Ids and model come from the constructor;
+    `created` and `include_usage` are accepted for every codec's sake and unused."""
 
     content_type = "text/event-stream"
 
-    def __init__(self, model: str, response_id: str) -> None:
+    def __init__(self, model: str, response_id: str, *, created: int = 0, include_usage: bool = True) -> None:
         super().__init__()
         self.model = model
         self.response_id = response_id
@@ -151,8 +133,9 @@ class StreamEncoder(BlockSequencer):
         )
 
 
-def encode_response(events: Iterable[NeutralEvent], model: str, response_id: str) -> dict:
-    """The non-streaming GenerateContentResponse for `events`; an error body if they hold a StreamError."""
+def encode_response(events: Iterable[NeutralEvent], model: str, response_id: str, *, created: int = 0) -> dict:
+    """The non-streaming GenerateContentResponse for `events`; an error body if they hold a StreamError.
+    (Gemini reports no creation time: `created` is unused.)"""
     collected = Collector(events)
     if collected.error is not None:
         return _error_body(collected.error.error_type, collected.error.message, collected.error.status)
@@ -172,70 +155,3 @@ def encode_response(events: Iterable[NeutralEvent], model: str, response_id: str
         parts.append({"text": "", "thoughtSignature": signature})
     candidate = {"content": {"role": "model", "parts": parts}, "finishReason": _FINISH.get(collected.reason, "STOP"), "index": 0}
     return {"candidates": [candidate], "usageMetadata": _usage(collected.usage), "modelVersion": model, "responseId": response_id}
-
-
-def _user_text(parts: list) -> tuple[str | None, bool]:
-    texts: list[str] = []
-    responses = False
-    for part in parts:
-        part = as_dict(part)
-        if isinstance(part.get("text"), str) and not part.get("thought"):
-            texts.append(part["text"])
-        elif "functionResponse" in part or "function_response" in part:
-            responses = True
-    return join_text(texts), responses and not texts
-
-
-def summarize_request(body: Any, path: str = "") -> RequestSummary:
-    """Summarize a generateContent request; model and stream come from `path`.
-
-    Also accepts the Code Assist envelope Gemini CLI uses with Google login
-    (`{"model": ..., "request": {...}}` on `v1internal:streamGenerateContent`).
-    Raises `RequestError` if the body is not an object.
-    """
-    body = require_dict(body)
-    path = path.split("?", 1)[0]
-    model = None
-    match = _PATH.search(path)
-    method = path.rsplit(":", 1)[1] if ":" in path.rsplit("/", 1)[-1] else ""
-    if match:
-        model = match.group(1)
-        method = match.group(2) or method
-    if "contents" not in body and isinstance(body.get("request"), dict):
-        model = model or as_str(body.get("model"))
-        body = body["request"]
-    contents = [as_dict(c) for c in as_list(body.get("contents"))]
-    last_user_text = None
-    for content in reversed(contents):
-        if content.get("role", "user") == "user":
-            text, only_responses = _user_text(as_list(content.get("parts")))
-            last_user_text = None if only_responses else text
-            break
-    tools: list[ToolSpec] = []
-    for tool in as_list(body.get("tools")):
-        tool = as_dict(tool)
-        for decl in as_list(tool.get("functionDeclarations", tool.get("function_declarations"))):
-            decl = as_dict(decl)
-            params = decl.get("parametersJsonSchema", decl.get("parameters"))
-            spec = tool_spec(decl.get("name"), "function", decl.get("description"), params)
-            if spec is not None:
-                tools.append(spec)
-    config = as_dict(body.get("generationConfig"))
-    json_mode = config.get("responseMimeType") == "application/json"
-    schema = config.get("responseJsonSchema", config.get("responseSchema")) if json_mode else None
-    thinking_config = config.get("thinkingConfig")
-    thinking = isinstance(thinking_config, dict) and bool(
-        thinking_config.get("includeThoughts")
-        or thinking_config.get("thinkingLevel")
-        or thinking_config.get("thinkingBudget") not in (None, 0)
-    )
-    return RequestSummary(
-        model=model.removeprefix("models/") if model else None,
-        stream=method == "streamGenerateContent",
-        assistant_turns=sum(1 for c in contents if c.get("role") == "model"),
-        tools=tuple(tools),
-        json_schema=schema if isinstance(schema, dict) else None,
-        json_mode=json_mode,
-        last_user_text=last_user_text,
-        thinking=thinking,
-    )

@@ -1,4 +1,4 @@
-"""Shared machinery of the four codecs: error statuses, JSON, block sequencing.
+"""Shared machinery of the four encoders: block sequencing, compact JSON.
 
 Theory of operation: neutral events may interleave tool calls (an OpenAI Chat
 upstream addresses calls by index and ends none of them before the stream
@@ -25,31 +25,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from agentwrap.protocols.neutral import NeutralEvent, Usage
+from agentwrap.protocols.neutral.events import NeutralEvent, Usage, merge_usage
 
-__all__ = ["DEFAULT_STATUS", "Block", "BlockSequencer", "Collector", "dumps", "error_status", "merge_usage", "parse_args"]
-
-DEFAULT_STATUS = {
-    "invalid_request": 400,
-    "authentication": 401,
-    "permission": 403,
-    "not_found": 404,
-    "rate_limit": 429,
-    "api_error": 500,
-    "upstream_unreachable": 502,
-    "overloaded": 503,
-    "timeout": 504,
-}
-
-
-def error_status(error_type: str, status: int | None, overloaded: int = 503) -> int:
-    """The HTTP status for a neutral error type; an explicit `status` wins."""
-    if status is not None:
-        return status
-    if error_type == "overloaded":
-        return overloaded
-    return DEFAULT_STATUS.get(error_type, 500)
-
+__all__ = ["Block", "BlockSequencer", "Collector", "dumps", "parse_args"]
 
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
@@ -57,18 +35,6 @@ _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 def dumps(obj: Any) -> str:
     """Compact JSON with raw UTF-8, as the providers send it."""
     return _encoder.encode(obj)
-
-
-def merge_usage(old: Usage | None, new: Usage) -> Usage:
-    """Keep the latest non-zero value of each field (see `Usage`)."""
-    if old is None:
-        return new
-    return Usage(
-        input_tokens=new.input_tokens or old.input_tokens,
-        output_tokens=new.output_tokens or old.output_tokens,
-        cache_read_tokens=new.cache_read_tokens or old.cache_read_tokens,
-        cache_write_tokens=new.cache_write_tokens or old.cache_write_tokens,
-    )
 
 
 def parse_args(text: str) -> dict:

@@ -16,9 +16,9 @@ import json
 from typing import Any
 
 from agentwrap.errors import UpstreamProtocol
-from agentwrap.protocols._common import dumps
-from agentwrap.protocols._decoding import as_text, load, load_body, require_shape, safe_id, status_type, tool_name, truncated, usage
-from agentwrap.protocols.neutral import (
+from agentwrap.protocols._blocks import dumps
+from agentwrap.protocols._lenient import as_dict, as_list, as_text, load, load_body, require_shape, safe_id, tool_name, truncated, usage
+from agentwrap.protocols.neutral.events import (
     MessageStart,
     NeutralEvent,
     Stop,
@@ -29,11 +29,11 @@ from agentwrap.protocols.neutral import (
     ToolCallEnd,
     ToolCallStart,
     Usage,
+    status_type,
 )
 from agentwrap.protocols.sse import SseEvent
-from agentwrap.protocols.summary import as_dict, as_list
 
-__all__ = ["StreamDecoder", "decode_response", "decode_error", "error_event"]
+__all__ = ["StreamDecoder", "decode_response", "decode_error", "decode_usage", "error_event", "USAGE_KEYS"]
 
 _FINISH = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "function_call": "tool_use", "content_filter": "refusal"}
 _CODES = {
@@ -46,12 +46,17 @@ _CODES = {
 }
 
 
-def _usage(raw: Any) -> Usage:
+def decode_usage(raw: Any) -> Usage:
+    """Neutral token counts of a Chat `usage` object."""
     raw = as_dict(raw)
     details = as_dict(raw.get("prompt_tokens_details"))
     # DeepSeek reports cache hits as prompt_cache_hit_tokens.
     cached = details.get("cached_tokens") or raw.get("prompt_cache_hit_tokens")
     return usage(raw.get("prompt_tokens"), raw.get("completion_tokens"), cached, details.get("cache_write_tokens"))
+
+
+# The JSON keys each Usage field is read from (input, output, cache read, cache write).
+USAGE_KEYS = ((b'"prompt_tokens"',), (b'"completion_tokens"',), (b'"cached_tokens"', b'"prompt_cache_hit_tokens"'), (b'"cache_write_tokens"',))
 
 
 def error_event(error: Any, status: int = 0) -> StreamError:
@@ -90,6 +95,8 @@ class StreamDecoder:
     # The text lane (lane.py): what a plain text chunk ignores once the stream is under way.
     lane_volatile = ("id", "created", "system_fingerprint", "obfuscation")
     lane_usage_key: str | None = None  # usage never rides on a text delta
+    lane_usage = staticmethod(decode_usage)
+    lane_usage_keys = USAGE_KEYS
 
     @staticmethod
     def lane_locate(data: Any) -> tuple[dict, str] | None:
@@ -160,7 +167,7 @@ class StreamDecoder:
             if isinstance(reason, str) and reason:
                 out += self._finish(_FINISH.get(reason, "end_turn"))
         if isinstance(data.get("usage"), dict):
-            out.append(_usage(data["usage"]))
+            out.append(decode_usage(data["usage"]))
         return out
 
     def _tool_delta(self, raw: dict, position: int) -> list[NeutralEvent]:
@@ -256,7 +263,7 @@ def decode_response(body: Any) -> list[NeutralEvent]:
     reason = _FINISH.get(as_text(choice.get("finish_reason")), "end_turn")
     events.append(Stop("tool_use" if reason == "end_turn" and calls else reason))
     if isinstance(body.get("usage"), dict):
-        events.append(_usage(body["usage"]))
+        events.append(decode_usage(body["usage"]))
     return events
 
 

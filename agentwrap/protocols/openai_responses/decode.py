@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from agentwrap.errors import UpstreamProtocol
-from agentwrap.protocols._decoding import as_text, load, require_shape, safe_id, tool_name, truncated, usage
-from agentwrap.protocols.neutral import (
+from agentwrap.protocols._lenient import as_dict, as_list, as_text, load, require_shape, safe_id, tool_name, truncated, usage
+from agentwrap.protocols.neutral.events import (
     MessageStart,
     NeutralEvent,
     Stop,
@@ -26,21 +26,25 @@ from agentwrap.protocols.neutral import (
     Usage,
 )
 # Responses errors have the Chat shape, so the Chat decode_error serves both.
-from agentwrap.protocols.openai_chat_decode import decode_error, error_event
-from agentwrap.protocols.openai_responses_request import qualified_name
+from agentwrap.protocols.openai_chat.decode import decode_error, error_event
+from agentwrap.protocols.openai_responses.request import qualified_name
 from agentwrap.protocols.sse import SseEvent
-from agentwrap.protocols.summary import as_dict, as_list
 
-__all__ = ["StreamDecoder", "decode_response", "decode_error"]
+__all__ = ["StreamDecoder", "decode_response", "decode_error", "decode_usage", "USAGE_KEYS"]
 
 _INCOMPLETE = {"max_output_tokens": "max_tokens", "content_filter": "refusal"}
 _TOOL_ITEMS = {"function_call": "function", "custom_tool_call": "custom"}
 
 
-def _usage(raw: Any) -> Usage:
+def decode_usage(raw: Any) -> Usage:
+    """Neutral token counts of a Response's `usage` object."""
     raw = as_dict(raw)
     details = as_dict(raw.get("input_tokens_details"))
     return usage(raw.get("input_tokens"), raw.get("output_tokens"), details.get("cached_tokens"), details.get("cache_write_tokens"))
+
+
+# The JSON keys each Usage field is read from (input, output, cache read, cache write).
+USAGE_KEYS = ((b'"input_tokens"',), (b'"output_tokens"',), (b'"cached_tokens"',), (b'"cache_write_tokens"',))
 
 
 def _item_text(item: dict) -> str:
@@ -69,6 +73,8 @@ class StreamDecoder:
     # The text lane (lane.py): with output_index in the template, item_id is not read.
     lane_volatile = ("sequence_number", "item_id", "obfuscation")
     lane_usage_key: str | None = None  # usage never rides on a text delta
+    lane_usage = staticmethod(decode_usage)
+    lane_usage_keys = USAGE_KEYS
 
     @staticmethod
     def lane_locate(data: Any) -> tuple[dict, str] | None:
@@ -123,7 +129,7 @@ class StreamDecoder:
             self._done = True
             response = as_dict(data.get("response"))
             out += self._close_tools()
-            out.append(_usage(response.get("usage")))
+            out.append(decode_usage(response.get("usage")))
             out.append(Stop(_stop(response, self._tools > 0)))
         elif kind == "response.failed":
             self._done = True
@@ -218,7 +224,7 @@ def decode_response(body: Any) -> list[NeutralEvent]:
     decoder._started = True
     for n, item in enumerate(as_list(body.get("output"))):
         events += decoder._item_done(n, as_dict(item))
-    events.append(_usage(body.get("usage")))
+    events.append(decode_usage(body.get("usage")))
     events.append(Stop(_stop(body, decoder._tools > 0)))
     return events
 

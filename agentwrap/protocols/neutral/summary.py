@@ -1,7 +1,8 @@
 """What routing and guards need to know about a request, in neutral terms.
 
 Each codec's `summarize_request(body, path)` fills a `RequestSummary`; the
-helpers here are shared by them. Sans-IO and lenient: odd fields are skipped.
+helpers here are shared by them (the lenient accessors are in `_lenient`).
+Sans-IO and lenient: odd fields are skipped.
 """
 
 from __future__ import annotations
@@ -43,18 +44,6 @@ def require_dict(body: Any) -> dict:
     if not isinstance(body, dict):
         raise RequestError(f"Request body must be a JSON object, got {type(body).__name__}.")
     return body
-
-
-def as_str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def as_dict(value: Any) -> dict:
-    return value if isinstance(value, dict) else {}
-
-
-def as_list(value: Any) -> list:
-    return value if isinstance(value, list) else []
 
 
 def tool_spec(name: Any, kind: str, description: Any, parameters: Any) -> ToolSpec | None:

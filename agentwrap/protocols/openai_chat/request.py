@@ -12,8 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from agentwrap.errors import RequestError
-from agentwrap.protocols._common import dumps
-from agentwrap.protocols.request import (
+from agentwrap.protocols._blocks import dumps
+from agentwrap.protocols._lenient import as_dict, as_list
+from agentwrap.protocols.neutral.request import (
     DocumentPart,
     ImagePart,
     MessageBuilder,
@@ -33,8 +34,8 @@ from agentwrap.protocols.request import (
     system_text,
     wire_tool_name,
 )
+from agentwrap.protocols.neutral.summary import require_dict
 from agentwrap.protocols.schema import clean_schema
-from agentwrap.protocols.summary import as_dict, as_list, require_dict
 
 __all__ = ["decode_request", "encode_request", "effort_for"]
 

@@ -14,8 +14,10 @@ import binascii
 from typing import Any
 
 from agentwrap.errors import RequestError
-from agentwrap.protocols._common import dumps, parse_args
-from agentwrap.protocols.request import (
+from agentwrap.protocols._blocks import dumps, parse_args
+from agentwrap.protocols._lenient import as_dict, as_list
+from agentwrap.protocols.limits import thinking_budget
+from agentwrap.protocols.neutral.request import (
     DocumentPart,
     ImagePart,
     MessageBuilder,
@@ -34,8 +36,8 @@ from agentwrap.protocols.request import (
     wire_call_id,
     wire_tool_name,
 )
+from agentwrap.protocols.neutral.summary import require_dict
 from agentwrap.protocols.schema import clean_schema
-from agentwrap.protocols.summary import as_dict, as_list, require_dict
 
 __all__ = ["decode_request", "encode_request", "DEFAULT_MAX_TOKENS", "EFFORT_BUDGET"]
 
@@ -310,7 +312,7 @@ def encode_request(req: NeutralRequest, model: str) -> tuple[str, dict]:
     thinking = reasoning is not None and reasoning.effort != "none" and not forced and _thinking_allowed(req) and max_tokens > 2048
     if thinking:
         budget = reasoning.budget_tokens or EFFORT_BUDGET.get(reasoning.effort or "medium", 10000)
-        body["thinking"] = {"type": "enabled", "budget_tokens": max(1024, min(budget, max_tokens - 1024))}
+        body["thinking"] = {"type": "enabled", "budget_tokens": thinking_budget(budget, max_tokens)}
     else:
         # Sampling settings go only without thinking: with it Anthropic requires the defaults.
         if req.temperature is not None:

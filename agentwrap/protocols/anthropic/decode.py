@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from agentwrap.errors import UpstreamProtocol
-from agentwrap.protocols._common import dumps
-from agentwrap.protocols._decoding import as_text, load, load_body, require_shape, status_type, tool_name, truncated, usage
-from agentwrap.protocols.neutral import (
+from agentwrap.protocols._blocks import dumps
+from agentwrap.protocols._lenient import as_dict, as_list, as_text, load, load_body, require_shape, tool_name, truncated, usage
+from agentwrap.protocols.neutral.events import (
     MessageStart,
     NeutralEvent,
     Stop,
@@ -26,11 +26,12 @@ from agentwrap.protocols.neutral import (
     ToolCallEnd,
     ToolCallStart,
     Usage,
+    error_status,
+    status_type,
 )
 from agentwrap.protocols.sse import SseEvent
-from agentwrap.protocols.summary import as_dict, as_list
 
-__all__ = ["StreamDecoder", "decode_response", "decode_error"]
+__all__ = ["StreamDecoder", "decode_response", "decode_error", "decode_usage", "USAGE_KEYS"]
 
 _ERRORS = {
     "invalid_request_error": "invalid_request",
@@ -44,7 +45,6 @@ _ERRORS = {
     "timeout_error": "timeout",
     "api_error": "api_error",
 }
-_ERROR_STATUS = {"invalid_request": 400, "authentication": 401, "permission": 403, "not_found": 404, "rate_limit": 429, "overloaded": 529, "timeout": 504}
 # pause_turn (a server tool paused) and refusal-like stops have no neutral twin
 # beyond these; model_context_window_exceeded means the output was cut.
 _STOPS = {
@@ -57,19 +57,34 @@ _STOPS = {
 }
 
 
-def _usage(raw: Any) -> Usage:
+def decode_usage(raw: Any) -> Usage:
+    """Neutral token counts of an Anthropic `usage` object (a message's, or message_delta's).
+
+    Anthropic counts cached tokens apart; neutral input includes them. A usage
+    object without `input_tokens` (message_delta may omit it) says nothing of
+    the input, so its input count stays 0 ("unknown here").
+    """
     raw = as_dict(raw)
     read, write = raw.get("cache_read_input_tokens"), raw.get("cache_creation_input_tokens")
     base = usage(raw.get("input_tokens"), raw.get("output_tokens"), read, write)
-    # Anthropic counts cached tokens apart; neutral input includes them.
     total = base.input_tokens + base.cache_read_tokens + base.cache_write_tokens if "input_tokens" in raw else 0
     return Usage(total, base.output_tokens, base.cache_read_tokens, base.cache_write_tokens)
 
 
-def _error(error: Any, status: int | None = None) -> StreamError:
+# The JSON keys each Usage field is read from (input, output, cache read, cache write).
+USAGE_KEYS = (
+    (b'"input_tokens"', b'"cache_read_input_tokens"', b'"cache_creation_input_tokens"'),
+    (b'"output_tokens"',),
+    (b'"cache_read_input_tokens"',),
+    (b'"cache_creation_input_tokens"',),
+)
+
+
+def _error(error: Any) -> StreamError:
     error = as_dict(error)
     kind = _ERRORS.get(as_text(error.get("type")), "api_error")
-    return StreamError(kind, as_text(error.get("message")) or "upstream error", status or _ERROR_STATUS.get(kind, 500))
+    # Anthropic reports "overloaded" as 529.
+    return StreamError(kind, as_text(error.get("message")) or "upstream error", error_status(kind, None, overloaded=529))
 
 
 class StreamDecoder:
@@ -77,6 +92,8 @@ class StreamDecoder:
 
     lane_volatile = ()  # the text lane (lane.py): a text delta has no value that changes
     lane_usage_key: str | None = None  # usage never rides on a text delta
+    lane_usage = staticmethod(decode_usage)
+    lane_usage_keys = USAGE_KEYS
 
     @staticmethod
     def lane_locate(data: Any) -> tuple[dict, str] | None:
@@ -111,7 +128,7 @@ class StreamDecoder:
         if kind == "message_start":
             message = as_dict(data.get("message"))
             self._started = True
-            return [MessageStart(as_text(message.get("id")), as_text(message.get("model"))), _usage(message.get("usage"))]
+            return [MessageStart(as_text(message.get("id")), as_text(message.get("model"))), decode_usage(message.get("usage"))]
         if kind == "content_block_start":
             return self._block_start(data)
         if kind == "content_block_delta":
@@ -134,7 +151,7 @@ class StreamDecoder:
                 self._stopped = True
                 out.append(Stop(_STOPS.get(reason, "end_turn")))
             if isinstance(data.get("usage"), dict):
-                out.append(_usage(data["usage"]))
+                out.append(decode_usage(data["usage"]))
             return out
         if kind == "message_stop":
             self._done = True
@@ -202,7 +219,7 @@ def decode_response(body: Any) -> list[NeutralEvent]:
     body = require_shape(body, "content", "error")
     if body.get("type") == "error" or "content" not in body:
         return [_error(body.get("error"))]
-    events: list[NeutralEvent] = [MessageStart(as_text(body.get("id")), as_text(body.get("model"))), _usage(body.get("usage"))]
+    events: list[NeutralEvent] = [MessageStart(as_text(body.get("id")), as_text(body.get("model"))), decode_usage(body.get("usage"))]
     tools = 0
     for block in as_list(body.get("content")):
         block = as_dict(block)

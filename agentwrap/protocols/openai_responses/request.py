@@ -15,8 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from agentwrap.errors import RequestError
-from agentwrap.protocols.openai_chat_request import effort_for
-from agentwrap.protocols.request import (
+from agentwrap.protocols._lenient import as_dict, as_list
+from agentwrap.protocols.neutral.request import (
     DocumentPart,
     ImagePart,
     MessageBuilder,
@@ -37,8 +37,9 @@ from agentwrap.protocols.request import (
     unseal,
     wire_tool_name,
 )
+from agentwrap.protocols.neutral.summary import require_dict
+from agentwrap.protocols.openai_chat.request import effort_for
 from agentwrap.protocols.schema import clean_schema
-from agentwrap.protocols.summary import as_dict, as_list, require_dict
 
 __all__ = ["decode_request", "encode_request", "qualified_name", "split_name"]
 

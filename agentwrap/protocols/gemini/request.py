@@ -22,8 +22,9 @@ from collections import defaultdict, deque
 from typing import Any
 
 from agentwrap.errors import RequestError
-from agentwrap.protocols._common import parse_args
-from agentwrap.protocols.request import (
+from agentwrap.protocols._blocks import parse_args
+from agentwrap.protocols._lenient import as_dict, as_list
+from agentwrap.protocols.neutral.request import (
     DocumentPart,
     ImagePart,
     MessageBuilder,
@@ -42,17 +43,18 @@ from agentwrap.protocols.request import (
     unseal,
     wire_tool_name,
 )
+from agentwrap.protocols.neutral.summary import require_dict
 from agentwrap.protocols.schema import clean_schema
-from agentwrap.protocols.summary import as_dict, as_list, require_dict
 
-__all__ = ["decode_request", "encode_request", "SKIP_SIGNATURE", "EFFORT_BUDGET"]
+__all__ = ["decode_request", "encode_request", "MODEL_PATH", "SKIP_SIGNATURE", "EFFORT_BUDGET"]
 
 PROTOCOL = "gemini"
 SKIP_SIGNATURE = "skip_thought_signature_validator"
 EFFORT_BUDGET = {"minimal": 512, "low": 2048, "medium": 8192, "high": 24576, "max": 24576}
 _MAX_BUDGET = 24576  # the smallest maximum among current Gemini thinking models
 _LEVEL_EFFORT = {"MINIMAL": "minimal", "LOW": "low", "MEDIUM": "medium", "HIGH": "high"}
-_PATH = re.compile(r"models/([^/:?]+)(?::(\w+))?")
+# The model and method of a request path: `.../models/{model}:{method}` (summary.py reads it too).
+MODEL_PATH = re.compile(r"models/([^/:?]+)(?::(\w+))?")
 _STRUCTURAL = {"contents", "systemInstruction", "system_instruction", "tools", "toolConfig"}
 
 
@@ -157,7 +159,7 @@ def decode_request(body: Any, path: str = "") -> NeutralRequest:
     """
     body = require_dict(body)
     path = path.split("?", 1)[0]
-    match = _PATH.search(path)
+    match = MODEL_PATH.search(path)
     model = match.group(1) if match else ""
     method = (match.group(2) if match else None) or ""
     if "contents" not in body and isinstance(body.get("request"), dict):

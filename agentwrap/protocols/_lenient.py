@@ -1,23 +1,60 @@
-"""Shared pieces of the four stream decoders (backend SSE -> neutral events).
+"""Lenient readers of foreign JSON: every field is type-checked before use.
 
-Decoders take foreign data: every field is type-checked before use, so any
-JSON gives events, and data that is not JSON raises `UpstreamProtocol`.
-Sans-IO.
+Decoders and summaries take what providers and agents send: any JSON value
+gives events (or a summary), and data that is not JSON raises
+`UpstreamProtocol`. The capture views (`capture/answers.py`, `capture/turns.py`)
+read recorded bodies with the same accessors. Sans-IO.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentwrap.errors import UpstreamProtocol
-from agentwrap.protocols.neutral import StreamError, Usage
-from agentwrap.protocols.sse import SseEvent
+from agentwrap.protocols.neutral.events import StreamError, Usage
 
-__all__ = ["load", "load_body", "status_type", "truncated", "usage", "safe_id", "as_int", "as_text", "tool_name", "require_shape"]
+if TYPE_CHECKING:
+    from agentwrap.protocols.sse import SseEvent
 
-_STATUS_TYPES = {400: "invalid_request", 401: "authentication", 403: "permission", 404: "not_found", 408: "timeout", 413: "invalid_request", 422: "invalid_request", 429: "rate_limit", 503: "overloaded", 504: "timeout", 529: "overloaded"}
+__all__ = [
+    "as_dict",
+    "as_list",
+    "as_str",
+    "as_text",
+    "as_int",
+    "load",
+    "load_body",
+    "truncated",
+    "usage",
+    "safe_id",
+    "tool_name",
+    "require_shape",
+]
+
+
+def as_dict(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
+def as_str(value: Any) -> str | None:
+    """`value` if it is a string, else None (absent and wrongly typed look the same)."""
+    return value if isinstance(value, str) else None
+
+
+def as_text(value: Any) -> str:
+    """`value` if it is a string, else ""."""
+    return value if isinstance(value, str) else ""
+
+
+def as_int(value: Any) -> int:
+    """`value` if it is a count (an int, not a bool, not negative), else 0."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
 def load(event: SseEvent) -> Any:
@@ -36,24 +73,9 @@ def load_body(body: bytes) -> Any:
         return None
 
 
-def status_type(status: int) -> str:
-    """The neutral error type an HTTP status stands for."""
-    if status in _STATUS_TYPES:
-        return _STATUS_TYPES[status]
-    return "invalid_request" if 400 <= status < 500 else "api_error"
-
-
 def truncated(what: str) -> StreamError:
     """The error for a stream that ended without its terminal event."""
     return StreamError("api_error", f"upstream stream ended before {what}; the response is incomplete", 502)
-
-
-def as_int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
-
-
-def as_text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
 
 
 def tool_name(value: Any) -> str:

@@ -1,4 +1,4 @@
-"""OpenAI Responses API codec (`openai_responses`): errors, streams, summaries.
+"""Neutral events to OpenAI Responses API responses: streams, whole Response objects, errors.
 
 Sans-IO. Stream shape: typed events, each with an `event:` line naming its
 `type` and an increasing `sequence_number`: response.created and
@@ -16,27 +16,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from agentwrap.protocols._common import Block, BlockSequencer, dumps, error_status
-from agentwrap.protocols.neutral import NeutralEvent, Usage
-from agentwrap.protocols.openai_chat import error_object
-from agentwrap.protocols.summary import RequestSummary, ToolSpec, as_dict, as_list, as_str, join_text, require_dict, tool_spec
-from agentwrap.protocols.openai_responses_decode import StreamDecoder, decode_error, decode_response
-from agentwrap.protocols.openai_responses_request import decode_request, encode_request
+from agentwrap.protocols._blocks import Block, BlockSequencer, dumps
+from agentwrap.protocols.neutral.events import NeutralEvent, Usage, error_status
+from agentwrap.protocols.openai_chat.encode import error_object
 
-__all__ = [
-    "PROTOCOL",
-    "StreamEncoder",
-    "encode_error",
-    "encode_response",
-    "summarize_request",
-    "StreamDecoder",
-    "decode_error",
-    "decode_request",
-    "decode_response",
-    "encode_request",
-]
-
-PROTOCOL = "openai_responses"
+__all__ = ["StreamEncoder", "encode_response", "encode_error", "response_object"]
 
 # response.error.code values Codex acts on: rate_limit_exceeded (it parses
 # "try again in Ns" from the message), insufficient_quota,
@@ -47,25 +31,6 @@ _FAILED_CODES = {
     "invalid_request": "invalid_prompt",
     "authentication": "invalid_api_key",
 }
-
-# Input items the model produced; a maximal run of them is one assistant turn.
-_OUTPUT_ITEMS = {
-    "function_call",
-    "custom_tool_call",
-    "reasoning",
-    "local_shell_call",
-    "shell_call",
-    "apply_patch_call",
-    "web_search_call",
-    "file_search_call",
-    "computer_call",
-    "code_interpreter_call",
-    "image_generation_call",
-    "mcp_call",
-    "tool_search_call",
-    "compaction",
-}
-
 
 def encode_error(error_type: str, message: str, status: int | None = None) -> tuple[int, bytes]:
     """Render a neutral error as OpenAI's (status, JSON body)."""
@@ -113,12 +78,14 @@ _PREFIX = {"text": "msg", "thinking": "rs", "function": "fc", "custom": "ctc"}
 class StreamEncoder(BlockSequencer):
     """Neutral events to Responses SSE bytes.
 
-    `created` is the Unix time to report (sans-IO: the shell reads the clock).
+    `created` is the Unix time to report (sans-IO: the shell reads the clock);
+    `include_usage` is accepted for every codec's sake and unused (a Response
+    always carries its usage).
     """
 
     content_type = "text/event-stream"
 
-    def __init__(self, model: str, response_id: str, *, created: int = 0) -> None:
+    def __init__(self, model: str, response_id: str, *, created: int = 0, include_usage: bool = True) -> None:
         super().__init__()
         self.model = model
         self.response_id = response_id
@@ -239,74 +206,3 @@ def encode_response(events: Iterable[NeutralEvent], model: str, response_id: str
         encoder.feed(event)
     encoder.finish()
     return encoder.final
-
-
-def _content_text(content: Any) -> str | None:
-    if isinstance(content, str):
-        return content
-    texts = [
-        p["text"]
-        for p in as_list(content)
-        if isinstance(p, dict) and p.get("type") in ("input_text", "text", "output_text") and isinstance(p.get("text"), str)
-    ]
-    return join_text(texts)
-
-
-def _tools(raw: Any, out: list[ToolSpec]) -> None:
-    for tool in as_list(raw):
-        tool = as_dict(tool)
-        kind = tool.get("type")
-        if kind == "function":
-            spec = tool_spec(tool.get("name"), "function", tool.get("description"), tool.get("parameters"))
-        elif kind == "custom":
-            spec = tool_spec(tool.get("name"), "custom", tool.get("description"), None)
-        elif kind == "namespace":
-            # Codex code mode (0.169) groups its tools in namespaces ("functions", "clock", ...).
-            _tools(tool.get("tools"), out)
-            continue
-        else:
-            continue  # built-in tools (web_search, local_shell...) have no schema to route on
-        if spec is not None:
-            out.append(spec)
-
-
-def summarize_request(body: Any, path: str = "") -> RequestSummary:
-    """Summarize a Responses request body. Raises `RequestError` if it is not an object."""
-    body = require_dict(body)
-    raw_input = body.get("input")
-    items = [{"type": "message", "role": "user", "content": raw_input}] if isinstance(raw_input, str) else [as_dict(i) for i in as_list(raw_input)]
-    tools: list[ToolSpec] = []
-    _tools(body.get("tools"), tools)
-    turns = 0
-    in_turn = False
-    last_user_text = None
-    for item in items:
-        kind = item.get("type", "message")  # EasyInputMessage may omit "type"
-        if not isinstance(kind, str):
-            continue
-        if kind == "additional_tools":
-            # Codex "responses lite" (2026) sends tools as an input item.
-            _tools(item.get("tools"), tools)
-            continue
-        output_side = kind in _OUTPUT_ITEMS or (kind == "message" and item.get("role") == "assistant")
-        if output_side and not in_turn:
-            turns += 1
-        in_turn = output_side
-        if kind == "message" and item.get("role") == "user":
-            last_user_text = _content_text(item.get("content"))
-        elif kind.endswith("_output"):
-            last_user_text = None  # the newest user-side item is a tool result
-    text_format = as_dict(as_dict(body.get("text")).get("format"))
-    schema = text_format.get("schema") if text_format.get("type") == "json_schema" else None
-    reasoning = body.get("reasoning")
-    effort = as_dict(reasoning).get("effort")
-    return RequestSummary(
-        model=as_str(body.get("model")),
-        stream=body.get("stream") is True,
-        assistant_turns=turns,
-        tools=tuple(tools),
-        json_schema=schema if isinstance(schema, dict) else None,
-        json_mode=text_format.get("type") in ("json_schema", "json_object"),
-        last_user_text=last_user_text,
-        thinking=isinstance(reasoning, dict) and effort != "none",
-    )
