@@ -1,0 +1,399 @@
+"""The content-loop guard: cut a streamed answer that repeats itself.
+
+Pure: text in, a finding out; nothing here does I/O or reads the clock.
+
+```python
+detector = LoopDetector(sensitivity="normal")
+for piece in pieces:                    # any split of the text gives the same finding
+    if (finding := detector.feed(piece)) is not None:
+        ...                             # finding.unit, .unit_chars, .repeats, .span_chars
+```
+
+Theory of operation. A degenerate model emits the same unit over and over,
+exactly: a sentence, a paragraph, a list item, "the ", a run of one
+character, blank lines. Text that ends in such a loop is *periodic*: for a
+period p, each of its last L characters equals the one p before it. The
+detector looks for exactly that, and only that: a near-identical line that
+differs in a number, a name or a timestamp breaks the period, so lists, logs,
+tables, test files and SQL inserts never form a run longer than one line.
+
+- Checks happen at fixed offsets of the text (every ~128 characters, in a
+  short cycle of unequal steps so that a unit of any length is probed at
+  several phases), not per character and not per piece: feeding is a list
+  append and an addition, and the result does not depend on how the text was
+  split.
+- At a check with no period in hand, the last 64 characters (the probe) are
+  searched backwards (`str.rfind`) in the 2048 + 64 characters before them.
+  The nearest occurrence, d characters back, means the last 64 + d
+  characters have period d. Its run is measured backwards with slice
+  comparisons (doubling, then bisection); the next occurrence beyond that run
+  is tried too (a unit with a long blank stretch inside has a short local
+  period there), and the candidate with the longest run is kept.
+- With a period in hand, a check compares the new characters with those p
+  before them (one `startswith`): equal, the run grows by that much; else the
+  period is dropped and the search runs again at once.
+- Memory: the last ~2.3 K characters, whatever the stream's length.
+
+Thresholds. A run is a loop when its span reaches both a minimum length and
+a minimum number of repeats of the unit (span >= max(min_span, repeats * p)).
+Short units therefore need far more repeats than long ones: "the " or "-"
+need thousands of characters, a 300-character paragraph needs 8 copies. The
+minimum span depends on what the unit is made of:
+
+- *prose*: at least 8 distinct letters (case-folded) and at most one code or
+  markup symbol (`<>{}[]()=;|/\\_$@&%^~+#"`) per 12 characters. A model
+  stuck in "Let me check the file again." is prose.
+- *other*: everything else: single characters, dividers, whitespace, "the the",
+  zeros in an array, grid rows, markup cells, code lines, data.
+
+    sensitivity   prose min_span   other min_span   min repeats
+    low           2048             8192             12
+    normal        1024             4096             8
+    high           512             2048             5
+
+    normal, in repeats:  p=1 "-"        4096    p=4 "the "           1024
+                         p=29 sentence    36    p=57 sentence          18
+                         p=29 code line  142    p=128 prose             8
+                         p=300 paragraph   8    p=2048 (largest unit)   8
+
+Why these numbers. A loop left alone runs to the output limit (tens of
+thousands of tokens), so cutting after 1 K characters or after 4 K saves
+nearly as much; a false cut ends a good answer. The thresholds therefore sit
+well above the longest exact repetition legitimate output has: dividers and
+padding are tens to a few hundred characters; a zero-filled literal array of
+1000 elements is ~3000; a 16x16 zero matrix, a blank font table or an ASCII
+board of identical rows is 1-2 K; identical HTML cells (a 3x3 or 4x4 grid) a
+few hundred. All of that is "other" (symbols, few distinct letters), whose
+minimum is 4 K. Prose that repeats a sentence exactly, back to back, 8 times
+and over 1 K characters is degenerate; song refrains, "I will not..." lines
+written 10 or 20 times and placeholder paragraphs written 3 times stay below.
+The known limit is output that is asked to repeat (a sentence 100 times, a
+64x64 grid written out): "low" doubles the margins. A periodic run must
+repeat exactly; a unit longer than 2048 characters is not found.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from agentwrap.guards.base import Cut, GuardNote
+from agentwrap.protocols.neutral import NeutralEvent, TextDelta, ThinkingDelta, ToolCallStart
+
+__all__ = [
+    "MAX_UNIT_CHARS",
+    "PROBE_CHARS",
+    "CHECK_STEPS_CHARS",
+    "THRESHOLDS",
+    "Sensitivity",
+    "LoopFinding",
+    "LoopDetector",
+    "LoopGuard",
+    "needed_span",
+]
+
+Sensitivity = Literal["low", "normal", "high"]
+
+MAX_UNIT_CHARS = 2048
+PROBE_CHARS = 64
+# Unequal steps: with a fixed step, a unit whose length is a multiple of it would
+# always be probed at the same phase (possibly inside a blank stretch of the unit).
+CHECK_STEPS_CHARS = (113, 127, 131, 139)
+# Everything a check may look at: the search range, a step, and the probe.
+TAIL_CHARS = MAX_UNIT_CHARS + PROBE_CHARS + max(CHECK_STEPS_CHARS)
+# sensitivity -> (prose min_span, other min_span, min repeats)
+THRESHOLDS: dict[str, tuple[int, int, int]] = {
+    "low": (2048, 8192, 12),
+    "normal": (1024, 4096, 8),
+    "high": (512, 2048, 5),
+}
+PATTERN_CHARS = 80  # how much of the unit a note quotes
+
+_TRIES = 3  # occurrences of the probe tried per search
+_LETTERS = re.compile(r"[^\W\d_]")
+_SYMBOLS = re.compile(r'[<>{}\[\]()=;|/\\_$@&%^~+#"]')
+_SENTENCE_END = re.compile(r"[.!?:][ \t]")
+
+
+@dataclass(frozen=True, slots=True)
+class LoopFinding:
+    """A repetition loop: `unit` (`unit_chars` long) repeated `repeats` times in a row.
+
+    `span_chars` is the length of the repeated stretch (it may end inside a
+    copy), `start_char` its offset in the text fed so far. `unit` is shown from
+    a line or sentence start where it has one.
+    """
+
+    unit: str
+    unit_chars: int
+    repeats: int
+    span_chars: int
+    start_char: int
+
+
+def needed_span(unit: str, sensitivity: Sensitivity = "normal") -> int:
+    """The span at which a run of `unit` counts as a loop (see the module docstring).
+
+    Raises ValueError for an unknown sensitivity.
+    """
+    try:
+        prose_span, other_span, repeats = THRESHOLDS[sensitivity]
+    except KeyError:
+        raise ValueError(f"Unknown loop sensitivity {sensitivity!r}: use low, normal or high.") from None
+    p = len(unit)
+    is_prose = len({c.casefold() for c in _LETTERS.findall(unit)}) >= 8 and 12 * len(_SYMBOLS.findall(unit)) <= p
+    return max(prose_span if is_prose else other_span, repeats * p)
+
+
+def _display(unit: str) -> str:
+    """The rotation of `unit` that starts a line, else a sentence, else a word."""
+    if "\n" in unit:
+        cut = -1 if unit.endswith("\n") else unit.find("\n")
+    elif (m := _SENTENCE_END.search(unit)) is not None:
+        cut = -1 if _SENTENCE_END.match(unit, len(unit) - 2) else m.start() + 1
+    elif unit[-1:].isspace() or not any(c.isspace() for c in unit):
+        cut = -1
+    else:
+        cut = next(i for i, c in enumerate(unit) if c.isspace())
+    return unit if cut < 0 else unit[cut + 1 :] + unit[: cut + 1]
+
+
+class LoopDetector:
+    """Finds a repetition loop in streamed text; see the module docstring.
+
+    `feed(text)` returns the finding once, when the text fed so far ends in a
+    loop; later calls return None (the detector is spent). `boundary()` marks a
+    point no run may span (a tool call between two pieces of text).
+    Raises ValueError for an unknown sensitivity.
+    """
+
+    __slots__ = ("sensitivity", "finding", "_pending", "_tail", "_end", "_due", "_step", "_last", "_floor",
+                 "_p", "_rs", "_need", "_exact")
+
+    def __init__(self, sensitivity: Sensitivity = "normal") -> None:
+        needed_span("x", sensitivity)  # validates
+        self.sensitivity = sensitivity
+        self.finding: LoopFinding | None = None
+        self._pending: list[str] = []
+        self._tail = ""  # the last TAIL_CHARS characters before the pending ones
+        self._end = 0  # characters fed
+        self._step = 0  # index into CHECK_STEPS_CHARS
+        self._due = CHECK_STEPS_CHARS[0]  # offset of the next check
+        self._last = 0  # offset of the last check
+        self._floor = 0  # no run starts before this offset
+        self._p = 0  # the period in hand, 0 for none
+        self._rs = 0  # offset where its run starts
+        self._need = 0  # the span at which that run is a loop
+        self._exact = False  # whether _need is the unit's own (else a lower bound)
+
+    @property
+    def chars(self) -> int:
+        """Characters fed so far."""
+        return self._end
+
+    def feed(self, text: str) -> LoopFinding | None:
+        self._pending.append(text)
+        self._end += len(text)
+        if self._end < self._due:
+            return None
+        return self._scan()
+
+    def _spent(self) -> None:
+        self._due = 0  # every feed goes to _scan, which drops the text
+        self._pending = []
+        self._tail = ""
+
+    def boundary(self) -> None:
+        """No repeated run spans this point: the text before it and after it are apart."""
+        if self.finding is not None:
+            return
+        self._flush()
+        self._floor = self._end
+        self._p = 0
+
+    def _flush(self) -> str:
+        if self._pending:
+            new = "".join(self._pending)
+            self._pending = []
+            s = self._tail + new
+        else:
+            s = self._tail
+        self._tail = s[-TAIL_CHARS:]
+        return s
+
+    def _scan(self) -> LoopFinding | None:
+        if self.finding is not None:
+            self._pending = []
+            return None
+        pending = self._pending
+        new = pending[0] if len(pending) == 1 else "".join(pending)
+        self._pending = []
+        s = self._tail + new
+        base = self._end - len(s)  # the offset of s[0]
+        end = self._end
+        found = None
+        while self._due <= end:
+            e = self._due
+            found = self._check(s, e - base, base)
+            self._last = e
+            self._step = (self._step + 1) % len(CHECK_STEPS_CHARS)
+            self._due = e + CHECK_STEPS_CHARS[self._step]
+            if found is not None:
+                self.finding = found
+                self._spent()
+                return found
+        self._tail = s[-TAIL_CHARS:]
+        return None
+
+    def _check(self, s: str, e: int, base: int) -> LoopFinding | None:
+        """The check at index `e` of `s` (offset `e + base`)."""
+        p = self._p
+        if p:
+            prev = self._last - base
+            if s.startswith(s[prev:e], prev - p):
+                return self._ripe(s, e, base) if e + base - self._rs >= self._need else None
+            self._p = 0
+        # The window a check may look at, the same for any split of the text.
+        lo = max(e - TAIL_CHARS, self._floor - base, 0)
+        if e - PROBE_CHARS - 1 < lo:
+            return None
+        probe = s[e - PROBE_CHARS : e]
+        first = max(lo, e - PROBE_CHARS - MAX_UNIT_CHARS)
+        j = s.rfind(probe, first, e - 1)
+        if j < 0:
+            return None
+        best_d = best_span = 0
+        for _ in range(_TRIES):
+            d = e - PROBE_CHARS - j
+            span = d + self._run(s, e, d, lo)
+            if span > best_span:
+                best_d, best_span = d, span
+            # The next occurrence that is not a multiple of d inside this run.
+            hi = e - span - 1 + PROBE_CHARS
+            if hi - first < PROBE_CHARS:
+                break
+            j = s.rfind(probe, first, hi)
+            if j < 0:
+                break
+        self._p = best_d
+        self._rs = e + base - best_span
+        # The least span any unit of this length needs; the unit's own once reached.
+        prose_span, _, repeats = THRESHOLDS[self.sensitivity]
+        self._need = max(prose_span, repeats * best_d)
+        self._exact = False
+        return self._ripe(s, e, base) if best_span >= self._need else None
+
+    def _ripe(self, s: str, e: int, base: int) -> LoopFinding | None:
+        """The finding if the run in hand (long enough for any unit of its length) is a loop."""
+        if not self._exact:
+            self._need = needed_span(s[e - self._p : e], self.sensitivity)
+            self._exact = True
+        return self._finding(s, e, base) if e + base - self._rs >= self._need else None
+
+    @staticmethod
+    def _run(s: str, e: int, d: int, lo: int) -> int:
+        """The largest L (>= PROBE_CHARS, known to hold) with s[e-L:e] == s[e-L-d:e-d], s[e-L-d] at or after lo."""
+        cap = e - d - lo
+        good, bad = PROBE_CHARS, cap + 1
+        size = 2 * PROBE_CHARS
+        while size <= cap:
+            if not s.startswith(s[e - size : e], e - size - d):
+                bad = size
+                break
+            good, size = size, 2 * size
+        else:
+            if cap > good and s.startswith(s[e - cap : e], lo):
+                return cap
+            bad = min(bad, cap)
+        while bad - good > 1:
+            mid = (good + bad) // 2
+            if s.startswith(s[e - mid : e], e - mid - d):
+                good = mid
+            else:
+                bad = mid
+        return good
+
+    def _finding(self, s: str, e: int, base: int) -> LoopFinding:
+        p, rs = self._p, self._rs
+        span = e + base - rs
+        # The first whole copy still held, in phase with the run's start.
+        first = rs + -(-max(0, base - rs) // p) * p - base
+        unit = s[first : first + p]
+        return LoopFinding(_display(unit), p, span // p, span, rs)
+
+
+class LoopGuard:
+    """The loop guard as a stream filter: cuts (or warns about) a repetition loop.
+
+    Text and thinking go to separate detectors; a tool call is a boundary for
+    both. Every event passes unchanged. On a finding it appends a `GuardNote`
+    and, for `action="cut"`, raises `Cut` with a one-line notice; for "warn" it
+    records once and stops looking. `max_output_chars` (the request's output
+    limit in characters, if known) gives the note's `chars_saved`.
+    Raises ValueError for an unknown sensitivity or action.
+    """
+
+    name = "loop"
+    wants_text = True
+
+    def __init__(self, *, sensitivity: Sensitivity = "normal", action: Literal["cut", "warn"] = "cut",
+                 max_output_chars: int | None = None) -> None:
+        if action not in ("cut", "warn"):
+            raise ValueError(f"Unknown loop guard action {action!r}: use cut or warn.")
+        self.sensitivity = sensitivity
+        self.action = action
+        self.max_output_chars = max_output_chars
+        self.notes: list[GuardNote] = []
+        self._text = LoopDetector(sensitivity)
+        self._thinking = LoopDetector(sensitivity)
+        self._live = True
+
+    def feed(self, event: NeutralEvent) -> list[NeutralEvent]:
+        kind = type(event)
+        if kind is TextDelta:
+            if self._live and (found := self._text.feed(event.text)) is not None:
+                self._found(found, "text")
+        elif kind is ThinkingDelta:
+            if self._live and (found := self._thinking.feed(event.text)) is not None:
+                self._found(found, "thinking")
+        elif kind is ToolCallStart and self._live:
+            self._text.boundary()
+            self._thinking.boundary()
+        return [event]
+
+    def lane_text(self, literals: list[bytes]) -> bool:
+        if not self._live:
+            return True
+        raw = b"".join(literals)
+        if b"\\" in raw:
+            text = "".join(json.loads(b"[" + b",".join(literals) + b"]"))
+        else:
+            # Without escapes a literal holds no quote but its own two.
+            text = raw.replace(b'"', b"").decode()
+        if (found := self._text.feed(text)) is not None:
+            self._found(found, "text")
+        return True
+
+    def finish(self) -> list[NeutralEvent]:
+        return []
+
+    def _found(self, found: LoopFinding, lane: str) -> None:
+        self._live = False
+        seen = self._text.chars + self._thinking.chars
+        saved = None if self.max_output_chars is None else max(0, self.max_output_chars - seen)
+        self.notes.append(GuardNote("loop", self.action, {
+            "pattern": found.unit[:PATTERN_CHARS],
+            "unit_chars": found.unit_chars,
+            "repeats": found.repeats,
+            "span_chars": found.span_chars,
+            "in": lane,
+            "chars_saved": saved,
+        }))
+        if self.action == "cut":
+            what = "character" if found.unit_chars == 1 else f"{found.unit_chars}-character passage"
+            where = " in its thinking" if lane == "thinking" else ""
+            notice = f"\n\n[agentwrap stopped a repetition loop{where}: the same {what} repeated {found.repeats} times.]"
+            raise Cut(f"repetition loop in {lane}: {found.unit_chars}-character unit x{found.repeats}",
+                      events=[TextDelta(notice)])
