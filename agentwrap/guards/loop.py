@@ -17,7 +17,7 @@ detector looks for exactly that, and only that: a near-identical line that
 differs in a number, a name or a timestamp breaks the period, so lists, logs,
 tables, test files and SQL inserts never form a run longer than one line.
 
-- Checks happen at fixed offsets of the text (every ~128 characters, in a
+- Checks happen at fixed offsets of the text (every ~256 characters, in a
   short cycle of unequal steps so that a unit of any length is probed at
   several phases), not per character and not per piece: feeding is a list
   append and an addition, and the result does not depend on how the text was
@@ -40,11 +40,12 @@ Short units therefore need far more repeats than long ones: "the " or "-"
 need thousands of characters, a 300-character paragraph needs 8 copies. The
 minimum span depends on what the unit is made of:
 
-- *prose*: at least 8 distinct letters (case-folded) and at most one code or
-  markup symbol (`<>{}[]()=;|/\\_$@&%^~+#"`) per 12 characters. A model
-  stuck in "Let me check the file again." is prose.
+- *prose*: at least 8 distinct letters (case-folded), and at most one
+  character in 10 is a digit, a code or markup symbol (`<>{}[]()=;|/\\_$@&%^~+#"`)
+  or a `.` or `:` inside a word (`main.py`, `a:b`). A model stuck in "Let me
+  check the file again." is prose.
 - *other*: everything else: single characters, dividers, whitespace, "the the",
-  zeros in an array, grid rows, markup cells, code lines, data.
+  zeros in an array, grid rows, markup cells, code lines, stack frames, data.
 
     sensitivity   prose min_span   other min_span   min repeats
     low           2048             8192             12
@@ -74,9 +75,10 @@ repeat exactly; a unit longer than 2048 characters is not found.
 
 from __future__ import annotations
 
-import json
+import itertools
 import re
 from dataclasses import dataclass
+from json.decoder import scanstring
 from typing import Literal
 
 from agentwrap.guards.base import Cut, GuardNote
@@ -100,7 +102,7 @@ MAX_UNIT_CHARS = 2048
 PROBE_CHARS = 64
 # Unequal steps: with a fixed step, a unit whose length is a multiple of it would
 # always be probed at the same phase (possibly inside a blank stretch of the unit).
-CHECK_STEPS_CHARS = (113, 127, 131, 139)
+CHECK_STEPS_CHARS = (241, 251, 263, 269)
 # Everything a check may look at: the search range, a step, and the probe.
 TAIL_CHARS = MAX_UNIT_CHARS + PROBE_CHARS + max(CHECK_STEPS_CHARS)
 # sensitivity -> (prose min_span, other min_span, min repeats)
@@ -112,8 +114,10 @@ THRESHOLDS: dict[str, tuple[int, int, int]] = {
 PATTERN_CHARS = 80  # how much of the unit a note quotes
 
 _TRIES = 3  # occurrences of the probe tried per search
+_REACH = PROBE_CHARS + MAX_UNIT_CHARS  # how far back a probe is searched
 _LETTERS = re.compile(r"[^\W\d_]")
-_SYMBOLS = re.compile(r'[<>{}\[\]()=;|/\\_$@&%^~+#"]')
+# Digits, code and markup symbols, and a `.` or `:` inside a word (`main.py`, `a:b`).
+_NOT_PROSE = re.compile(r'[\d<>{}\[\]()=;|/\\_$@&%^~+#"]|[.:](?=\S)')
 _SENTENCE_END = re.compile(r"[.!?:][ \t]")
 
 
@@ -143,7 +147,7 @@ def needed_span(unit: str, sensitivity: Sensitivity = "normal") -> int:
     except KeyError:
         raise ValueError(f"Unknown loop sensitivity {sensitivity!r}: use low, normal or high.") from None
     p = len(unit)
-    is_prose = len({c.casefold() for c in _LETTERS.findall(unit)}) >= 8 and 12 * len(_SYMBOLS.findall(unit)) <= p
+    is_prose = len({c.casefold() for c in _LETTERS.findall(unit)}) >= 8 and 10 * len(_NOT_PROSE.findall(unit)) <= p
     return max(prose_span if is_prose else other_span, repeats * p)
 
 
@@ -169,7 +173,7 @@ class LoopDetector:
     Raises ValueError for an unknown sensitivity.
     """
 
-    __slots__ = ("sensitivity", "finding", "_pending", "_tail", "_end", "_due", "_step", "_last", "_floor",
+    __slots__ = ("sensitivity", "finding", "_pending", "_tail", "_end", "_due", "_steps", "_last", "_floor",
                  "_p", "_rs", "_need", "_exact")
 
     def __init__(self, sensitivity: Sensitivity = "normal") -> None:
@@ -179,8 +183,8 @@ class LoopDetector:
         self._pending: list[str] = []
         self._tail = ""  # the last TAIL_CHARS characters before the pending ones
         self._end = 0  # characters fed
-        self._step = 0  # index into CHECK_STEPS_CHARS
-        self._due = CHECK_STEPS_CHARS[0]  # offset of the next check
+        self._steps = itertools.cycle(CHECK_STEPS_CHARS)
+        self._due = next(self._steps)  # offset of the next check
         self._last = 0  # offset of the last check
         self._floor = 0  # no run starts before this offset
         self._p = 0  # the period in hand, 0 for none
@@ -202,7 +206,6 @@ class LoopDetector:
 
     def _spent(self) -> None:
         self._due = 0  # every feed goes to _scan, which drops the text
-        self._pending = []
         self._tail = ""
 
     def boundary(self) -> None:
@@ -214,56 +217,52 @@ class LoopDetector:
         self._p = 0
 
     def _flush(self) -> str:
-        if self._pending:
-            new = "".join(self._pending)
-            self._pending = []
-            s = self._tail + new
-        else:
-            s = self._tail
+        s = self._tail + "".join(self._pending)
+        self._pending.clear()
         self._tail = s[-TAIL_CHARS:]
         return s
 
     def _scan(self) -> LoopFinding | None:
-        if self.finding is not None:
-            self._pending = []
-            return None
         pending = self._pending
-        new = pending[0] if len(pending) == 1 else "".join(pending)
-        self._pending = []
-        s = self._tail + new
-        base = self._end - len(s)  # the offset of s[0]
+        if self.finding is not None:
+            pending.clear()
+            return None
+        s = self._tail + (pending[0] if len(pending) == 1 else "".join(pending))
+        pending.clear()
         end = self._end
-        found = None
-        while self._due <= end:
-            e = self._due
-            found = self._check(s, e - base, base)
-            self._last = e
-            self._step = (self._step + 1) % len(CHECK_STEPS_CHARS)
-            self._due = e + CHECK_STEPS_CHARS[self._step]
+        base = end - len(s)  # the offset of s[0]
+        e = self._due - base  # checks at indexes of s from here on
+        while e + base <= end:
+            # The window a check may look at, the same for any split of the text.
+            lo = max(e - TAIL_CHARS, self._floor - base, 0)
+            if self._p:
+                found = self._follow(s, e, base, lo)
+            elif e - PROBE_CHARS > lo and (j := s.rfind(s[e - PROBE_CHARS : e], max(lo, e - _REACH), e - 1)) >= 0:
+                found = self._adopt(s, e, base, lo, j)
+            else:
+                found = None
+            self._last = e + base
+            e += next(self._steps)
             if found is not None:
                 self.finding = found
                 self._spent()
                 return found
+        self._due = e + base
         self._tail = s[-TAIL_CHARS:]
         return None
 
-    def _check(self, s: str, e: int, base: int) -> LoopFinding | None:
-        """The check at index `e` of `s` (offset `e + base`)."""
-        p = self._p
-        if p:
-            prev = self._last - base
-            if s.startswith(s[prev:e], prev - p):
-                return self._ripe(s, e, base) if e + base - self._rs >= self._need else None
-            self._p = 0
-        # The window a check may look at, the same for any split of the text.
-        lo = max(e - TAIL_CHARS, self._floor - base, 0)
-        if e - PROBE_CHARS - 1 < lo:
-            return None
-        probe = s[e - PROBE_CHARS : e]
-        first = max(lo, e - PROBE_CHARS - MAX_UNIT_CHARS)
-        j = s.rfind(probe, first, e - 1)
-        if j < 0:
-            return None
+    def _follow(self, s: str, e: int, base: int, lo: int) -> LoopFinding | None:
+        """A check with a period in hand: does the text since the last check go on with it?"""
+        prev = self._last - base
+        if s.startswith(s[prev:e], prev - self._p):
+            return self._ripe(s, e, base) if e + base - self._rs >= self._need else None
+        self._p = 0
+        j = s.rfind(s[e - PROBE_CHARS : e], max(lo, e - _REACH), e - 1) if e - PROBE_CHARS > lo else -1
+        return self._adopt(s, e, base, lo, j) if j >= 0 else None
+
+    def _adopt(self, s: str, e: int, base: int, lo: int, j: int) -> LoopFinding | None:
+        """Take the period of the probe's occurrence at `j` (or of a later one with a longer run)."""
+        first = max(lo, e - _REACH)
         best_d = best_span = 0
         for _ in range(_TRIES):
             d = e - PROBE_CHARS - j
@@ -274,7 +273,7 @@ class LoopDetector:
             hi = e - span - 1 + PROBE_CHARS
             if hi - first < PROBE_CHARS:
                 break
-            j = s.rfind(probe, first, hi)
+            j = s.rfind(s[e - PROBE_CHARS : e], first, hi)
             if j < 0:
                 break
         self._p = best_d
@@ -324,6 +323,10 @@ class LoopDetector:
         return LoopFinding(_display(unit), p, span // p, span, rs)
 
 
+def _ignore(text: str) -> None:
+    return None
+
+
 class LoopGuard:
     """The loop guard as a stream filter: cuts (or warns about) a repetition loop.
 
@@ -348,31 +351,34 @@ class LoopGuard:
         self.notes: list[GuardNote] = []
         self._text = LoopDetector(sensitivity)
         self._thinking = LoopDetector(sensitivity)
-        self._live = True
+        self._feed_text = self._text.feed  # bound once: this is the per-token path
+        self._feed_thinking = self._thinking.feed
 
     def feed(self, event: NeutralEvent) -> list[NeutralEvent]:
         kind = type(event)
         if kind is TextDelta:
-            if self._live and (found := self._text.feed(event.text)) is not None:
+            if (found := self._feed_text(event.text)) is not None:
                 self._found(found, "text")
         elif kind is ThinkingDelta:
-            if self._live and (found := self._thinking.feed(event.text)) is not None:
+            if (found := self._feed_thinking(event.text)) is not None:
                 self._found(found, "thinking")
-        elif kind is ToolCallStart and self._live:
+        elif kind is ToolCallStart:
             self._text.boundary()
             self._thinking.boundary()
         return [event]
 
     def lane_text(self, literals: list[bytes]) -> bool:
-        if not self._live:
+        if self._feed_text is _ignore:
             return True
         raw = b"".join(literals)
-        if b"\\" in raw:
-            text = "".join(json.loads(b"[" + b",".join(literals) + b"]"))
-        else:
-            # Without escapes a literal holds no quote but its own two.
+        if b"\\" not in raw:
+            # No escapes: the only quotes are the literals' own.
             text = raw.replace(b'"', b"").decode()
-        if (found := self._text.feed(text)) is not None:
+        else:
+            # The literals' contents joined are one JSON string's (an escape is whole
+            # within its literal): one C scan for the run.
+            text = scanstring('"' + b"".join([lit[1:-1] for lit in literals]).decode() + '"', 1)[0]
+        if (found := self._feed_text(text)) is not None:
             self._found(found, "text")
         return True
 
@@ -380,7 +386,7 @@ class LoopGuard:
         return []
 
     def _found(self, found: LoopFinding, lane: str) -> None:
-        self._live = False
+        self._feed_text = self._feed_thinking = _ignore  # once per stream
         seen = self._text.chars + self._thinking.chars
         saved = None if self.max_output_chars is None else max(0, self.max_output_chars - seen)
         self.notes.append(GuardNote("loop", self.action, {
