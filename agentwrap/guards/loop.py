@@ -26,9 +26,10 @@ tables, test files and SQL inserts never form a run longer than one line.
   searched backwards (`str.rfind`) in the 2048 + 64 characters before them.
   The nearest occurrence, d characters back, means the last 64 + d
   characters have period d. Its run is measured backwards with slice
-  comparisons (doubling, then bisection); the next occurrence beyond that run
-  is tried too (a unit with a long blank stretch inside has a short local
-  period there), and the candidate with the longest run is kept.
+  comparisons (doubling, then bisection). A unit with a long blank stretch
+  inside has a short period there, which stops where the unit's own shows:
+  a second probe across the run's start finds the longer period, kept if its
+  run is longer.
 - With a period in hand, a check compares the new characters with those p
   before them (one `startswith`): equal, the run grows by that much; else the
   period is dropped and the search runs again at once.
@@ -113,12 +114,15 @@ THRESHOLDS: dict[str, tuple[int, int, int]] = {
 }
 PATTERN_CHARS = 80  # how much of the unit a note quotes
 
-_TRIES = 3  # occurrences of the probe tried per search
+_TRIES = 3  # longer periods tried around a short one
 _REACH = PROBE_CHARS + MAX_UNIT_CHARS  # how far back a probe is searched
 _LETTERS = re.compile(r"[^\W\d_]")
 # Digits, code and markup symbols, and a `.` or `:` inside a word (`main.py`, `a:b`).
-_NOT_PROSE = re.compile(r'[\d<>{}\[\]()=;|/\\_$@&%^~+#"]|[.:](?=\S)')
-_SENTENCE_END = re.compile(r"[.!?:][ \t]")
+_CODE_CHARS = re.compile(r'[\d<>{}\[\]()=;|/\\_$@&%^~+#"]')
+_IN_WORD = re.compile(r"[.:](?=\S)")
+_LINE_START = re.compile(r"(?<=\n)[^\n]")
+_SENTENCE_START = re.compile(r"(?<=[.!?:][ \t])\S")
+_WORD_START = re.compile(r"(?<=\s)\S")
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,21 +151,21 @@ def needed_span(unit: str, sensitivity: Sensitivity = "normal") -> int:
     except KeyError:
         raise ValueError(f"Unknown loop sensitivity {sensitivity!r}: use low, normal or high.") from None
     p = len(unit)
-    is_prose = len({c.casefold() for c in _LETTERS.findall(unit)}) >= 8 and 10 * len(_NOT_PROSE.findall(unit)) <= p
+    # The unit repeats, so what follows its last character is its first.
+    not_prose = len(_CODE_CHARS.findall(unit)) + len(_IN_WORD.findall(unit + unit[:1]))
+    is_prose = len({c.casefold() for c in _LETTERS.findall(unit)}) >= 8 and 10 * not_prose <= p
     return max(prose_span if is_prose else other_span, repeats * p)
 
 
 def _display(unit: str) -> str:
     """The rotation of `unit` that starts a line, else a sentence, else a word."""
-    if "\n" in unit:
-        cut = -1 if unit.endswith("\n") else unit.find("\n")
-    elif (m := _SENTENCE_END.search(unit)) is not None:
-        cut = -1 if _SENTENCE_END.match(unit, len(unit) - 2) else m.start() + 1
-    elif unit[-1:].isspace() or not any(c.isspace() for c in unit):
-        cut = -1
-    else:
-        cut = next(i for i, c in enumerate(unit) if c.isspace())
-    return unit if cut < 0 else unit[cut + 1 :] + unit[: cut + 1]
+    k = min(2, len(unit))
+    around = unit[len(unit) - k :] + unit  # what precedes each character, cyclically
+    for start in (_LINE_START, _SENTENCE_START, _WORD_START):
+        if (m := start.search(around, k)) is not None:
+            i = m.start() - k
+            return unit[i:] + unit[:i]
+    return unit
 
 
 class LoopDetector:
@@ -261,21 +265,23 @@ class LoopDetector:
         return self._adopt(s, e, base, lo, j) if j >= 0 else None
 
     def _adopt(self, s: str, e: int, base: int, lo: int, j: int) -> LoopFinding | None:
-        """Take the period of the probe's occurrence at `j` (or of a later one with a longer run)."""
-        first = max(lo, e - _REACH)
-        best_d = best_span = 0
+        """Take the period of the probe's occurrence at `j`, or a longer one around it."""
+        d = e - PROBE_CHARS - j
+        best_d, best_span = d, d + self._run(s, e, d, lo)
         for _ in range(_TRIES):
-            d = e - PROBE_CHARS - j
+            # A short period inside a longer one (a blank stretch inside a repeated
+            # paragraph) stops where the longer one shows: probe across its start.
+            a = e - best_span - PROBE_CHARS // 2
+            if a <= lo:
+                break
+            j = s.rfind(s[a : a + PROBE_CHARS], max(lo, a - MAX_UNIT_CHARS), a + PROBE_CHARS - 1)
+            if j < 0 or not s.startswith(s[a:e], j):  # [a, e) has period a - j
+                break
+            d = a - j
             span = d + self._run(s, e, d, lo)
-            if span > best_span:
-                best_d, best_span = d, span
-            # The next occurrence that is not a multiple of d inside this run.
-            hi = e - span - 1 + PROBE_CHARS
-            if hi - first < PROBE_CHARS:
+            if span <= best_span:
                 break
-            j = s.rfind(s[e - PROBE_CHARS : e], first, hi)
-            if j < 0:
-                break
+            best_d, best_span = d, span
         self._p = best_d
         self._rs = e + base - best_span
         # The least span any unit of this length needs; the unit's own once reached.
