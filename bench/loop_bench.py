@@ -162,44 +162,41 @@ def main() -> int:
         where = f"cut at {found.start_char + found.span_chars} chars" if found else "no finding"
         print(f"{name}: {len(text)} chars, {where}")
     rng = random.Random(7)
-    print(f"\nbest of {args.repeat}; 'cost' = with detector - baseline (same stream, no detector)")
-    print(f"{'text':12} {'stream':22} {'events':>7} {'base us/ev':>11} {'det us/ev':>10} {'cost us/ev':>11} {'cost us/char':>13}")
+    print(f"\nbest of {args.repeat}; baseline: the same stream in the same run, no detector;"
+          " cost = with - baseline")
+    print(f"{'text':12} {'stream':26} {'pieces':>7} {'chars/piece':>11} {'base us':>8} {'with us':>8}"
+          f" {'cost us/piece':>13} {'cost us/char':>12}")
+
+    def row(name: str, label: str, count: int, chars: int, base: float, det: float) -> None:
+        print(f"{name:12} {label:26} {count:>7} {chars / count:>11.1f} {base / count * 1e6:>8.3f}"
+              f" {det / count * 1e6:>8.3f} {(det - base) / count * 1e6:>13.3f} {(det - base) / chars * 1e6:>12.4f}")
+
     for name, text in texts.items():
-        found = LoopDetector().feed(text)
-        fed = text if found is None else text[: found.start_char + found.span_chars + 1]
         pieces = deltas(text, rng)
-        events = [TextDelta(p) for p in pieces]
-        cut_at = len(pieces)
-        if found is not None:
-            total = 0
-            for k, p in enumerate(pieces):
-                total += len(p)
-                if total > len(fed):
-                    cut_at = k + 1
+        found = LoopDetector().feed(text)
+        if found is not None:  # stop each stream at the cut
+            fed, total = [], 0
+            for piece in pieces:
+                fed.append(piece)
+                total += len(piece)
+                if total > found.start_char + found.span_chars:
                     break
-        rows = [
-            ("detector, deltas", pieces[:cut_at], time_noop, time_detector),
-            ("detector, 64 KiB", chunks(fed, 65536), time_noop, time_detector),
-        ]
-        for label, ps, base_fn, det_fn in rows:
-            base = best(lambda: base_fn(ps), args.repeat)
-            det = best(lambda: det_fn(ps), args.repeat)
-            chars = sum(map(len, ps))
-            print(f"{name:12} {label:22} {len(ps):>7} {base / len(ps) * 1e6:>11.3f} {det / len(ps) * 1e6:>10.3f}"
-                  f" {(det - base) / len(ps) * 1e6:>11.3f} {(det - base) / chars * 1e6:>13.4f}")
-        evs = events[:cut_at]
-        base = best(lambda: time_filter(NullFilter, evs), args.repeat)
-        det = best(lambda: time_filter(LoopGuard, evs), args.repeat)
-        chars = sum(len(e.text) for e in evs)
-        print(f"{name:12} {'LoopGuard.feed, deltas':22} {len(evs):>7} {base / len(evs) * 1e6:>11.3f} {det / len(evs) * 1e6:>10.3f}"
-              f" {(det - base) / len(evs) * 1e6:>11.3f} {(det - base) / chars * 1e6:>13.4f}")
-        literals = [json.dumps(p).encode() for p in pieces[:cut_at]]
+            pieces = fed
+        fed_text = "".join(pieces)
+        events = [TextDelta(p) for p in pieces]
+        literals = [json.dumps(p).encode() for p in pieces]
         runs = [literals[i : i + 64] for i in range(0, len(literals), 64)]
-        base = best(lambda: time_lane(NullFilter, runs), args.repeat)
-        det = best(lambda: time_lane(LoopGuard, runs), args.repeat)
-        print(f"{name:12} {'LoopGuard.lane_text/64':22} {len(literals):>7} {base / len(literals) * 1e6:>11.3f}"
-              f" {det / len(literals) * 1e6:>10.3f} {(det - base) / len(literals) * 1e6:>11.3f}"
-              f" {(det - base) / chars * 1e6:>13.4f}")
+        bulk = chunks(fed_text, 65536)
+        n = len(fed_text)
+        row(name, "LoopDetector.feed, deltas", len(pieces), n,
+            best(lambda: time_noop(pieces), args.repeat), best(lambda: time_detector(pieces), args.repeat))
+        row(name, "LoopDetector.feed, 64 KiB", len(bulk), n,
+            best(lambda: time_noop(bulk), args.repeat), best(lambda: time_detector(bulk), args.repeat))
+        row(name, "LoopGuard.feed, deltas", len(events), n,
+            best(lambda: time_filter(NullFilter, events), args.repeat),
+            best(lambda: time_filter(LoopGuard, events), args.repeat))
+        row(name, "LoopGuard.lane_text, 64/run", len(literals), n,
+            best(lambda: time_lane(NullFilter, runs), args.repeat), best(lambda: time_lane(LoopGuard, runs), args.repeat))
     return 0
 
 

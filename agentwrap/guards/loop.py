@@ -33,7 +33,10 @@ tables, test files and SQL inserts never form a run longer than one line.
 - With a period in hand, a check compares the new characters with those p
   before them (one `startswith`): equal, the run grows by that much; else the
   period is dropped and the search runs again at once.
-- Memory: the last ~2.3 K characters, whatever the stream's length.
+- A check looks back at most ~2.4 K characters (a run found late is measured
+  that far), and that is all the memory a detector holds, whatever the
+  stream's length. A loop is found at the first check after its span
+  reaches the threshold: at most 269 characters late.
 
 Thresholds. A run is a loop when its span reaches both a minimum length and
 a minimum number of repeats of the unit (span >= max(min_span, repeats * p)).
@@ -42,9 +45,10 @@ need thousands of characters, a 300-character paragraph needs 8 copies. The
 minimum span depends on what the unit is made of:
 
 - *prose*: at least 8 distinct letters (case-folded), and at most one
-  character in 10 is a digit, a code or markup symbol (`<>{}[]()=;|/\\_$@&%^~+#"`)
-  or a `.` or `:` inside a word (`main.py`, `a:b`). A model stuck in "Let me
-  check the file again." is prose.
+  visible (not blank) character in 10 is a digit, a code or markup symbol
+  (`<>{}[]()=;|/\\_$@&%^~+#"`) or a `.` or `:` inside a word (`main.py`,
+  `a:b`). A model stuck in "Let me check the file again." is prose;
+  `    result = compute(values, key)` is not.
 - *other*: everything else: single characters, dividers, whitespace, "the the",
   zeros in an array, grid rows, markup cells, code lines, stack frames, data.
 
@@ -70,8 +74,9 @@ minimum is 4 K. Prose that repeats a sentence exactly, back to back, 8 times
 and over 1 K characters is degenerate; song refrains, "I will not..." lines
 written 10 or 20 times and placeholder paragraphs written 3 times stay below.
 The known limit is output that is asked to repeat (a sentence 100 times, a
-64x64 grid written out): "low" doubles the margins. A periodic run must
-repeat exactly; a unit longer than 2048 characters is not found.
+64x64 grid written out): "low" doubles the margins. "high" halves them and
+cuts some legitimate output (the 1000 zeros). A periodic run must repeat
+exactly; a unit longer than 2048 characters is not found.
 """
 
 from __future__ import annotations
@@ -120,6 +125,7 @@ _LETTERS = re.compile(r"[^\W\d_]")
 # Digits, code and markup symbols, and a `.` or `:` inside a word (`main.py`, `a:b`).
 _CODE_CHARS = re.compile(r'[\d<>{}\[\]()=;|/\\_$@&%^~+#"]')
 _IN_WORD = re.compile(r"[.:](?=\S)")
+_SPACE = re.compile(r"\s")
 _LINE_START = re.compile(r"(?<=\n)[^\n]")
 _SENTENCE_START = re.compile(r"(?<=[.!?:][ \t])\S")
 _WORD_START = re.compile(r"(?<=\s)\S")
@@ -153,7 +159,8 @@ def needed_span(unit: str, sensitivity: Sensitivity = "normal") -> int:
     p = len(unit)
     # The unit repeats, so what follows its last character is its first.
     not_prose = len(_CODE_CHARS.findall(unit)) + len(_IN_WORD.findall(unit + unit[:1]))
-    is_prose = len({c.casefold() for c in _LETTERS.findall(unit)}) >= 8 and 10 * not_prose <= p
+    visible = p - len(_SPACE.findall(unit))  # indentation would make code look sparse
+    is_prose = len({c.casefold() for c in _LETTERS.findall(unit)}) >= 8 and 10 * not_prose <= visible
     return max(prose_span if is_prose else other_span, repeats * p)
 
 
@@ -340,7 +347,8 @@ class LoopGuard:
     both. Every event passes unchanged. On a finding it appends a `GuardNote`
     and, for `action="cut"`, raises `Cut` with a one-line notice; for "warn" it
     records once and stops looking. `max_output_chars` (the request's output
-    limit in characters, if known) gives the note's `chars_saved`.
+    limit in characters, if known) gives the note's `chars_saved`: that limit
+    less the output up to the loop's detection (text and thinking), at least 0.
     Raises ValueError for an unknown sensitivity or action.
     """
 
@@ -393,7 +401,9 @@ class LoopGuard:
 
     def _found(self, found: LoopFinding, lane: str) -> None:
         self._feed_text = self._feed_thinking = _ignore  # once per stream
-        seen = self._text.chars + self._thinking.chars
+        # Output so far: up to the loop's detection (whatever the split), and the other lane.
+        other = self._thinking if lane == "text" else self._text
+        seen = found.start_char + found.span_chars + other.chars
         saved = None if self.max_output_chars is None else max(0, self.max_output_chars - seen)
         self.notes.append(GuardNote("loop", self.action, {
             "pattern": found.unit[:PATTERN_CHARS],
@@ -406,6 +416,7 @@ class LoopGuard:
         if self.action == "cut":
             what = "character" if found.unit_chars == 1 else f"{found.unit_chars}-character passage"
             where = " in its thinking" if lane == "thinking" else ""
-            notice = f"\n\n[agentwrap stopped a repetition loop{where}: the same {what} repeated {found.repeats} times.]"
+            notice = (f"\n\n[agentwrap stopped a repetition loop{where}: "
+                      f"the same {what} repeated {found.repeats} times.]")
             raise Cut(f"repetition loop in {lane}: {found.unit_chars}-character unit x{found.repeats}",
                       events=[TextDelta(notice)])

@@ -147,7 +147,8 @@ LOOPS = [
     _loop("json_object", '  {"id": 1, "name": "alice", "active": true},\n', 300, prefix="[\n"),
     _loop("table_row", "| foo | bar | baz |\n", 400, prefix="| a | b | c |\n|---|---|---|\n"),
     _loop("html_row", "<tr><td>Item</td><td>0</td></tr>\n", 300, prefix="<table>\n"),
-    _loop("stack_frame", "\tat com.example.tree.Node.depth(Node.java:42)\n", 300, prefix="java.lang.StackOverflowError\n"),
+    _loop("stack_frame", "\tat com.example.tree.Node.depth(Node.java:42)\n", 300,
+          prefix="java.lang.StackOverflowError\n"),
     # paragraphs
     _loop("paragraph", PARAGRAPH_300, 20),
     _loop("paragraph_multiline", PARAGRAPH_520, 15),
@@ -156,7 +157,8 @@ LOOPS = [
     # where the loop starts and how
     _loop("after_long_code_prefix", "Let me check the file again.\n", 200,
           prefix=fixture("python_module") + fixture("markdown_table")),
-    _loop("after_long_prose_prefix", PARAGRAPH_300, 20, prefix=fixture("essay") + fixture("numbered_list") + fixture("lyrics")),
+    _loop("after_long_prose_prefix", PARAGRAPH_300, 20,
+          prefix=fixture("essay") + fixture("numbered_list") + fixture("lyrics")),
     _loop("very_late_loop", "I need to look at the parser module again to be sure.\n", 200,
           prefix="".join(fixture(n) for n in fixture_names())),
     _loop("first_copy_misspelt", "Let me check the file again.\n", 150, first="Let me check the file agian.\n"),
@@ -184,13 +186,15 @@ NEAR_MISSES = [Case(name, fixture(name)) for name in fixture_names()] + [
     Case("blank_lines_below_threshold", PROSE + "\n" * 3000 + PROSE),
     Case("code_line_below_threshold", CODE + "    x = step(x, key)\n" * 150 + CODE),
     Case("paragraph_seven_times", PROSE + PARAGRAPH_300 * 7 + CODE),
-    Case("uuid_list", "".join(f"{(i * 2654435761) % 2**32:08x}-{i % 65536:04x}-4{i % 4096:03x}-a{(i * 7) % 4096:03x}-{(i * 40503) % 2**48:012x}\n"
-                              for i in range(300))),
+    Case("uuid_list", "".join(
+        f"{(i * 2654435761) % 2**32:08x}-{i:04x}-4{i % 4096:03x}-a{(i * 7) % 4096:03x}-{(i * 40503) % 2**48:012x}\n"
+        for i in range(300))),
     Case("fibonacci", ", ".join(str(f) for f in _fib(300)) + "\n"),
     Case("squares_table", "| n | n^2 |\n|---|-----|\n" + "".join(f"| {n} | {n * n} |\n" for n in range(400))),
     Case("dates", "".join(f"2024-{m:02d}-{d:02d}: backup ok\n" for m in range(1, 13) for d in range(1, 29))),
     Case("refrain_three_times", PROSE + ("We keep going, we keep going, we never stop.\n" * 3 + PARAGRAPH_300) * 3),
-    Case("thinking_similar_steps", _numbered(120, "Step {i}: check whether {name} is in the list; it is not, so move on.\n")),
+    Case("thinking_similar_steps",
+         _numbered(120, "Step {i}: check whether {name} is in the list; it is not, so move on.\n")),
     Case("long_prose_and_code", (PROSE + CODE + PARAGRAPH_520 + CODE_BLOCK + PARAGRAPH_1000)
          + "".join(f"\nPart {i}:\n" + PARAGRAPH_300 + CODE for i in range(40))),
 ]

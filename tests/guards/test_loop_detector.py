@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import random
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -74,6 +76,15 @@ def assert_finds(case: Case, found: LoopFinding | None, sensitivity: str = "norm
     assert case.text[found.start_char : found.start_char + found.span_chars] in unit * (found.repeats + 2)
 
 
+def test_pure() -> None:
+    import agentwrap.guards.loop as module
+
+    tree = ast.parse(Path(module.__file__).read_text())
+    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    assert not imported & {"asyncio", "socket", "os", "time", "datetime", "threading", "selectors"}
+
+
 def test_corpus_size() -> None:
     assert len(CASES) >= 60 and len(LOOPS) >= 30 and len(NEAR_MISSES) >= 30
     assert len({case.name for case in CASES}) == len(CASES)
@@ -120,6 +131,8 @@ def test_thresholds_by_unit() -> None:
     assert needed_span("the ") == 4096
     assert needed_span("Let me check the file again.\n") == 1024
     assert needed_span("    return self._parse(data)\n") == 4096
+    assert needed_span("    result = compute(values, key)\n") == 4096
+    assert needed_span("Step 3: run the tests again.\n") == 1024
     assert needed_span("x" * 300) == 4096 and needed_span("0x00, " * 100) == 4800
     prose = "The upload handler streams the request body to a temporary file. " * 5
     assert needed_span(prose) == 8 * len(prose)
@@ -173,7 +186,9 @@ WORDS = st.sampled_from(
 # Loop-free by construction: numbered lines of at most 30 words (~400 characters), so no
 # exact repetition runs longer than one line.
 LINE = st.lists(WORDS, max_size=30).map(" ".join)
-LOOP_FREE = st.lists(LINE, min_size=1, max_size=60).map(lambda lines: "".join(f"{i}: {line}\n" for i, line in enumerate(lines)))
+LOOP_FREE = st.lists(LINE, min_size=1, max_size=60).map(
+    lambda lines: "".join(f"{i}: {line}\n" for i, line in enumerate(lines))
+)
 
 
 @st.composite
