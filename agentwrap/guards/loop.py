@@ -35,8 +35,9 @@ tables, test files and SQL inserts never form a run longer than one line.
   period is dropped and the search runs again at once.
 - A check looks back at most ~2.4 K characters (a run found late is measured
   that far), and that is all the memory a detector holds, whatever the
-  stream's length. A loop is found at the first check after its span
-  reaches the threshold: at most 269 characters late.
+  stream's length. The period is in hand one check after the run's first
+  64 + p characters, and the loop is found at the first check after its
+  span reaches the threshold: at most 269 characters late.
 
 Thresholds. A run is a loop when its span reaches both a minimum length and
 a minimum number of repeats of the unit (span >= max(min_span, repeats * p)).
@@ -390,7 +391,8 @@ class LoopGuard:
             text = raw.replace(b'"', b"").decode()
         else:
             # The literals' contents joined are one JSON string's (an escape is whole
-            # within its literal): one C scan for the run.
+            # within its literal): one C scan for the run. (A surrogate pair split
+            # across two literals becomes one character here, two lone ones apart.)
             text = scanstring('"' + b"".join([lit[1:-1] for lit in literals]).decode() + '"', 1)[0]
         if (found := self._feed_text(text)) is not None:
             self._found(found, "text")

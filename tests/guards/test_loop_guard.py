@@ -6,6 +6,8 @@ import json
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agentwrap.guards.base import Cut, GuardNote, StreamFilter
 from agentwrap.guards.loop import LoopDetector, LoopGuard
@@ -256,3 +258,23 @@ def test_lane_escapes() -> None:
     literals = [b'"a\\"b"', b'"\\u00e9\\n"', b'""', b'"\\\\"', b'"x\\""', b'"\\ud83d\\ude42"', b'"\\/\\b\\f\\r\\t"']
     assert guard.lane_text(literals) is True
     assert guard._text.chars == len("a\"b" + "\u00e9\n" + "" + "\\" + "x\"" + "\U0001f642" + "/\b\f\r\t")
+
+
+@settings(max_examples=100)
+@given(
+    text=st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=300),
+    unit=st.text(st.sampled_from('ab"\\\n\u00e9\U0001f642 '), min_size=1, max_size=40),
+    copies=st.integers(0, 400),
+    data=st.data(),
+)
+def test_lane_text_property(text: str, unit: str, copies: int, data: st.DataObject) -> None:
+    full = text + unit * copies
+    cuts = sorted(data.draw(st.sets(st.integers(0, len(full)), max_size=60)))
+    bounds = [0, *cuts, len(full)]
+    pieces = [full[a:b] for a, b in zip(bounds, bounds[1:])]
+    ascii_only = data.draw(st.booleans())
+    run_size = data.draw(st.integers(1, 20))
+    runs = [[literal(p, ascii_only) for p in pieces[i : i + run_size]] for i in range(0, len(pieces), run_size)]
+    by_events, by_lane = LoopGuard(max_output_chars=20_000), LoopGuard(max_output_chars=20_000)
+    expected = outcome(by_events, lambda: [by_events.feed(TextDelta(p)) for p in pieces])
+    assert outcome(by_lane, lambda: [by_lane.lane_text(run) for run in runs]) == expected
