@@ -1,5 +1,5 @@
-"""Guards on the request and the stream: in-chat commands (loop detection and
-tool-call repair join them here).
+"""Guards on the request and the stream: in-chat commands and the content-loop
+guard (tool-call repair joins them here).
 
 Pure: events or text in, events or decisions out; nothing here does I/O.
 """
@@ -14,11 +14,15 @@ from agentwrap.guards.commands import (
     parse_command,
     reply_events,
 )
+from agentwrap.guards.loop import LoopDetector, LoopFinding, LoopGuard
 
 __all__ = [
     "COMMANDS",
     "Command",
     "CommandContext",
+    "LoopDetector",
+    "LoopFinding",
+    "LoopGuard",
     "SessionOverrides",
     "apply_command",
     "may_contain_command",
