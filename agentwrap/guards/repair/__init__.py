@@ -1,0 +1,1 @@
+"""Tool-call repair: a stream guard that hands the agent tool calls it can execute."""
