@@ -1,1 +1,30 @@
-"""Tool-call repair: a stream guard that hands the agent tool calls it can execute."""
+"""Tool-call repair: a stream guard that hands the agent tool calls it can execute.
+
+Modules, one concept each: `validate` (the JSON-schema subset tools use),
+`arguments` (raw argument text -> schema-valid JSON), `names` (called name ->
+declared tool), `formats` (tool calls written into text, block parsers),
+`embedded` (the incremental scanner that finds them in streamed text) and
+`filter` (`ToolRepair`, the `StreamFilter`).
+
+Pure: nothing here does I/O, reads the clock or imports asyncio.
+"""
+
+from agentwrap.guards.repair.arguments import ArgsResult, repair_arguments
+from agentwrap.guards.repair.embedded import EmbeddedScanner, Extracted
+from agentwrap.guards.repair.filter import ToolRepair
+from agentwrap.guards.repair.formats import EmbeddedCall, Toolbox
+from agentwrap.guards.repair.names import NameMatch, NameResolver
+from agentwrap.guards.repair.validate import validate
+
+__all__ = [
+    "ToolRepair",
+    "repair_arguments",
+    "ArgsResult",
+    "NameResolver",
+    "NameMatch",
+    "EmbeddedScanner",
+    "Extracted",
+    "EmbeddedCall",
+    "Toolbox",
+    "validate",
+]

@@ -40,8 +40,8 @@ text comes back, `changed` False. Otherwise, in order:
      "absent", and agents that validate with zod reject it. A required
      parameter that is null stays null (and the call fails): a value is
      never invented, and a missing required parameter is never added.
-   Under anyOf/oneOf a coercion is taken only when every branch that can be
-   made valid gives the same value.
+   Under anyOf/oneOf the branch needing the fewest coercions is taken; when
+   several need as few and give different values, nothing is coerced.
 4. The result must validate, or the repair fails. Repaired text is compact
    JSON with raw UTF-8.
 
@@ -160,16 +160,21 @@ def _repair(raw: str, schema: dict, tool_name: str) -> ArgsResult:
         value = inner
     if not isinstance(value, dict):
         return ArgsResult(False, raw, problems=problems, error=f"arguments are not an object ({type(value).__name__})")
-    if validate(value, schema) is not None:
+    mismatch = validate(value, schema)
+    if mismatch is not None:
         inner = _envelope(value, tool_name)
         if inner is not None:
             problems.append("the whole call was written as the arguments")
             changes.append("took the arguments out of the call object")
             value = inner
+            mismatch = validate(value, schema)
+    if mismatch is not None:
+        problems.append(mismatch)
     value = coerce(value, schema, schema, "", changes)
     error = validate(value, schema)
     if error is not None:
-        problems.append(error)
+        if error != mismatch:
+            problems.append(error)
         return ArgsResult(False, raw, problems=problems, error=error)
     try:
         text = dumps_compact(value)
@@ -314,7 +319,7 @@ def coerce(value: Any, schema: Any, root: Any, path: str, changes: list[str], de
     for key in ("anyOf", "oneOf"):
         branches = schema.get(key)
         if isinstance(branches, list) and branches:
-            return _branches(value, schema, branches, key, root, path, changes, depth)
+            return _branches(value, schema, branches, root, path, changes, depth)
     where = path or "arguments"
     types = schema_types(schema) or _implied_types(schema)
     if isinstance(value, str):
@@ -413,16 +418,22 @@ def _rename_target(key: str, props: dict, present: dict) -> str | None:
     return matches[0] if len(matches) == 1 else None
 
 
-def _branches(value: Any, schema: dict, branches: list, key: str, root: Any, path: str, changes: list[str], depth: int) -> Any:
-    results: list[tuple[Any, list[str]]] = []
+def _branches(value: Any, schema: dict, branches: list, root: Any, path: str, changes: list[str], depth: int) -> Any:
+    """Coerce into the branch that needs the fewest coercions; when several branches need
+    as few and give different values, the value is ambiguous and stays as it is."""
+    results: list[tuple[int, Any, list[str]]] = []
     for branch in branches:
         trial: list[str] = []
         out = coerce(value, branch, root, path, trial, depth + 1)
         if validate(out, schema, root) is None:
-            results.append((out, trial))
-    if results and all(_equal(r[0], results[0][0]) for r in results):
-        changes.extend(results[0][1])
-        return results[0][0]
+            results.append((len(trial), out, trial))
+    if not results:
+        return value
+    fewest = min(r[0] for r in results)
+    best = [r for r in results if r[0] == fewest]
+    if all(_equal(r[1], best[0][1]) for r in best):
+        changes.extend(best[0][2])
+        return best[0][1]
     return value
 
 
