@@ -184,8 +184,11 @@ class EmbeddedScanner:
         self._tail: list[str | Extracted] = []  # held behind a weak call
         self.line_start = True  # only up to 3 spaces since the last newline
         self._indent = 0
-        self._ws_line = False  # only whitespace since the last newline (inline code ends at a blank line)
+        self.ws_line = False  # only whitespace since the last newline (inline code ends at a blank line)
         self.blank = True  # the message's text so far is whitespace
+        self.quiet = False  # plain text, nothing held, message not blank: text without a trigger just passes
+        self.lane_quiet = False  # as quiet, but in a fence, region or inline code too (see lane_ok)
+        self.lane_span = False  # inline code is open: a run with a newline must be read
 
     # -- state -----------------------------------------------------------------
 
@@ -201,20 +204,32 @@ class EmbeddedScanner:
     @property
     def lane_ok(self) -> bool:
         """Whether text without a trigger character may pass unscanned (`passed`, `at_newline`,
-        `mid_line`): nothing held, and not in inline code (which a blank line ends)."""
-        return self._mode != _SPAN and self._mode != _OPEN and self._mode != _BLOCK and not self._buf and not self._tail
+        `mid_line`): nothing held, the message not blank (inline code takes it only without
+        a newline: a blank line would end it). Also kept as `lane_quiet` / `lane_span`."""
+        return self.lane_quiet
 
-    def at_newline(self) -> None:
-        """Text that ends with a newline went by unscanned (the message is not blank)."""
-        self.line_start, self._indent, self._ws_line = True, 0, True
+    def at_newline(self, spaces: int = 0) -> None:
+        """Text that ends with a newline and `spaces` spaces went by unscanned (the message is
+        not blank)."""
+        self._indent, self.ws_line = spaces, True
+        self.line_start = spaces <= 3
 
     def mid_line(self) -> None:
-        """Text that ends with a visible character went by unscanned (the message is not blank)."""
-        self.line_start, self._ws_line = False, False
+        """Text that ends with a visible character after its last newline went by unscanned
+        (the message is not blank)."""
+        self.line_start, self.ws_line = False, False
 
     def passed(self, text: str) -> None:
         """`text` went by unscanned (it holds no trigger character and the scanner was idle)."""
         self._advance(text)
+        self._settle()
+
+    def _settle(self) -> None:
+        mode = self._mode
+        idle = not self._buf and not self._tail and not self.blank
+        self.quiet = idle and mode == _PLAIN
+        self.lane_quiet = idle and mode != _OPEN and mode != _BLOCK
+        self.lane_span = mode == _SPAN
 
     def _advance(self, text: str) -> None:
         if self.blank and text.strip(_WS):
@@ -224,13 +239,13 @@ class EmbeddedScanner:
             if self.line_start:
                 self._indent += len(text)
                 self.line_start = self._indent <= 3 and not text.strip(" ")
-            if self._ws_line and text.strip(_WS):
-                self._ws_line = False
+            if self.ws_line and text.strip(_WS):
+                self.ws_line = False
             return
         rest = text[nl + 1 :]
         self._indent = len(rest)
         self.line_start = len(rest) <= 3 and not rest.strip(" ")
-        self._ws_line = not rest.strip(_WS)
+        self.ws_line = not rest.strip(_WS)
 
     # -- output ----------------------------------------------------------------
 
@@ -271,6 +286,7 @@ class EmbeddedScanner:
         """The pieces decided once `text` follows what came before."""
         self._buf += text
         self._run(False)
+        self._settle()
         out, self._out = self._out, []
         return out
 
@@ -280,6 +296,7 @@ class EmbeddedScanner:
         self._run(True)
         self._release_tail(as_calls=True)
         self._mode, self._block = _PLAIN, None
+        self._settle()
         out, self._out = self._out, []
         return [p for p in out if p != ""]
 
@@ -521,7 +538,7 @@ class EmbeddedScanner:
             self._text(buf)
             return False
         if m.group() == "\n":
-            blank_line = self._ws_line
+            blank_line = self.ws_line
             self._buf = buf[m.end() :]
             self._text(buf[: m.end()])
             if blank_line and not buf[: m.start()].strip(_WS):

@@ -54,9 +54,10 @@ __all__ = ["ToolRepair", "MAX_ARGS_CHARS"]
 
 MAX_ARGS_CHARS = 4 * 1024 * 1024  # a call's arguments held for judging, at most
 _TRIGGER = re.compile(r"[<`\[]")
-# The lane's literals, still JSON-escaped: a call can only start at one of these.
+# The lane's literals, still JSON-escaped: a call can only start at one of these. A cheap
+# character class first; the exact pattern only for a literal with an escape or a U+Fxxx.
+_LANE_MAYBE = re.compile(rb"[<`\[\\\xef]")
 _LANE_TRIGGER = re.compile(rb"[<`\[]|\xef\xbd\x9c|\\u(?:003[cC]|0060|005[bB]|[fF][fF]5[cC])")
-_LANE_SPACE_END = re.compile(rb'(?:[ ]|\\[trn]|\\u00(?:0[9aAdD]|20))"$')
 _ID_PREFIX = {"anthropic_messages": "toolu_", "gemini": "call_"}
 _TO_TOOL_USE = ("end_turn", "stop_sequence")
 _EMPTY_OK = ("anthropic_messages", "gemini")  # agents that read empty arguments as {}
@@ -136,8 +137,8 @@ class ToolRepair:
             scanner = self._scanner
             if scanner is None or not event.text:
                 return self._push(event)
-            if not self._queue and scanner.idle and not scanner.blank and not _TRIGGER.search(event.text):
-                scanner.passed(event.text)
+            if scanner.quiet and not self._queue and not _TRIGGER.search(event.text):
+                scanner._advance(event.text)  # no trigger: the scanner's state moves as for text
                 return [event]
             slot = _Slot(event, None)
             self._queue.append(slot)
@@ -189,30 +190,47 @@ class ToolRepair:
         scanner = self._scanner
         if scanner is None:
             return True
-        if self._queue or scanner.blank or not scanner.lane_ok:
+        if not scanner.lane_quiet or self._queue:
             return False
         joined = literals[0] if len(literals) == 1 else b"".join(literals)
-        if _LANE_TRIGGER.search(joined):
+        if (_LANE_MAYBE.search(joined) and _LANE_TRIGGER.search(joined)) or (scanner.lane_span and b"\\n" in joined):
             return False
-        # The line state (fences and XML-style calls start lines): from the last literal
-        # when it ends with a newline or a visible character; decoded otherwise.
         last = literals[-1]
-        n = len(literals) - 1
-        while last == b'""' and n > 0:
-            n -= 1
-            last = literals[n]
-        if last == b'""':
-            return True
-        if last.endswith(b'\\n"') and _escaped(last, len(last) - 3):
-            scanner.at_newline()
-        elif _LANE_SPACE_END.search(last):
-            start = n
-            while start > 0 and b"\\n" not in literals[start]:
-                start -= 1
-            scanner.passed("".join(json.loads(b"[" + b",".join(literals[start : n + 1]) + b"]")))
+        if len(last) > 2 and last[-2] != 0x20 and last[-3] != 0x5C and last[-7:-5] != b"\\u":
+            scanner.line_start = scanner.ws_line = False  # ends with a visible character, not an escape: mid-line
         else:
-            scanner.mid_line()
+            self._lane_line(literals)
         return True
+
+    def _lane_line(self, literals: list[bytes]) -> None:
+        """Keep the scanner's line state (fences and XML-style calls start lines) for a run
+        that went by on the lane: from the bytes of the last literal that has any text, or,
+        for a run ending in spaces only, from its decoded text."""
+        scanner = self._scanner
+        n = len(literals) - 1
+        while n > 0 and literals[n] == b'""':
+            n -= 1
+        last = literals[n]
+        nl = last.rfind(b"\\n")
+        if nl >= 0 and _escaped(last, nl):
+            segment = last[nl + 2 : -1]
+            if not segment:
+                scanner.at_newline()
+                return
+            if not segment.strip(b" "):
+                scanner.at_newline(len(segment))
+                return
+        else:
+            segment = last[1:-1]  # no newline in it (an escaped backslash before an "n" is text)
+        if segment.strip(b" "):
+            scanner.mid_line()
+            return
+        # Spaces only (or nothing) after the last newline: the line state depends on what
+        # came before, so decode back to the literal holding the run's last newline.
+        start = n
+        while start > 0 and b"\\n" not in literals[start]:
+            start -= 1
+        scanner.passed("".join(json.loads(b"[" + b",".join(literals[start : n + 1]) + b"]")))
 
     def finish(self) -> list[NeutralEvent]:
         if self._inert:
