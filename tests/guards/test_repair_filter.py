@@ -211,6 +211,24 @@ def test_text_call_after_real_call_gets_higher_index_and_later_call_is_moved() -
     assert got["stop"] == "tool_use"
 
 
+def test_ids_differ_across_requests_with_the_same_message_id() -> None:
+    ids = set()
+    for seed in ("req-1", "req-2"):
+        out, _ = run(text_stream(TEXTS[0][1], "whole"), ToolRepair(TOOLS, "anthropic_messages", id_seed=seed))
+        ids.add(outcome(out)["calls"][0][1])
+    assert len(ids) == 2
+
+
+def test_bare_call_after_a_leading_think_region() -> None:
+    text = '<think>The user wants a listing.</think>\n{"name": "Bash", "arguments": {"command": "ls"}}'
+    for how in ("chars", "whole"):
+        got = outcome(run(text_stream(text, how))[0])
+        assert got["text"] == "<think>The user wants a listing.</think>\n"
+        assert values(got["calls"]) == [("Bash", {"command": "ls"})]
+    got = outcome(run(text_stream("Sure. " + text, "whole"))[0])
+    assert got["calls"] == []
+
+
 def test_stop_reason_kept_for_max_tokens() -> None:
     events = text_stream(TEXTS[0][1], "whole", stop="max_tokens")
     out, _ = run(events)

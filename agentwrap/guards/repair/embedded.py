@@ -42,7 +42,8 @@ byte for byte):
      </command></Bash>`).
 3. Never inside: inline code (a backtick run up to the same-length run, or
    a blank line), a fenced code block that is not itself a fenced call,
-   `<think>`/`<thinking>` regions.
+   `<think>`/`<thinking>` regions (a reasoning model's thoughts in its
+   content; a leading one counts as whitespace for the bare-call rule).
 4. An explanation that names a tool, shows JSON or XML in prose, or
    mentions a marker without a complete valid call after it is text.
 
@@ -52,10 +53,10 @@ Pure: no I/O.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from typing import NamedTuple
+from dataclasses import dataclass
 
-from agentwrap.guards.repair.formats import DS, FENCE_INFOS, PARSERS, EmbeddedCall, Toolbox
+from agentwrap.guards.repair.formats import FENCE_INFOS, PARSERS, EmbeddedCall, Toolbox
+from agentwrap.guards.repair.markers import BARE, FENCED, LT_OPENERS, MAYBE, MISTRAL, YES, Block, Opener, partial
 from agentwrap.guards.repair.validate import properties_of
 
 __all__ = ["EmbeddedScanner", "Extracted", "MAX_HOLD_CHARS", "MAX_BLOCK_CHARS"]
@@ -63,14 +64,11 @@ __all__ = ["EmbeddedScanner", "Extracted", "MAX_HOLD_CHARS", "MAX_BLOCK_CHARS"]
 MAX_HOLD_CHARS = 64
 MAX_BLOCK_CHARS = 64 * 1024
 
-NO, MAYBE, YES = 0, 1, 2
 _PLAIN, _OPEN, _BLOCK, _SPAN, _FENCE, _REGION = range(6)
 _TRIGGER = re.compile(r"[<`\[]")
 _TRIGGER_BLANK = re.compile(r"[<`\[{]")
 _SPAN_STOP = re.compile(r"`+|\n")
 _WS = " \t\r\n"
-_JSON_IN_STRING = re.compile(r'[^"\\]*')
-_JSON_OUTSIDE = re.compile(r'[^"{}\[\]]*')
 
 
 @dataclass(slots=True)
@@ -81,86 +79,6 @@ class Extracted:
     raw: str
     fmt: str
     strong: bool = True
-
-
-class _Opener(NamedTuple):
-    fmt: str  # a formats.PARSERS key, or "region"
-    tokens: tuple  # ("lit", s) | ("name", terminator) | ("ws",)
-    closer: str  # "" when the closer depends on the name
-    strong: bool
-    line_start: bool = False
-
-
-def _lt_openers() -> list[_Opener]:
-    out = [
-        _Opener("tool_call", (("lit", "<tool_call>"),), "</tool_call>", True),
-        _Opener("function_calls", (("lit", "<function_calls>"),), "</function_calls>", True),
-        _Opener("invoke", (("lit", "<invoke name="),), "</invoke>", True),
-        _Opener("function", (("lit", "<function="),), "</function>", True),
-    ]
-    for bar in ("｜", "|"):
-        calls_begin, calls_end = DS["calls_begin"].replace("｜", bar), DS["calls_end"].replace("｜", bar)
-        call_begin, call_end = DS["call_begin"].replace("｜", bar), DS["call_end"].replace("｜", bar)
-        out.append(_Opener("deepseek", (("lit", calls_begin),), calls_end, True))
-        out.append(_Opener("deepseek", (("lit", call_begin),), call_end, True))
-    for tag in ("think", "thinking"):
-        out.append(_Opener("region", (("lit", f"<{tag}>"),), f"</{tag}>", True))
-    out.append(_Opener("xml", (("lit", "<"), ("name", ">"), ("lit", ">")), "", False, True))
-    return out
-
-
-_LT = _lt_openers()
-_BARE = _Opener("bare", (("lit", "{"), ("ws",), ("lit", '"name"'), ("ws",), ("lit", ":"), ("ws",), ("lit", '"'), ("name", '"'), ("lit", '"')), "", False)
-_MISTRAL = _Opener("mistral", (("lit", "[TOOL_CALLS]"),), "", True)
-
-
-def _partial(s: str, tokens: tuple, names: frozenset[str], prefixes: frozenset[str]) -> tuple[int, int, str]:
-    """(NO | MAYBE | YES, end of the opening, name captured) for `s` against `tokens`."""
-    pos, name, end = 0, "", len(s)
-    for token in tokens:
-        kind = token[0]
-        if kind == "lit":
-            lit = token[1]
-            part = s[pos : pos + len(lit)]
-            if not lit.startswith(part):
-                return NO, 0, ""
-            if len(part) < len(lit):
-                return MAYBE, 0, ""
-            pos += len(lit)
-        elif kind == "ws":
-            while pos < end and s[pos] in _WS:
-                pos += 1
-            if pos == end:
-                return MAYBE, 0, ""
-        else:
-            stop = s.find(token[1], pos)
-            if stop < 0:
-                return (MAYBE if s[pos:] in prefixes else NO), 0, ""
-            name = s[pos:stop]
-            if name not in names:
-                return NO, 0, ""
-            pos = stop
-    return YES, pos, name
-
-
-class _Block:
-    """A confirmed block being held: its format and how far its end was looked for."""
-
-    __slots__ = ("opener", "body", "closer", "searched", "fence", "depth", "quote", "escape", "xml_key", "xml_pos", "props", "name")
-
-    def __init__(self, opener: _Opener, body: int, closer: str, name: str = "", fence: int = 0) -> None:
-        self.opener = opener
-        self.body = body  # where the block's body starts in the held text
-        self.closer = closer
-        self.searched = body
-        self.fence = fence  # backticks of a fenced block's opening
-        self.depth = 0  # bare JSON: bracket depth so far
-        self.quote = False
-        self.escape = False
-        self.xml_key = ""
-        self.xml_pos = body
-        self.props: frozenset[str] = frozenset()
-        self.name = name
 
 
 class EmbeddedScanner:
@@ -177,9 +95,10 @@ class EmbeddedScanner:
         self._mode = _PLAIN
         self._kind = ""  # what opened the candidate: < ` { [
         self._at_line = False  # the candidate began at the start of a line
-        self._block: _Block | None = None
+        self._block: Block | None = None
         self._ticks = 0  # inline code: the opening run; fence: its length
         self._region = ""  # the closer of a <think> region
+        self._region_blank = False  # the message was blank before the region
         self._out: list[str | Extracted] = []
         self._tail: list[str | Extracted] = []  # held behind a weak call
         self.line_start = True  # only up to 3 spaces since the last newline
@@ -336,15 +255,15 @@ class EmbeddedScanner:
         if kind == "`":
             return self._ticks_open(final)
         if kind == "{":
-            candidates = [_BARE] if self.blank else []
+            candidates = [BARE] if self.blank else []
         elif kind == "[":
-            candidates = [_MISTRAL]
+            candidates = [MISTRAL]
         else:
-            candidates = [o for o in _LT if self._at_line or not o.line_start]
+            candidates = [o for o in LT_OPENERS if self._at_line or not o.line_start]
         buf = self._buf
         maybe = False
         for opener in candidates:
-            status, end, name = _partial(buf, opener.tokens, self._names, self._prefixes)
+            status, end, name = partial(buf, opener.tokens, self._names, self._prefixes)
             if status == YES:
                 return self._confirm(opener, end, name)
             maybe = maybe or status == MAYBE
@@ -352,19 +271,16 @@ class EmbeddedScanner:
             return False
         return self._reject()
 
-    def _confirm(self, opener: _Opener, end: int, name: str) -> bool:
+    def _confirm(self, opener: Opener, end: int, name: str) -> bool:
         if opener.fmt == "region":
             self._region = opener.closer
-            self._mode = _REGION
+            self._region_blank = self.blank  # a bare call may still follow a leading <think> region
             return self._reject(end, _REGION)
-        closer = opener.closer or (f"</{name}>" if opener.fmt == "xml" else "")
-        block = _Block(opener, end, closer, name)
         if opener.fmt == "xml":
-            spec = self.box.specs[name]
-            block.props = frozenset(properties_of(spec.parameters))
-        if opener.fmt == "bare":
-            block.searched = 0
-        self._block = block
+            props = frozenset(properties_of(self.box.specs[name].parameters))
+            self._block = Block(opener, end, f"</{name}>", props=props)
+        else:
+            self._block = Block(opener, end, opener.closer)
         self._mode = _BLOCK
         return True
 
@@ -386,9 +302,9 @@ class EmbeddedScanner:
             if final or len(buf) > self.max_hold:
                 return self._reject(run, _FENCE)
             return False
-        status, end, name = _partial(buf[nl + 1 :].lstrip(_WS), _BARE.tokens, self._names, self._prefixes)
+        status, _, _ = partial(buf[nl + 1 :].lstrip(_WS), BARE.tokens, self._names, self._prefixes)
         if status == YES:
-            self._block = _Block(_Opener("fenced", (), "", False), nl + 1, "", name, run)
+            self._block = Block(FENCED, nl + 1, fence=run)
             self._mode = _BLOCK
             return True
         if status == MAYBE and not final and len(buf) <= self.max_hold:
@@ -401,7 +317,7 @@ class EmbeddedScanner:
         block = self._block
         assert block is not None
         buf = self._buf
-        end = self._block_end(block, buf, final)
+        end = block.end(buf, final, self.max_hold)
         if end > 0:
             return self._close_block(buf[:end], True, end)
         if end == 0 and not final and len(buf) <= self.max_block:
@@ -428,105 +344,6 @@ class EmbeddedScanner:
         else:
             self._text(raw)
         return True
-
-    def _block_end(self, block: _Block, buf: str, final: bool) -> int:
-        """Where the block ends in `buf` (after its closer); 0 while it may still end; -1
-        when it cannot be a call any more."""
-        fmt = block.opener.fmt
-        if block.closer:
-            if fmt == "xml" and not self._xml_viable(block, buf):
-                return -1
-            i = buf.find(block.closer, max(block.searched, block.body))
-            if i >= 0:
-                return i + len(block.closer)
-            block.searched = max(block.body, len(buf) - len(block.closer) + 1)
-            return 0
-        if fmt == "bare":
-            return self._json_end(block, buf)
-        if fmt == "fenced":
-            return self._fence_end(block, buf, final)
-        return 0  # mistral: to the end of the message
-
-    def _json_end(self, block: _Block, buf: str) -> int:
-        i, n = block.searched, len(buf)
-        while i < n:
-            if block.quote:
-                i = _JSON_IN_STRING.match(buf, i).end()
-                if i >= n:
-                    break
-                if buf[i] == "\\":
-                    i += 2
-                    continue
-                block.quote = False
-            else:
-                i = _JSON_OUTSIDE.match(buf, i).end()
-                if i >= n:
-                    break
-                ch = buf[i]
-                if ch == '"':
-                    block.quote = True
-                elif ch in "{[":
-                    block.depth += 1
-                else:
-                    block.depth -= 1
-                    if block.depth <= 0:
-                        return i + 1
-            i += 1
-        block.searched = min(i, n)
-        return 0
-
-    def _fence_end(self, block: _Block, buf: str, final: bool) -> int:
-        fence = "`" * block.fence
-        i = max(block.body, block.searched)
-        while True:
-            i = buf.find("\n", i)
-            if i < 0:
-                return 0
-            line_end = buf.find("\n", i + 1)
-            line = buf[i + 1 :] if line_end < 0 else buf[i + 1 : line_end]
-            stripped = line.strip(" \t\r")
-            if stripped.startswith(fence) and not stripped.strip("`") and len(line) - len(line.lstrip(" ")) <= 3:
-                if line_end >= 0:
-                    return line_end + 1
-                if final:
-                    return len(buf)
-                block.searched = i
-                return 0
-            if line_end < 0:
-                block.searched = i
-                return 0
-            i = line_end
-
-    def _xml_viable(self, block: _Block, buf: str) -> bool:
-        """Whether the held XML element can still be a call: whitespace-separated tags named
-        after the tool's parameters, each closed, then the tool's own closing tag."""
-        pos = block.xml_pos
-        while True:
-            if block.xml_key:
-                close = f"</{block.xml_key}>"
-                stop = buf.find(close, pos)
-                if stop < 0:
-                    block.xml_pos = max(pos, len(buf) - len(close) + 1)
-                    return True
-                pos, block.xml_key = stop + len(close), ""
-                block.xml_pos = pos
-                continue
-            while pos < len(buf) and buf[pos] in _WS:
-                pos += 1
-            block.xml_pos = pos
-            rest = buf[pos:]
-            if not rest or rest.startswith(block.closer) or block.closer.startswith(rest):
-                return True
-            if rest[0] != "<":
-                return False
-            gt = rest.find(">")
-            if gt < 0:
-                return any(("<" + p).startswith(rest) for p in block.props) and len(rest) <= self.max_hold
-            key = rest[1:gt]
-            if key not in block.props:
-                return False
-            block.xml_key = key
-            pos += gt + 1
 
     # -- regions where calls are never looked for ------------------------------------
 
@@ -586,6 +403,8 @@ class EmbeddedScanner:
             self._buf = buf[i + len(closer) :]
             self._mode = _PLAIN
             self._text(buf[: i + len(closer)])
+            if self._region_blank:
+                self.blank = True
             return True
         lt = buf.rfind("<")
         if lt >= 0 and closer.startswith(buf[lt:]) and not final:

@@ -105,7 +105,13 @@ class ToolRepair:
         extract_text_calls: bool = True,
         max_hold_chars: int = MAX_HOLD_CHARS,
         max_block_chars: int = MAX_BLOCK_CHARS,
+        id_seed: str = "",
     ) -> None:
+        """`tools`: what the agent's request declared. `agent_protocol`: the protocol the
+        agent speaks (ids of extracted calls fit it; whether it reads empty arguments as
+        {}). `id_seed`: something unique to this request (the translator's id hint, the
+        flow id), so extracted calls' ids differ across turns even when a backend sends
+        the same message id every time."""
         self.notes: list[GuardNote] = []
         self.agent_protocol = agent_protocol
         self._specs = {t.name: t for t in tools}
@@ -126,6 +132,7 @@ class ToolRepair:
         self._top = -1  # the highest index seen or given
         self._extracted = 0  # calls extracted from the text in this message
         self._message_id = ""
+        self._id_seed = id_seed
 
     # -- the stage interface -------------------------------------------------------
 
@@ -397,7 +404,7 @@ class ToolRepair:
             index = self._top
             self._taken.add(index)
             self._extracted += 1
-            digest = hashlib.sha1(f"{self._message_id}:{index}:{call.name}:{call.arguments}".encode()).hexdigest()[:24]
+            digest = hashlib.sha1(f"{self._id_seed}:{self._message_id}:{index}:{call.name}:{call.arguments}".encode()).hexdigest()[:24]
             call_id = wire_call_id(_ID_PREFIX.get(self.agent_protocol, "call_") + digest, self.agent_protocol)
             out += [ToolCallStart(index, call_id, call.name), ToolCallArgsDelta(index, call.arguments), ToolCallEnd(index)]
             detail: dict[str, Any] = {"tool": call.name, "call_id": call_id, "format": found.fmt, "chars": len(found.raw)}
