@@ -42,7 +42,7 @@ from agentwrap.guards.repair.validate import validate
 __all__ = ["ArgsResult", "repair_arguments", "parse_lenient", "loads_strict", "dumps_compact", "strip_fence", "truncation", "dropped_words"]
 
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-_FENCE = re.compile(r"\A\s*(`{3,}|~{3,})[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n(.*?)\n?[ \t]*\1[ \t]*\Z", re.S)
+_FENCE = re.compile(r"\A\s*(`{3,}|~{3,})[ \t]*([A-Za-z0-9_+-]*)[ \t]*\r?\n(.*?)\n?[ \t]*\1[ \t]*\s*\Z", re.S)
 _WORD = re.compile(r"[A-Za-z0-9]+")
 _ESCAPE = re.compile(r"\\(?:u[0-9a-fA-F]{4}|.)", re.S)
 _LITERALS = {"true", "false", "null", "True", "False", "None"}
