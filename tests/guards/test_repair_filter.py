@@ -261,17 +261,31 @@ def test_unconfirmed_opening_is_held_at_most_the_bound() -> None:
 
 def test_confirmed_block_is_released_past_the_block_bound() -> None:
     filt = ToolRepair(TOOLS, "anthropic_messages", max_block_chars=1000)
-    out = filt.feed(TextDelta("<tool_call>"))
-    for _ in range(19):
+    head = '<tool_call>{"name": "Bash", "arguments": {"command": "'
+    out = filt.feed(TextDelta(head))
+    for _ in range(18):
         out += filt.feed(TextDelta("x" * 50))
-    assert out == []  # 961 characters held
+    assert out == []  # 955 characters held
     out += filt.feed(TextDelta("x" * 50))  # past 1000: released as text, and streams on
-    assert "".join(e.text for e in out) == "<tool_call>" + "x" * 1000
+    assert "".join(e.text for e in out) == head + "x" * 950
     for _ in range(10):
         assert filt.feed(TextDelta("x" * 50)) == [TextDelta("x" * 50)]
     out += [TextDelta("x" * 500)]
-    out += filt.feed(TextDelta("</tool_call>")) + filt.finish()
-    assert "".join(e.text for e in out) == "<tool_call>" + "x" * 1500 + "</tool_call>"
+    out += filt.feed(TextDelta('"}}</tool_call>')) + filt.finish()
+    assert "".join(e.text for e in out) == head + "x" * 1450 + '"}}</tool_call>'
+
+
+def test_marker_named_in_prose_is_released_within_the_hold_bound() -> None:
+    filt = ToolRepair(TOOLS, "anthropic_messages")
+    assert filt.feed(TextDelta("Models emit a ")) == [TextDelta("Models emit a ")]
+    assert filt.feed(TextDelta("<tool_call>")) == []
+    out = filt.feed(TextDelta(" tag"))
+    assert out == [TextDelta("<tool_call>"), TextDelta(" tag")]
+    for opening, after in (("<function_calls>", "\nthen text"), ("<function=", "name and more\n"), ("[TOOL_CALLS]", " token"), ('<invoke name="x">', "text")):
+        filt = ToolRepair(TOOLS, "anthropic_messages")
+        filt.feed(TextDelta("Hi "))
+        assert filt.feed(TextDelta(opening)) == []
+        assert "".join(e.text for e in filt.feed(TextDelta(after))) == opening + after
 
 
 def test_weak_call_waits_for_the_end_of_the_message() -> None:

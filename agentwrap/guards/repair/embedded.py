@@ -322,9 +322,13 @@ class EmbeddedScanner:
             return self._close_block(buf[:end], True, end)
         if end == 0 and not final and len(buf) <= self.max_block:
             return False
-        # Unfinished at the end of the message, too long, or not a call after all.
         fmt = block.opener.fmt
-        if final and end == 0 and fmt not in ("xml", "fenced"):
+        if end < 0:
+            # Not a call after all: its opening is text, and what follows is scanned again.
+            self._block = None
+            return self._reject(block.body)
+        # Unfinished at the end of the message, or too long.
+        if final and fmt not in ("xml", "fenced"):
             return self._close_block(buf, False, len(buf))
         self._buf = ""
         self._block = None

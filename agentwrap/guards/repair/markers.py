@@ -10,7 +10,10 @@ then held until `Block.end` finds its end: a literal closer (`</tool_call>`,
 object (bare calls), a closing fence line (fenced calls), or the end of the
 message (`[TOOL_CALLS]`). An XML-style block is also checked as it grows
 (`xml_viable`), so text that merely starts with a tool's tag is released as
-soon as a child that is not a parameter appears.
+soon as a child that is not a parameter appears; a strong block's body must
+start as its format's does (`HEADS`: `{` or `<function=` after
+`<tool_call>`, `<invoke` after `<function_calls>`, ...) within the hold
+bound, so a marker merely named in prose is released at once.
 
 Pure: no I/O.
 """
@@ -22,7 +25,7 @@ from typing import NamedTuple
 
 from agentwrap.guards.repair.formats import DS
 
-__all__ = ["NO", "MAYBE", "YES", "Opener", "Block", "partial", "LT_OPENERS", "BARE", "MISTRAL", "FENCED"]
+__all__ = ["NO", "MAYBE", "YES", "Opener", "Block", "partial", "head_status", "LT_OPENERS", "BARE", "MISTRAL", "FENCED"]
 
 NO, MAYBE, YES = 0, 1, 2
 _WS = " \t\r\n"
@@ -32,10 +35,11 @@ _JSON_OUTSIDE = re.compile(r'[^"{}\[\]]*')
 
 class Opener(NamedTuple):
     fmt: str  # a formats.PARSERS key, or "region" (<think>: never scanned, never held)
-    tokens: tuple  # ("lit", s) | ("name", terminator) | ("ws",)
+    tokens: tuple  # ("lit", s) | ("ws",) | ("name", terminator): a declared name | ("any"/"word", terminator)
     closer: str  # "" when the end is not a literal (or depends on the name)
     strong: bool  # False: the tail rule applies (embedded.py)
     line_start: bool = False  # only at the start of a line
+    head: str = ""  # the HEADS entry its body must start with ("" = the format's own, if any)
 
 
 def _lt_openers() -> list[Opener]:
@@ -48,8 +52,8 @@ def _lt_openers() -> list[Opener]:
     for bar in ("｜", "|"):
         calls_begin, calls_end = DS["calls_begin"].replace("｜", bar), DS["calls_end"].replace("｜", bar)
         call_begin, call_end = DS["call_begin"].replace("｜", bar), DS["call_end"].replace("｜", bar)
-        out.append(Opener("deepseek", (("lit", calls_begin),), calls_end, True))
-        out.append(Opener("deepseek", (("lit", call_begin),), call_end, True))
+        out.append(Opener("deepseek", (("lit", calls_begin),), calls_end, True, head="deepseek_calls"))
+        out.append(Opener("deepseek", (("lit", call_begin),), call_end, True, head="deepseek_call"))
     for tag in ("think", "thinking"):
         out.append(Opener("region", (("lit", f"<{tag}>"),), f"</{tag}>", True))
     out.append(Opener("xml", (("lit", "<"), ("name", ">"), ("lit", ">")), "", False, True))
@@ -59,6 +63,7 @@ def _lt_openers() -> list[Opener]:
 LT_OPENERS = _lt_openers()  # in order of preference
 BARE = Opener("bare", (("lit", "{"), ("ws",), ("lit", '"name"'), ("ws",), ("lit", ":"), ("ws",), ("lit", '"'), ("name", '"'), ("lit", '"')), "", False)
 MISTRAL = Opener("mistral", (("lit", "[TOOL_CALLS]"),), "", True)
+
 FENCED = Opener("fenced", (), "", False)  # its opening is the fence line, then BARE's tokens
 
 
@@ -80,6 +85,14 @@ def partial(s: str, tokens: tuple, names: frozenset[str], prefixes: frozenset[st
                 pos += 1
             if pos == end:
                 return MAYBE, 0, ""
+        elif kind == "any" or kind == "word":  # a name on one line (a word: no spaces), to a terminator
+            stop = s.find(token[1], pos)
+            name = s[pos:] if stop < 0 else s[pos:stop]
+            if len(name) > 200 or "\n" in name or (kind == "word" and (" " in name or "\t" in name)):
+                return NO, 0, ""
+            if stop < 0:
+                return MAYBE, 0, ""
+            pos = stop
         else:
             stop = s.find(token[1], pos)
             if stop < 0:
@@ -91,10 +104,42 @@ def partial(s: str, tokens: tuple, names: frozenset[str], prefixes: frozenset[st
     return YES, pos, name
 
 
+def _ws_lit(*lits: str) -> tuple:
+    return tuple((("ws",), ("lit", lit)) for lit in lits)
+
+
+def _named(terminator: str, *after: str) -> tuple:
+    return tuple((("any", terminator), ("lit", terminator), ("ws",), ("lit", lit)) for lit in after)
+
+
+# What a strong block's body must start with (alternatives); checked until it does.
+_SEP = (DS["sep"], DS["sep"].replace("｜", "|"))
+HEADS: dict[str, tuple] = {
+    "tool_call": _ws_lit("{", "<function="),
+    "function": _named(">", "{", "<parameter=", "</function>"),
+    "invoke": _named(">", "<parameter", "</invoke>"),
+    "function_calls": _ws_lit("<invoke"),
+    "deepseek_calls": _ws_lit(DS["call_begin"], DS["call_begin"].replace("｜", "|")),
+    "deepseek_call": tuple((("any", sep), ("lit", sep)) for sep in _SEP),
+    "mistral": (*_ws_lit("["), (("word", "["), ("lit", "[ARGS]")), (("word", "["), ("lit", "[CALL_ID]"))),
+}
+
+
+def head_status(fmt: str, body: str) -> int:
+    """YES when a strong block's body starts as its format's does, MAYBE while it may, else NO."""
+    maybe = False
+    for tokens in HEADS[fmt]:
+        status = partial(body, tokens, frozenset(), frozenset())[0]
+        if status == YES:
+            return YES
+        maybe = maybe or status == MAYBE
+    return MAYBE if maybe else NO
+
+
 class Block:
     """A confirmed block being held, from its opening (at 0 in the held text) on."""
 
-    __slots__ = ("opener", "body", "closer", "searched", "fence", "depth", "quote", "xml_key", "xml_pos", "props")
+    __slots__ = ("opener", "body", "closer", "searched", "fence", "depth", "quote", "xml_key", "xml_pos", "props", "head")
 
     def __init__(self, opener: Opener, body: int, closer: str = "", fence: int = 0, props: frozenset[str] = frozenset()) -> None:
         self.opener = opener
@@ -107,10 +152,20 @@ class Block:
         self.xml_key = ""  # XML-style: the parameter tag open
         self.xml_pos = body
         self.props = props  # XML-style: the tool's parameters
+        head = opener.head or opener.fmt
+        self.head = head if opener.strong and head in HEADS else ""  # cleared once the body starts right
 
     def end(self, buf: str, final: bool, max_tag: int) -> int:
         """Where the block ends in `buf` (after its closer); 0 while it may still end; -1
-        when it cannot be a call any more. `max_tag` bounds an unfinished parameter tag."""
+        when it cannot be a call any more. `max_tag` bounds an unfinished parameter tag
+        and how much of a strong block's body is read before it must look right."""
+        if self.head:
+            status = head_status(self.head, buf[self.body : self.body + max_tag + 1])
+            if status == NO or (status == MAYBE and len(buf) - self.body > max_tag):
+                return -1
+            if status == MAYBE:
+                return 0
+            self.head = ""
         if self.closer:
             if self.opener.fmt == "xml" and not self.xml_viable(buf, max_tag):
                 return -1
