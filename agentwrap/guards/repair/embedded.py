@@ -104,6 +104,7 @@ class EmbeddedScanner:
         self.line_start = True  # only up to 3 spaces since the last newline
         self._indent = 0
         self.ws_line = False  # only whitespace since the last newline (inline code ends at a blank line)
+        self._steps = (self._plain, self._open, self._held_block, self._span, self._fence, self._in_region)  # by mode
         self.blank = True  # the message's text so far is whitespace
         self.quiet = False  # plain text, nothing held, message not blank: text without a trigger just passes
         self.lane_quiet = False  # as quiet, but in a fence, region or inline code too (see lane_ok)
@@ -222,9 +223,9 @@ class EmbeddedScanner:
     # -- the scanner ---------------------------------------------------------------
 
     def _run(self, final: bool) -> None:
-        step = {_PLAIN: self._plain, _OPEN: self._open, _BLOCK: self._held_block, _SPAN: self._span, _FENCE: self._fence, _REGION: self._in_region}
+        steps = self._steps
         while self._buf:
-            if not step[self._mode](final):
+            if not steps[self._mode](final):
                 return
 
     def _plain(self, final: bool) -> bool:
