@@ -229,6 +229,36 @@ def test_bare_call_after_a_leading_think_region() -> None:
     assert got["calls"] == []
 
 
+def test_weak_text_call_then_real_call() -> None:
+    events = [
+        MessageStart("m", "x"),
+        TextDelta('```json\n{"name": "Bash", "arguments": {"command": "ls"}}\n```\n'),
+        ToolCallStart(0, "b", "Read"),
+        ToolCallArgsDelta(0, '{"file_path": "/a"}'),
+        ToolCallEnd(0),
+        Stop("tool_use"),
+    ]
+    out, _ = run(events)
+    got = outcome(out)
+    assert [(c[0], c[2]) for c in got["calls"]] == [(0, "Bash"), (1, "Read")]
+    assert got["text"] == "" and got["stop"] == "tool_use"
+    assert [e for e in out if getattr(e, "index", None) == 1] == [ToolCallStart(1, "b", "Read"), ToolCallArgsDelta(1, '{"file_path": "/a"}'), ToolCallEnd(1)]
+
+
+def test_held_text_is_released_before_a_real_call() -> None:
+    events = [TextDelta("Let me look <"), ToolCallStart(0, "a", "Bash"), ToolCallArgsDelta(0, '{"command": "ls"}'), ToolCallEnd(0), Stop("tool_use")]
+    out, _ = run(events)
+    assert out == events
+
+
+def test_xml_tag_of_a_schemaless_tool_needs_no_children() -> None:
+    tools = (ToolSpec("Ping"), ToolSpec("Bash", parameters={"type": "object", "properties": {"command": {"type": "string"}}}))
+    out, _ = run(text_stream("<Ping>\n</Ping>", "small"), ToolRepair(tools, "openai_chat"))
+    assert values(outcome(out)["calls"]) == [("Ping", {})]
+    out, _ = run(text_stream("<Ping><host>example.com</host></Ping>", "small"), ToolRepair(tools, "openai_chat"))
+    assert outcome(out)["calls"] == []
+
+
 def test_stop_reason_kept_for_max_tokens() -> None:
     events = text_stream(TEXTS[0][1], "whole", stop="max_tokens")
     out, _ = run(events)

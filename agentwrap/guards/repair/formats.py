@@ -127,8 +127,8 @@ class Toolbox:
             return None
         schema = spec.parameters if isinstance(spec.parameters, dict) else {}
         props = properties_of(schema)
-        if props and any(key not in props for key in raw):
-            return None  # every parameter tag names a declared parameter
+        if (props or exact) and any(key not in props for key in raw):
+            return None  # every parameter tag names a declared parameter (any, for a tool without a schema)
         return self.call(name, _typed(raw, schema), exact=exact)
 
     def call_object(self, text: str, *, exact: bool) -> EmbeddedCall | None:
