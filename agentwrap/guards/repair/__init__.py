@@ -1,10 +1,12 @@
 """Tool-call repair: a stream guard that hands the agent tool calls it can execute.
 
 Modules, one concept each: `validate` (the JSON-schema subset tools use),
-`arguments` (raw argument text -> schema-valid JSON), `names` (called name ->
-declared tool), `formats` (tool calls written into text, block parsers),
-`embedded` (the incremental scanner that finds them in streamed text) and
-`filter` (`ToolRepair`, the `StreamFilter`).
+`arguments` (raw argument text -> schema-valid JSON), `coerce` (the
+schema-guided coercions), `names` (called name -> declared tool), `formats`
+(tool calls written into text: block parsers), `markers` (where such blocks
+open and end), `embedded` (the incremental scanner that finds them in
+streamed text), `textlane` (text runs judged on their escaped bytes) and
+`filter` (`ToolRepair`, the `StreamFilter`). See docs/tool-repair.md.
 
 Pure: nothing here does I/O, reads the clock or imports asyncio.
 """

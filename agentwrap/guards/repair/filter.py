@@ -36,7 +36,6 @@ Pure: no I/O, no clock.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections import deque
 from typing import Any
@@ -46,6 +45,7 @@ from agentwrap.guards.repair.arguments import repair_arguments as _repair_argume
 from agentwrap.guards.repair.embedded import MAX_BLOCK_CHARS, MAX_HOLD_CHARS, EmbeddedScanner, Extracted
 from agentwrap.guards.repair.formats import Toolbox
 from agentwrap.guards.repair.names import NameResolver
+from agentwrap.guards.repair.textlane import take
 from agentwrap.protocols.neutral import NeutralEvent, Stop, TextDelta, ToolCallArgsDelta, ToolCallEnd, ToolCallStart
 from agentwrap.protocols.request import wire_call_id
 from agentwrap.protocols.summary import ToolSpec
@@ -54,10 +54,6 @@ __all__ = ["ToolRepair", "MAX_ARGS_CHARS"]
 
 MAX_ARGS_CHARS = 4 * 1024 * 1024  # a call's arguments held for judging, at most
 _TRIGGER = re.compile(r"[<`\[]")
-# The lane's literals, still JSON-escaped: a call can only start at one of these. A cheap
-# character class first; the exact pattern only for a literal with an escape or a U+Fxxx.
-_LANE_MAYBE = re.compile(rb"[<`\[\\\xef]")
-_LANE_TRIGGER = re.compile(rb"[<`\[]|\xef\xbd\x9c|\\u(?:003[cC]|0060|005[bB]|[fF][fF]5[cC])")
 _ID_PREFIX = {"anthropic_messages": "toolu_", "gemini": "call_"}
 _TO_TOOL_USE = ("end_turn", "stop_sequence")
 _EMPTY_OK = ("anthropic_messages", "gemini")  # agents that read empty arguments as {}
@@ -197,47 +193,7 @@ class ToolRepair:
         scanner = self._scanner
         if scanner is None:
             return True
-        if not scanner.lane_quiet or self._queue:
-            return False
-        joined = literals[0] if len(literals) == 1 else b"".join(literals)
-        if (_LANE_MAYBE.search(joined) and _LANE_TRIGGER.search(joined)) or (scanner.lane_span and b"\\n" in joined):
-            return False
-        last = literals[-1]
-        if len(last) > 2 and last[-2] != 0x20 and last[-3] != 0x5C and last[-7:-5] != b"\\u":
-            scanner.line_start = scanner.ws_line = False  # ends with a visible character, not an escape: mid-line
-        else:
-            self._lane_line(literals)
-        return True
-
-    def _lane_line(self, literals: list[bytes]) -> None:
-        """Keep the scanner's line state (fences and XML-style calls start lines) for a run
-        that went by on the lane: from the bytes of the last literal that has any text, or,
-        for a run ending in spaces only, from its decoded text."""
-        scanner = self._scanner
-        n = len(literals) - 1
-        while n > 0 and literals[n] == b'""':
-            n -= 1
-        last = literals[n]
-        nl = last.rfind(b"\\n")
-        if nl >= 0 and _escaped(last, nl):
-            segment = last[nl + 2 : -1]
-            if not segment:
-                scanner.at_newline()
-                return
-            if not segment.strip(b" "):
-                scanner.at_newline(len(segment))
-                return
-        else:
-            segment = last[1:-1]  # no newline in it (an escaped backslash before an "n" is text)
-        if segment.strip(b" "):
-            scanner.mid_line()
-            return
-        # Spaces only (or nothing) after the last newline: the line state depends on what
-        # came before, so decode back to the literal holding the run's last newline.
-        start = n
-        while start > 0 and b"\\n" not in literals[start]:
-            start -= 1
-        scanner.passed("".join(json.loads(b"[" + b",".join(literals[start : n + 1]) + b"]")))
+        return not self._queue and take(scanner, literals)
 
     def finish(self) -> list[NeutralEvent]:
         if self._inert:
@@ -415,10 +371,3 @@ class ToolRepair:
             self.notes.append(GuardNote(self.name, "extracted", detail))
         return out
 
-
-def _escaped(literal: bytes, pos: int) -> bool:
-    """Whether the backslash at `pos` starts an escape (an even number of backslashes before it)."""
-    n = pos
-    while n > 0 and literal[n - 1] == 0x5C:
-        n -= 1
-    return (pos - n) % 2 == 0
