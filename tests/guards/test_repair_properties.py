@@ -70,6 +70,18 @@ def test_repair_is_idempotent(tool: str, value: object, seed: str, mutation: str
 
 
 @SETTINGS
+@given(tool=st.sampled_from([t.name for t in TOOLS]) | st.text(max_size=12), raw=st.text(max_size=80) | json_ish.map(json.dumps), cuts=st.lists(st.integers(0, 100), max_size=5))
+def test_arbitrary_calls_never_raise(tool: str, raw: str, cuts: list[int]) -> None:
+    events = [ToolCallStart(0, "c1", tool or "x"), *[ToolCallArgsDelta(0, p) for p in _cut(raw, cuts)], ToolCallEnd(0), Stop("tool_use")]
+    out, filt = run(events)
+    if not any(n.action == "repaired" for n in filt.notes):
+        assert out == events
+    else:
+        (_, _, name, args), = outcome(out)["calls"]
+        assert validate(json.loads(args or "{}"), SCHEMAS[name]) is None
+
+
+@SETTINGS
 @given(case=st.sampled_from(CHANNEL), cuts=st.lists(st.integers(0, 400), max_size=6))
 def test_repaired_stream_is_left_alone_the_second_time(case: tuple, cuts: list[int]) -> None:
     _, name, raw, _ = case

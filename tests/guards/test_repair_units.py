@@ -110,6 +110,16 @@ def test_schema_without_parameters_takes_any_object() -> None:
     assert not repair_arguments("[1]", None).ok
 
 
+def test_hostile_arguments_fail_cleanly() -> None:
+    deep = '{"command": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    assert not repair_arguments(deep, SCHEMAS["Bash"]).ok
+    assert not repair_arguments('"' + deep.replace('"', '\\"') + '"', SCHEMAS["Bash"]).ok
+    assert not repair_arguments("{'command': '" + "x" * 300_000 + "'}", SCHEMAS["Bash"]).ok  # too long to repair
+    nested = {"type": "object", "properties": {"a": {"$ref": "#"}}}
+    assert repair_arguments('{"a": {"a": {"a": {}}}}', nested).ok  # a recursive schema
+    assert not repair_arguments('{"a": {"a": "1"}}', nested).ok
+
+
 # -- names ---------------------------------------------------------------------------
 
 

@@ -41,6 +41,7 @@ from agentwrap.guards.repair.validate import validate
 
 __all__ = ["ArgsResult", "repair_arguments", "parse_lenient", "loads_strict", "dumps_compact", "strip_fence", "truncation", "dropped_words"]
 
+MAX_REPAIR_CHARS = 256 * 1024  # broken arguments longer than this are not repaired (json-repair is pure Python)
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 _FENCE = re.compile(r"\A\s*(`{3,}|~{3,})[ \t]*([A-Za-z0-9_+-]*)[ \t]*\r?\n(.*?)\n?[ \t]*\1[ \t]*\s*\Z", re.S)
 _WORD = re.compile(r"[A-Za-z0-9]+")
@@ -78,8 +79,12 @@ def _reject_constant(name: str) -> Any:
 
 
 def loads_strict(text: str) -> Any:
-    """`json.loads` that refuses NaN and Infinity. Raises ValueError."""
-    return json.loads(text, parse_constant=_reject_constant)
+    """`json.loads` that refuses NaN and Infinity. Raises ValueError (for nesting too deep
+    to parse as well)."""
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except RecursionError as exc:
+        raise ValueError("nested too deeply") from exc
 
 
 def dumps_compact(value: Any) -> str:
@@ -177,6 +182,8 @@ def parse_lenient(text: str, problems: list[str], changes: list[str]) -> tuple[A
     stripped = text.strip()
     if not stripped or stripped[0] not in "{[\"'":
         return None, "not JSON"
+    if len(stripped) > MAX_REPAIR_CHARS:
+        return None, f"invalid JSON, too long to repair ({len(stripped)} characters)"
     cut = truncation(stripped)
     if cut:
         problems.append(cut)

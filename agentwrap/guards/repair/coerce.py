@@ -50,7 +50,10 @@ def _reject_constant(name: str) -> Any:
 
 
 def _loads(text: str) -> Any:
-    return json.loads(text, parse_constant=_reject_constant)
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except RecursionError as exc:
+        raise ValueError("nested too deeply") from exc
 
 
 def coerce(value: Any, schema: Any, root: Any, path: str, changes: list[str], depth: int = 0) -> Any:
