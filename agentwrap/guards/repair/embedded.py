@@ -56,7 +56,7 @@ import re
 from dataclasses import dataclass
 
 from agentwrap.guards.repair.formats import FENCE_INFOS, PARSERS, EmbeddedCall, Toolbox
-from agentwrap.guards.repair.markers import BARE, FENCED, LT_OPENERS, MAYBE, MISTRAL, YES, Block, Opener, partial
+from agentwrap.guards.repair.markers import BARE, FENCED, LT_OPENERS, MAYBE, MISTRAL, NO, YES, Block, Opener, partial
 from agentwrap.guards.repair.validate import properties_of
 
 __all__ = ["EmbeddedScanner", "Extracted", "MAX_HOLD_CHARS", "MAX_BLOCK_CHARS"]
@@ -90,6 +90,8 @@ class EmbeddedScanner:
         self._prefixes = frozenset(n[:k] for n in box.names for k in range(len(n) + 1))
         longest = max((len(n) for n in box.names), default=0)
         self.max_hold = max(max_hold_chars, longest + 32)
+        # The characters that can follow "<" in an opening (a region's, a marker's, a tool tag's).
+        self._second = frozenset(o.tokens[0][1][1] for o in LT_OPENERS if len(o.tokens[0][1]) > 1) | {n[0] for n in box.names if n}
         self.max_block = max_block_chars
         self._buf = ""  # undecided text (a candidate, or a partial marker)
         self._mode = _PLAIN
@@ -106,27 +108,17 @@ class EmbeddedScanner:
         self.ws_line = False  # only whitespace since the last newline (inline code ends at a blank line)
         self._steps = (self._plain, self._open, self._held_block, self._span, self._fence, self._in_region)  # by mode
         self.blank = True  # the message's text so far is whitespace
-        self.quiet = False  # plain text, nothing held, message not blank: text without a trigger just passes
-        self.lane_quiet = False  # as quiet, but in a fence, region or inline code too (see lane_ok)
-        self.lane_span = False  # inline code is open: a run with a newline must be read
+        # Kept by _settle. quiet: plain text, nothing held, the message not blank, so text
+        # without a trigger just passes (`_advance`). lane_quiet: the same in a fence, region
+        # or inline code too, for the lane (`passed`, `at_newline`, `mid_line`); lane_span:
+        # inline code is open, which a blank line ends, so a run with a newline must be read.
+        self.quiet = self.lane_quiet = self.lane_span = False
 
     # -- state -----------------------------------------------------------------
 
     @property
     def holding(self) -> bool:
         return bool(self._buf or self._tail)
-
-    @property
-    def idle(self) -> bool:
-        """Nothing held and plain text (no inline code, fence or region open)."""
-        return self._mode == _PLAIN and not self._buf and not self._tail
-
-    @property
-    def lane_ok(self) -> bool:
-        """Whether text without a trigger character may pass unscanned (`passed`, `at_newline`,
-        `mid_line`): nothing held, the message not blank (inline code takes it only without
-        a newline: a blank line would end it). Also kept as `lane_quiet` / `lane_span`."""
-        return self.lane_quiet
 
     def at_newline(self, spaces: int = 0) -> None:
         """Text that ends with a newline and `spaces` spaces went by unscanned (the message is
@@ -178,11 +170,7 @@ class EmbeddedScanner:
                 self._tail.append(text)
                 return
             self._release_tail(as_calls=False)
-        out = self._out
-        if out and type(out[-1]) is str:
-            out[-1] += text
-        else:
-            out.append(text)
+        self._out.append(text)
 
     def _calls(self, found: Extracted) -> None:
         self._advance(found.raw)
@@ -230,19 +218,27 @@ class EmbeddedScanner:
 
     def _plain(self, final: bool) -> bool:
         buf = self._buf
-        m = (_TRIGGER_BLANK if self.blank else _TRIGGER).search(buf)
-        if m is None:
-            self._buf = ""
-            self._text(buf)
-            return False
-        i = m.start()
-        if i:
-            self._text(buf[:i])
-        self._buf = buf[i:]
-        self._kind = buf[i]
-        self._at_line = self.line_start
-        self._mode = _OPEN
-        return True
+        search = (_TRIGGER_BLANK if self.blank else _TRIGGER).search
+        start = pos = 0  # buf[start:] is not emitted yet; triggers are looked for from pos
+        while True:
+            m = search(buf, pos)
+            if m is None:
+                self._buf = ""
+                self._text(buf[start:])
+                return False
+            i = m.start()
+            if i > start:
+                self._text(buf[start:i])  # the line state at i is then known
+                start = i
+            kind = buf[i]
+            if kind in "<[" and self._status(kind, buf[i : i + self.max_hold + 1], final or i + self.max_hold < len(buf))[0] == NO:
+                pos = i + 1  # not an opening: it is text (emitted with what follows), no held copy made
+                continue
+            self._buf = buf[i:]
+            self._kind = kind
+            self._at_line = self.line_start
+            self._mode = _OPEN
+            return True
 
     def _reject(self, n: int = 1, mode: int = _PLAIN) -> bool:
         """The held candidate is not one: its first `n` characters are text."""
@@ -251,24 +247,39 @@ class EmbeddedScanner:
         self._text(head)
         return True
 
+    def _status(self, kind: str, held: str, complete: bool) -> tuple[int, Opener | None, int, str]:
+        """Whether `held` opens a block or region: (YES, opener, end, name), MAYBE while it may
+        (unless `complete`: no more text will come within the bound), else NO."""
+        if kind == "{":
+            candidates = [BARE] if self.blank else []
+        elif kind == "[":
+            if len(held) > 1 and held[1] != "T":
+                return NO, None, 0, ""
+            candidates = [MISTRAL]
+        else:
+            if len(held) > 1 and held[1] not in self._second:
+                return NO, None, 0, ""  # no opening has this second character: the common case
+            candidates = [o for o in LT_OPENERS if self.line_start or not o.line_start]
+        maybe = False
+        for opener in candidates:
+            status, end, name = partial(held, opener.tokens, self._names, self._prefixes)
+            if status == YES:
+                return YES, opener, end, name
+            maybe = maybe or status == MAYBE
+        if maybe and not complete and len(held) <= self.max_hold:
+            return MAYBE, None, 0, ""
+        return NO, None, 0, ""
+
     def _open(self, final: bool) -> bool:
         kind = self._kind
         if kind == "`":
             return self._ticks_open(final)
-        if kind == "{":
-            candidates = [BARE] if self.blank else []
-        elif kind == "[":
-            candidates = [MISTRAL]
-        else:
-            candidates = [o for o in LT_OPENERS if self._at_line or not o.line_start]
-        buf = self._buf
-        maybe = False
-        for opener in candidates:
-            status, end, name = partial(buf, opener.tokens, self._names, self._prefixes)
-            if status == YES:
-                return self._confirm(opener, end, name)
-            maybe = maybe or status == MAYBE
-        if maybe and not final and len(buf) <= self.max_hold:
+        line_start, self.line_start = self.line_start, self._at_line
+        status, opener, end, name = self._status(kind, self._buf, final)
+        self.line_start = line_start
+        if status == YES:
+            return self._confirm(opener, end, name)  # type: ignore[arg-type]
+        if status == MAYBE:
             return False
         return self._reject()
 
