@@ -26,7 +26,10 @@ byte for byte):
 1. Strong markers, anywhere in the text (mid-line too): `<tool_call>`,
    `<function=`, `<function_calls>`, `<invoke name=`, DeepSeek's
    `<｜tool▁calls▁begin｜>` / `<｜tool▁call▁begin｜>` (also with an ASCII
-   bar), `[TOOL_CALLS]`. Text before and after stays text.
+   bar), Kimi's `<|tool_calls_section_begin|>` / `<|tool_call_begin|>`,
+   `[TOOL_CALLS]`. The block's body must start as its format's does within
+   the hold bound (markers.HEADS), or the marker is text at once. Text
+   before and after stays text.
 2. Weak formats count only where nothing but whitespace (or other calls)
    follows them in the message ("tail rule"); one that more text follows
    is released as the text it was:

@@ -17,6 +17,10 @@ Formats:
 - `deepseek`: `<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>N
   ```json {...}```<｜tool▁call▁end｜><｜tool▁calls▁end｜>`, and V3.1's
   `<｜tool▁call▁begin｜>N<｜tool▁sep｜>{...}<｜tool▁call▁end｜>`;
+- GLM-4.5/4.6 in a `tool_call` block: `<tool_call>N<arg_key>KEY</arg_key>
+  <arg_value>value</arg_value>...</tool_call>`;
+- `kimi`: Kimi K2's `<|tool_calls_section_begin|><|tool_call_begin|>functions.N:0
+  <|tool_call_argument_begin|>{...}<|tool_call_end|><|tool_calls_section_end|>`;
 - `mistral`: `[TOOL_CALLS][{"name": N, "arguments": {...}}, ...]` and
   `[TOOL_CALLS]N[ARGS]{...}`;
 - `xml`: `<N><KEY>value</KEY>...</N>`, N a declared tool;
@@ -43,7 +47,7 @@ from agentwrap.guards.repair.names import NameResolver
 from agentwrap.guards.repair.validate import properties_of, resolve, schema_types
 from agentwrap.protocols.summary import ToolSpec
 
-__all__ = ["EmbeddedCall", "Toolbox", "PARSERS", "DS"]
+__all__ = ["EmbeddedCall", "Toolbox", "PARSERS", "DS", "KIMI"]
 
 # DeepSeek's special tokens (U+FF5C FULLWIDTH VERTICAL LINE, U+2581 LOWER ONE EIGHTH BLOCK).
 DS = {
@@ -54,6 +58,13 @@ DS = {
     "sep": "<｜tool▁sep｜>",
 }
 _DS_ASCII = {v.replace("｜", "|"): v for v in DS.values()}  # the same tokens with an ASCII bar
+KIMI = {
+    "calls_begin": "<|tool_calls_section_begin|>",
+    "calls_end": "<|tool_calls_section_end|>",
+    "call_begin": "<|tool_call_begin|>",
+    "call_end": "<|tool_call_end|>",
+    "args": "<|tool_call_argument_begin|>",
+}
 
 _WS = " \t\r\n"
 _FUNCTION = re.compile(r"<function=([^>\n]{1,200})>")
@@ -62,6 +73,9 @@ _PARAM_ATTR = re.compile(r"""<parameter\s+name=["']([^"'\n]{1,200})["']\s*>""")
 _PARAM_XML = re.compile(r"<([A-Za-z_][A-Za-z0-9_.:-]{0,127})>")
 _INVOKE = re.compile(r"""<invoke\s+name=["']([^"'\n]{1,200})["']\s*>""")
 _FENCE = re.compile(r"\A[ \t]*(`{3,})[ \t]*([A-Za-z0-9_-]*)[ \t]*\r?\n(.*?)(?:\n[ \t]*\1`*[ \t]*\r?\n?)?\Z", re.S)
+_GLM_NAME = re.compile(r"\A([^\s<>]{1,200})\s*")
+_GLM_ARG = re.compile(r"\s*<arg_key>(.{1,200}?)</arg_key>\s*<arg_value>(.*?)</arg_value>", re.S)
+_KIMI_ID = re.compile(r"\A\s*(?:functions\.)?([^\s:<>]{1,200})(?::\d+)?\s*\Z")
 _MISTRAL_ARGS = re.compile(r"\A\s*([^\s\[\]{}]{1,200})(?:\[CALL_ID\][^\[]*)?\[ARGS\](.*)\Z", re.S)
 FENCE_INFOS = ("", "json", "tool_call", "tool", "function")
 
@@ -212,7 +226,26 @@ def parse_tool_call(block: str, box: Toolbox, closed: bool) -> list[EmbeddedCall
     if inner.startswith("{"):
         call = box.call_object(inner, exact=False)
         return [call] if call else None
-    return None
+    return _glm(inner, box)
+
+
+def _glm(inner: str, box: Toolbox) -> list[EmbeddedCall] | None:
+    """GLM's body: the name, then <arg_key>/<arg_value> pairs (whitespace between)."""
+    m = _GLM_NAME.match(inner)
+    if m is None:
+        return None
+    raw: dict[str, str] = {}
+    pos = m.end()
+    while pos < len(inner):
+        pair = _GLM_ARG.match(inner, pos)
+        if pair is None or pair.group(1) in raw:
+            return None
+        raw[pair.group(1).strip()] = pair.group(2)
+        pos = pair.end()
+        while pos < len(inner) and inner[pos] in _WS:
+            pos += 1
+    call = box.from_params(m.group(1), raw, exact=False)
+    return [call] if call else None
 
 
 def parse_function(block: str, box: Toolbox, closed: bool) -> list[EmbeddedCall] | None:
@@ -305,6 +338,32 @@ def _deepseek_call(body: str, box: Toolbox) -> EmbeddedCall | None:
     return box.call(name.strip(), rest.strip(_WS), exact=False)
 
 
+def parse_kimi(block: str, box: Toolbox, closed: bool) -> list[EmbeddedCall] | None:
+    if block.startswith(KIMI["calls_begin"]):
+        inner = _strip_end(block[len(KIMI["calls_begin"]) :], KIMI["calls_end"], closed)
+    else:
+        inner = block
+    if inner is None:
+        return None
+    calls: list[EmbeddedCall] = []
+    pos, begin, end = 0, KIMI["call_begin"], KIMI["call_end"]
+    while True:
+        while pos < len(inner) and inner[pos] in _WS:
+            pos += 1
+        if pos == len(inner):
+            return calls or None
+        stop = inner.find(end, pos)
+        if not inner.startswith(begin, pos) or stop < 0:
+            return None
+        call_id, sep, args = inner[pos + len(begin) : stop].partition(KIMI["args"])
+        m = _KIMI_ID.match(call_id)
+        call = box.call(m.group(1), args.strip(_WS), exact=False) if sep and m else None
+        if call is None:
+            return None
+        calls.append(call)
+        pos = stop + len(end)
+
+
 def parse_mistral(block: str, box: Toolbox, closed: bool) -> list[EmbeddedCall] | None:
     rest = block[len("[TOOL_CALLS]") :].strip(_WS)
     if rest.startswith("["):
@@ -352,6 +411,7 @@ PARSERS = {
     "invoke": parse_invoke,
     "function_calls": parse_function_calls,
     "deepseek": parse_deepseek,
+    "kimi": parse_kimi,
     "mistral": parse_mistral,
     "xml": parse_xml,
     "fenced": parse_fenced,

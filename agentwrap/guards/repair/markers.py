@@ -11,8 +11,8 @@ object (bare calls), a closing fence line (fenced calls), or the end of the
 message (`[TOOL_CALLS]`). An XML-style block is also checked as it grows
 (`xml_viable`), so text that merely starts with a tool's tag is released as
 soon as a child that is not a parameter appears; a strong block's body must
-start as its format's does (`HEADS`: `{` or `<function=` after
-`<tool_call>`, `<invoke` after `<function_calls>`, ...) within the hold
+start as its format's does (`HEADS`: `{`, `<function=` or a name and
+`<arg_key>` after `<tool_call>`, `<invoke` after `<function_calls>`, ...) within the hold
 bound, so a marker merely named in prose is released at once.
 
 Pure: no I/O.
@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from agentwrap.guards.repair.formats import DS
+from agentwrap.guards.repair.formats import DS, KIMI
 
 __all__ = ["NO", "MAYBE", "YES", "Opener", "Block", "partial", "head_status", "LT_OPENERS", "BARE", "MISTRAL", "FENCED"]
 
@@ -54,6 +54,8 @@ def _lt_openers() -> list[Opener]:
         call_begin, call_end = DS["call_begin"].replace("｜", bar), DS["call_end"].replace("｜", bar)
         out.append(Opener("deepseek", (("lit", calls_begin),), calls_end, True, head="deepseek_calls"))
         out.append(Opener("deepseek", (("lit", call_begin),), call_end, True, head="deepseek_call"))
+    out.append(Opener("kimi", (("lit", KIMI["calls_begin"]),), KIMI["calls_end"], True, head="kimi_calls"))
+    out.append(Opener("kimi", (("lit", KIMI["call_begin"]),), KIMI["call_end"], True, head="kimi_call"))
     for tag in ("think", "thinking"):
         out.append(Opener("region", (("lit", f"<{tag}>"),), f"</{tag}>", True))
     out.append(Opener("xml", (("lit", "<"), ("name", ">"), ("lit", ">")), "", False, True))
@@ -115,12 +117,20 @@ def _named(terminator: str, *after: str) -> tuple:
 # What a strong block's body must start with (alternatives); checked until it does.
 _SEP = (DS["sep"], DS["sep"].replace("｜", "|"))
 HEADS: dict[str, tuple] = {
-    "tool_call": _ws_lit("{", "<function="),
+    # JSON, Qwen3-Coder's <function=...>, or GLM's name then <arg_key> (or nothing: no arguments)
+    "tool_call": (
+        *_ws_lit("{", "<function="),
+        (("ws",), ("word", "<"), ("lit", "<arg_key>")),
+        (("ws",), ("word", "\n"), ("ws",), ("lit", "<arg_key>")),
+        (("ws",), ("word", "<"), ("lit", "</tool_call>")),
+    ),
     "function": _named(">", "{", "<parameter=", "</function>"),
     "invoke": _named(">", "<parameter", "</invoke>"),
     "function_calls": _ws_lit("<invoke"),
     "deepseek_calls": _ws_lit(DS["call_begin"], DS["call_begin"].replace("｜", "|")),
     "deepseek_call": tuple((("any", sep), ("lit", sep)) for sep in _SEP),
+    "kimi_calls": _ws_lit(KIMI["call_begin"]),
+    "kimi_call": ((("any", KIMI["args"]), ("lit", KIMI["args"])),),
     "mistral": (*_ws_lit("["), (("word", "["), ("lit", "[ARGS]")), (("word", "["), ("lit", "[CALL_ID]"))),
 }
 
