@@ -29,6 +29,7 @@ __all__ = ["NO", "MAYBE", "YES", "Opener", "Block", "partial", "head_status", "L
 
 NO, MAYBE, YES = 0, 1, 2
 _WS = " \t\r\n"
+_WORD = re.compile(r"[\w.:-]*")  # a tool name as models write it after a marker
 _JSON_IN_STRING = re.compile(r'[^"\\]*')
 _JSON_OUTSIDE = re.compile(r'[^"{}\[\]]*')
 
@@ -90,7 +91,7 @@ def partial(s: str, tokens: tuple, names: frozenset[str], prefixes: frozenset[st
         elif kind == "any" or kind == "word":  # a name on one line (a word: no spaces), to a terminator
             stop = s.find(token[1], pos)
             name = s[pos:] if stop < 0 else s[pos:stop]
-            if len(name) > 200 or "\n" in name or (kind == "word" and (" " in name or "\t" in name)):
+            if len(name) > 200 or "\n" in name or (kind == "word" and not _WORD.fullmatch(name)):
                 return NO, 0, ""
             if stop < 0:
                 return MAYBE, 0, ""
@@ -120,9 +121,9 @@ HEADS: dict[str, tuple] = {
     # JSON, Qwen3-Coder's <function=...>, or GLM's name then <arg_key> (or nothing: no arguments)
     "tool_call": (
         *_ws_lit("{", "<function="),
-        (("ws",), ("word", "<"), ("lit", "<arg_key>")),
-        (("ws",), ("word", "\n"), ("ws",), ("lit", "<arg_key>")),
-        (("ws",), ("word", "<"), ("lit", "</tool_call>")),
+        (("word", "<"), ("lit", "<arg_key>")),
+        (("word", "\n"), ("ws",), ("lit", "<arg_key>")),
+        (("word", "<"), ("lit", "</tool_call>")),
     ),
     "function": _named(">", "{", "<parameter=", "</function>"),
     "invoke": _named(">", "<parameter", "</invoke>"),
