@@ -20,7 +20,7 @@ stream, or a real tool call): blocks still open are parsed then, if their
 format may end without its closer, else released as text.
 
 Rules (a call is only ever a call of a declared function tool whose
-arguments can be made schema-valid, see formats.py; anything else stays text,
+arguments can be made schema-valid, see toolbox.py; anything else stays text,
 byte for byte):
 
 1. Strong markers, anywhere in the text (mid-line too): `<tool_call>`,
@@ -58,7 +58,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from agentwrap.guards.repair.formats import FENCE_INFOS, PARSERS, EmbeddedCall, Toolbox
+from agentwrap.guards.repair.formats import FENCE_INFOS, PARSERS
+from agentwrap.guards.repair.toolbox import EmbeddedCall, Toolbox
 from agentwrap.guards.repair.markers import BARE, FENCED, LT_OPENERS, MAYBE, MISTRAL, NO, YES, Block, Opener, partial
 from agentwrap.guards.repair.validate import properties_of
 

@@ -43,7 +43,7 @@ from typing import Any
 from agentwrap.guards.base import GuardNote
 from agentwrap.guards.repair.arguments import repair_arguments as _repair_arguments
 from agentwrap.guards.repair.embedded import MAX_BLOCK_CHARS, MAX_HOLD_CHARS, EmbeddedScanner, Extracted
-from agentwrap.guards.repair.formats import Toolbox
+from agentwrap.guards.repair.toolbox import Toolbox
 from agentwrap.guards.repair.names import NameResolver
 from agentwrap.guards.repair.textlane import take
 from agentwrap.protocols.neutral import NeutralEvent, Stop, TextDelta, ToolCallArgsDelta, ToolCallEnd, ToolCallStart
