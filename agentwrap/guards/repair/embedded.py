@@ -113,7 +113,7 @@ class EmbeddedScanner:
         self._steps = (self._plain, self._open, self._held_block, self._span, self._fence, self._in_region)  # by mode
         self.blank = True  # the message's text so far is whitespace
         # Kept by _settle. quiet: plain text, nothing held, the message not blank, so text
-        # without a trigger just passes (`_advance`). lane_quiet: the same in a fence, region
+        # without a trigger just passes (`advance`). lane_quiet: the same in a fence, region
         # or inline code too, for the lane (`passed`, `at_newline`, `mid_line`); lane_span:
         # inline code is open, which a blank line ends, so a run with a newline must be read.
         self.quiet = self.lane_quiet = self.lane_span = False
@@ -137,7 +137,7 @@ class EmbeddedScanner:
 
     def passed(self, text: str) -> None:
         """`text` went by unscanned (it holds no trigger character and the scanner was idle)."""
-        self._advance(text)
+        self.advance(text)
         self._settle()
 
     def _settle(self) -> None:
@@ -147,7 +147,9 @@ class EmbeddedScanner:
         self.lane_quiet = idle and mode != _OPEN and mode != _BLOCK
         self.lane_span = mode == _SPAN
 
-    def _advance(self, text: str) -> None:
+    def advance(self, text: str) -> None:
+        """Move the line state and the message's blankness on past `text` (text that passes
+        unscanned while the scanner is `quiet`, and every piece it emits)."""
         if self.blank and text.strip(_WS):
             self.blank = False
         nl = text.rfind("\n")
@@ -168,7 +170,7 @@ class EmbeddedScanner:
     def _text(self, text: str) -> None:
         if not text:
             return
-        self._advance(text)
+        self.advance(text)
         if self._tail:
             if not text.strip(_WS):
                 self._tail.append(text)
@@ -177,7 +179,7 @@ class EmbeddedScanner:
         self._out.append(text)
 
     def _calls(self, found: Extracted) -> None:
-        self._advance(found.raw)
+        self.advance(found.raw)
         self.blank = False
         if not found.strong or self._tail:
             self._tail.append(found)

@@ -141,7 +141,7 @@ class ToolRepair:
             if scanner is None or not event.text:
                 return self._push(event)
             if scanner.quiet and not self._queue and not _TRIGGER.search(event.text):
-                scanner._advance(event.text)  # no trigger: the scanner's state moves as for text
+                scanner.advance(event.text)  # no trigger: the scanner's state moves as for text
                 return [event]
             slot = _Slot(event, None)
             self._queue.append(slot)
