@@ -78,8 +78,6 @@ def _check_calls(turn: Turn) -> None:
 @pytest.mark.parametrize("backend", PROTOCOLS)
 @pytest.mark.parametrize(("case", "name", "raw", "expected"), CHANNEL, ids=[c[0] for c in CHANNEL])
 def test_channel_call_across_protocols(case: str, name: str, raw: str, expected: object, backend: str, agent: str) -> None:
-    if name == "Ping":
-        pytest.skip("empty arguments are covered per protocol in test_repair_filter")
     turn, filt, _ = through(backend, agent, call_stream(name, raw, "small"))
     assert turn.stop == TOOL_STOP[agent] and len(turn.tools) == 1
     if backend == "gemini" and not _crosses_gemini(raw):
