@@ -161,12 +161,15 @@ def resolve_routing(spec: AgentSpec, flag: str | None, env: Mapping[str, str], c
     beyond running a profile's `api_key_cmd`."""
     from pathlib import Path
 
-    from agentwrap.config.loader import select_profile
+    from agentwrap.config.loader import ProfileCatalog, select_profile
 
     native = spec.native_key(env)
-    profile, reason = select_profile(spec.name, flag, env, Path(cwd or os.getcwd()))
+    where = Path(cwd or os.getcwd())
+    catalog = ProfileCatalog(where)
+    profile, reason = select_profile(spec.name, flag, env, where, catalog=catalog)
     if profile is None:
-        profile = _default_profile(spec, native, env)
+        # The project file's [guards] apply to native pass-through too.
+        profile = catalog.with_project_guards(_default_profile(spec, native, env))
     check_protocols(profile, spec)
     backends = _routed_backends(profile)
     key_mode = native is not None or any(b.type == "scripted" or b.has_key_source for b in backends)

@@ -64,6 +64,7 @@ import json
 from dataclasses import dataclass
 from typing import Literal
 
+from agentwrap.config.model import TOOL_LOOP_MAX_REPEATS, TOOL_LOOP_MIN_REPEATS
 from agentwrap.guards.base import GuardNote
 from agentwrap.guards.commands import reply_events
 from agentwrap.guards.volatile import mask_volatile
@@ -89,8 +90,8 @@ __all__ = [
     "steer_note",
 ]
 
-DEFAULT_MAX_REPEATS = 4
-MIN_MAX_REPEATS = 2  # 1 would step in after any single call
+DEFAULT_MAX_REPEATS = TOOL_LOOP_MAX_REPEATS
+MIN_MAX_REPEATS = TOOL_LOOP_MIN_REPEATS
 ANSWER_RESPONSE_ID = "msg_agentwrap_tool_loop"
 
 Action = Literal["pass", "steer", "answer"]
