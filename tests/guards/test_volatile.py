@@ -20,6 +20,7 @@ from agentwrap.guards.volatile import mask_volatile
             "Chunk ID: <id>\nWall time: <duration>\nProcess exited with code 0\nOriginal token count: 0\nOutput:",
         ),
         ("Process running with session ID 31337", "Process running with session ID <id>"),
+        ("Chunk ID: abcdef", "Chunk ID: <id>"),
         # Codex code mode
         ("Script completed\nWall time 0.1 seconds\nOutput:\n", "Script completed\nWall time <duration>\nOutput:"),
         ("Script running with cell ID 7", "Script running with cell ID <id>"),
@@ -57,6 +58,7 @@ from agentwrap.guards.volatile import mask_volatile
         # temp paths
         ("wrote /tmp/tmpk2x9_a8/out.txt", "wrote /tmp/<tmp>/out.txt"),
         ("dir /tmp/tmp.Xa81b2Cq", "dir /tmp/<tmp>"),
+        ("wrote /tmp/tmpabcdef/out.txt", "wrote /tmp/<tmp>/out.txt"),
         ("/var/folders/zz/zyxvpxvq6csfxvn_n0000000000000/T/tmpab_cd/f", "/var/folders/zz/zyxvpxvq6csfxvn_n0000000000000/T/<tmp>/f"),
         ("C:\\Users\\me\\AppData\\Local\\Temp\\tmp_ab12\\x", "C:\\Users\\me\\AppData\\Local\\Temp\\<tmp>\\x"),
         ("/tmp/pytest-of-me/pytest-12/test_a0", "/tmp/pytest-of-me/pytest-<n>/test_a0"),
