@@ -301,3 +301,11 @@ def test_starter_mentions_guards_commented_out_and_they_are_valid(run) -> None:
     assert {name: set(table) for name, table in uncommented["guards"].items()} == {name: set(keys) for name, keys in GUARD_KEYS.items()}
     path = write(user_profiles_dir() / "uncommented.toml", BASE + "\n".join(lines) + "\n")
     assert load_profile(str(path), env={}).guards == GuardsConfig()
+
+
+def test_native_pass_through_reports_a_broken_project_guards_table(tmp_path: Path) -> None:
+    path = write(tmp_path / "repo" / ".agentwrap.toml", '[guards.loop]\naction = "stop"\n')
+    for flag in (None, "native"):
+        with pytest.raises(ConfigError) as err:
+            resolve_routing(AGENTS["claude"], flag, {}, str(tmp_path / "repo"))
+        assert str(err.value).startswith(f"{path}: guards.loop.action"), str(err.value)
