@@ -121,7 +121,24 @@ def _env_refs(data: Any) -> list[str]:
     return sorted(found)
 
 
-def _show_doc(catalog, entry, data: dict[str, Any]) -> dict[str, Any]:
+def _guards(data: dict[str, Any]) -> dict[str, Any]:
+    """The profile's guards in effect: its `[guards]` over the defaults (all on)."""
+    from dataclasses import asdict
+
+    from agentwrap.config.loader import guards_config
+
+    return asdict(guards_config(data.get("guards")))
+
+
+def _project_guards(catalog) -> tuple[str, dict[str, Any]] | None:
+    """(project file, its top-level [guards]) when it sets any; they apply over every profile's."""
+    project = catalog.project
+    if project is None or not project.guards:
+        return None
+    return str(project.path), project.guards
+
+
+def _show_doc(catalog, entry, data: dict[str, Any], project_guards: tuple[str, dict[str, Any]] | None) -> dict[str, Any]:
     safe = _redacted_profile(data)
     backends = {}
     for name, b in (safe.get("backends") or {}).items():
@@ -151,6 +168,8 @@ def _show_doc(catalog, entry, data: dict[str, Any]) -> dict[str, Any]:
         "backends": backends,
         "routes": routes,
         "agent_env": safe.get("agent_env", {}),
+        "guards": _guards(data),
+        "project_guards": project_guards[1] if project_guards else {},
         "env_refs": _env_refs(safe),
     }
 
@@ -186,6 +205,19 @@ STARTER_HEADER = """\
 # [agent_env.claude]                        Claude Code's model variables, set for the agent
 #   ANTHROPIC_MODEL = "..."                 also ANTHROPIC_DEFAULT_{{OPUS,SONNET,HAIKU}}_MODEL,
 #                                           CLAUDE_CODE_SUBAGENT_MODEL, CLAUDE_CODE_MAX_CONTEXT_TOKENS
+#
+# [guards.loop]                             the model's answer going round in circles (all guards are on by default)
+#   enabled = true
+#   sensitivity = "normal"                  or "low" (fewer, surer catches) | "high" (earlier catches)
+#   action = "cut"                          or "warn": end the looping answer, or only record it
+# [guards.tool_loop]                        the same tool call with the same result, again and again
+#   enabled = true
+#   max_repeats = 4                         identical call+result rounds before agentwrap steps in (at least 2)
+# [guards.tool_repair]                      fix malformed tool calls before the agent sees them
+#   enabled = true
+#   arguments = true                        invalid argument JSON
+#   names = true                            a tool name that is not quite one the agent offered
+#   text_calls = true                       tool calls written out as text
 """
 
 STARTER_DATA: dict[str, Any] = {
@@ -297,20 +329,24 @@ def make_profiles_app() -> typer.Typer:
             problem = check_profile(data)
             if problem is not None:
                 raise ConfigError(f"{entry.path}: {entry.field_prefix}{problem[0]}: {problem[1]}")
+            project_guards = _project_guards(cat)
         except ConfigError as exc:
             raise _fail(str(exc)) from None
-        doc = _show_doc(cat, entry, data)
+        doc = _show_doc(cat, entry, data, project_guards)
         if json_out:
             _print_json({"profile": doc})
             return
         import tomli_w
 
-        safe = _redacted_profile(data)
+        safe = {**_redacted_profile(data), "guards": doc["guards"]}  # guards with their defaults
         print(f"# profile {entry.name!r} ({entry.kind}): {entry.source}")
         if entry.data.get("extends"):
             print(f"# extends {entry.data['extends']!r}; shown merged")
         if doc["env_refs"]:
             print(f"# reads environment variables: {', '.join(doc['env_refs'])}")
+        if project_guards is not None:
+            over = ", ".join(f"{name}.{key} = {json.dumps(value)}" for name, table in project_guards[1].items() for key, value in table.items())
+            print(f"# sessions under {project_guards[0]} use these guards with its [guards] over them: {over or '(none)'}")
         print(tomli_w.dumps(safe), end="")
 
     @app.command("path")

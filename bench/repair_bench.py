@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from agentwrap.guards.repair import ToolRepair  # noqa: E402
 from agentwrap.protocols.neutral import TextDelta, ToolCallArgsDelta, ToolCallEnd, ToolCallStart  # noqa: E402
-from agentwrap.protocols.summary import ToolSpec  # noqa: E402
+from agentwrap.protocols.neutral.summary import ToolSpec  # noqa: E402
 
 _STR, _INT, _BOOL = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}
 TOOLS = (

@@ -17,6 +17,11 @@ Which profile an agent uses (`select_profile`): `--profile` > the
 its top-level `profile` > none (native pass-through). The name `native`
 anywhere in that chain means "no profile" explicitly.
 
+Guards: a profile's `[guards]` merge like any table (over `extends`), and the
+project file's top-level `[guards]` is laid over the guards of whichever
+profile a session in that project uses, native pass-through included
+(`ProfileCatalog.resolve`, `ProfileCatalog.with_project_guards`).
+
 Only the files a lookup needs are read, and pydantic-core is imported only when
 a profile file is actually validated, so the zero-config path stays light.
 """
@@ -29,7 +34,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from agentwrap.config.model import BackendConfig, ModelInfo, ProfileConfig, RouteConfig, WhenConfig
+from agentwrap.config.model import BackendConfig, GuardsConfig, ModelInfo, ProfileConfig, RouteConfig, WhenConfig
 from agentwrap.errors import ConfigError
 
 __all__ = [
@@ -48,6 +53,7 @@ __all__ = [
     "native_profile",
     "select_profile",
     "is_path_spec",
+    "guards_config",
 ]
 
 PROJECT_FILE_NAME = ".agentwrap.toml"
@@ -79,6 +85,19 @@ def native_profile(agent: str, protocol: str, base_url: str, headers: tuple[tupl
         backends={"native": backend},
         routes=(RouteConfig(backend="native"),),
         source_kind="native",
+    )
+
+
+def guards_config(data: Mapping[str, Any] | None, base: GuardsConfig = GuardsConfig()) -> GuardsConfig:
+    """`base` with a validated `[guards]` table laid over it, key by key."""
+    if not data:
+        return base
+    from dataclasses import replace
+
+    return GuardsConfig(
+        loop=replace(base.loop, **data.get("loop", {})),
+        tool_loop=replace(base.tool_loop, **data.get("tool_loop", {})),
+        tool_repair=replace(base.tool_repair, **data.get("tool_repair", {})),
     )
 
 
@@ -171,7 +190,7 @@ def _entry_from_file(path: Path, kind: str, name: str | None = None) -> ProfileE
 class ProjectFile:
     """A validated `.agentwrap.toml`."""
 
-    __slots__ = ("path", "default_profile", "agents", "profiles")
+    __slots__ = ("path", "default_profile", "agents", "profiles", "guards")
 
     def __init__(
         self,
@@ -179,11 +198,13 @@ class ProjectFile:
         default_profile: str | None = None,
         agents: dict[str, str] | None = None,
         profiles: dict[str, ProfileEntry] | None = None,
+        guards: dict[str, Any] | None = None,
     ) -> None:
         self.path = path
         self.default_profile = default_profile
         self.agents = agents or {}  # agent -> profile spec
         self.profiles = profiles or {}
+        self.guards = guards or {}  # the top-level [guards] table, validated, for every session here
 
     def __repr__(self) -> str:
         return f"ProjectFile({str(self.path)!r})"
@@ -223,7 +244,7 @@ def load_project_file(path: Path) -> ProjectFile:
                 )
         profiles[name] = ProfileEntry(name=name, kind="project", path=path, data=_absolutize_scripts(pdata, path.parent))
     agents = {agent: choice["profile"] for agent, choice in (data.get("agents") or {}).items()}
-    return ProjectFile(path=path, default_profile=data.get("profile"), agents=agents, profiles=profiles)
+    return ProjectFile(path=path, default_profile=data.get("profile"), agents=agents, profiles=profiles, guards=data.get("guards"))
 
 
 # -- the catalogue ----------------------------------------------------------------
@@ -376,8 +397,17 @@ class ProfileCatalog:
         return _build(entry, self.merged(entry), env)
 
     def resolve(self, spec: str, env: Mapping[str, str] | None = None) -> ProfileConfig:
-        """Load the profile `spec` (a name or a path) ready for a session."""
-        return self.build(self.lookup(spec), os.environ if env is None else env)
+        """Load the profile `spec` (a name or a path) ready for a session (project guards applied)."""
+        return self.with_project_guards(self.build(self.lookup(spec), os.environ if env is None else env))
+
+    def with_project_guards(self, profile: ProfileConfig) -> ProfileConfig:
+        """`profile` with the project file's top-level `[guards]` laid over its own."""
+        project = self.project
+        if project is None or not project.guards:
+            return profile
+        from dataclasses import replace
+
+        return replace(profile, guards=guards_config(project.guards, profile.guards))
 
 
 def _build(entry: ProfileEntry, data: dict[str, Any], env: Mapping[str, str]) -> ProfileConfig:
@@ -470,6 +500,7 @@ def _build(entry: ProfileEntry, data: dict[str, Any], env: Mapping[str, str]) ->
         description=data.get("description", ""),
         source_kind=entry.kind,
         agent_env=agent_env,
+        guards=guards_config(data.get("guards")),
     )
 
 
@@ -508,13 +539,16 @@ def select_profile(
     catalog: ProfileCatalog | None = None,
     project: bool = True,
     warnings: list[str] | None = None,
+    native: Callable[[], ProfileConfig] | None = None,
 ) -> tuple[ProfileConfig | None, str]:
-    """The profile `agent` uses in `cwd`, and why; None means native pass-through.
+    """The profile `agent` uses in `cwd`, and why.
 
     Precedence: `--profile` (`flag`) > `AGENTWRAP_PROFILE` > the project file's
-    `[agents.AGENT] profile` > its `profile` > none. `project=False` (or
-    `AGENTWRAP_NO_PROJECT=1`) ignores the project file. When a profile is named
-    (flag or variable) and `warnings` is a list, a broken project file is
+    `[agents.AGENT] profile` > its `profile` > none: native pass-through, which
+    comes back as None, or, given `native`, as `native()` with the project
+    file's `[guards]` laid over it (every profile gets them). `project=False`
+    (or `AGENTWRAP_NO_PROJECT=1`) ignores the project file. When a profile is
+    named (flag or variable) and `warnings` is a list, a broken project file is
     reported there and ignored. Raises ConfigError.
     """
     project = project and env.get("AGENTWRAP_NO_PROJECT", "") in ("", "0")
@@ -526,9 +560,6 @@ def select_profile(
     else:
         spec = None
         reason = ""
-    if spec is not None and spec == NATIVE_PROFILE_NAME:
-        return None, f"{reason}: native pass-through"
-
     if catalog is None:
         # Without a flag or variable the project file decides; with one, it may still hold the named profile.
         project_path = find_project_file(cwd) if project else None
@@ -536,6 +567,12 @@ def select_profile(
             cwd, project_file=project_path, search_project=False,
             on_warning=warnings.append if spec is not None and warnings is not None else None,
         )
+
+    def native_choice(why: str) -> tuple[ProfileConfig | None, str]:
+        return (catalog.with_project_guards(native()) if native is not None else None), f"{why}: native pass-through"
+
+    if spec is not None and spec == NATIVE_PROFILE_NAME:
+        return native_choice(reason)
     if spec is None:
         try:
             found = catalog.project
@@ -547,10 +584,10 @@ def select_profile(
                 where = f"{found.path} picks none for {agent}"
             else:
                 where = "no --profile, AGENTWRAP_PROFILE or .agentwrap.toml" if project else "the project file ignored"
-            return None, f"{where}: native pass-through"
+            return native_choice(where)
         spec, reason = choice
         if spec == NATIVE_PROFILE_NAME:
-            return None, f"{reason}: native pass-through"
+            return native_choice(reason)
         if is_path_spec(spec) and not Path(spec).expanduser().is_absolute():
             spec = str(found.path.parent / spec)  # paths in a project file are relative to it
     try:

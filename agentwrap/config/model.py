@@ -13,7 +13,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["BackendConfig", "ModelInfo", "WhenConfig", "RouteConfig", "ProfileConfig", "CLAUDE_AGENT_ENV_VARS"]
+__all__ = [
+    "BackendConfig",
+    "ModelInfo",
+    "WhenConfig",
+    "RouteConfig",
+    "LoopGuardConfig",
+    "ToolLoopGuardConfig",
+    "ToolRepairConfig",
+    "GuardsConfig",
+    "ProfileConfig",
+    "CLAUDE_AGENT_ENV_VARS",
+    "LOOP_SENSITIVITIES",
+    "LOOP_ACTIONS",
+    "TOOL_LOOP_MAX_REPEATS",
+    "TOOL_LOOP_MIN_REPEATS",
+]
 
 # The Claude Code variables a profile may set for the agent ([agent_env.claude]).
 CLAUDE_AGENT_ENV_VARS = (
@@ -83,6 +98,48 @@ class RouteConfig:
     fallbacks: tuple[str, ...] = ()
 
 
+LOOP_SENSITIVITIES = ("low", "normal", "high")
+LOOP_ACTIONS = ("cut", "warn")
+TOOL_LOOP_MAX_REPEATS = 4
+TOOL_LOOP_MIN_REPEATS = 2  # 1 would step in after any single call
+
+
+@dataclass(frozen=True, slots=True)
+class LoopGuardConfig:
+    """`[guards.loop]`: repetition in the model's own output (text or thinking going round)."""
+
+    enabled: bool = True
+    sensitivity: str = "normal"  # one of LOOP_SENSITIVITIES
+    action: str = "cut"  # one of LOOP_ACTIONS: end the looping answer, or only record it
+
+
+@dataclass(frozen=True, slots=True)
+class ToolLoopGuardConfig:
+    """`[guards.tool_loop]`: the same tool call with the same result, again and again."""
+
+    enabled: bool = True
+    max_repeats: int = TOOL_LOOP_MAX_REPEATS  # identical call+result steps in a row before agentwrap steps in
+
+
+@dataclass(frozen=True, slots=True)
+class ToolRepairConfig:
+    """`[guards.tool_repair]`: fixing malformed tool calls in the model's answer."""
+
+    enabled: bool = True
+    arguments: bool = True  # invalid argument JSON
+    names: bool = True  # a tool name that is not quite one the agent offered
+    text_calls: bool = True  # tool calls written out as text
+
+
+@dataclass(frozen=True, slots=True)
+class GuardsConfig:
+    """`[guards]`: every guard is on by default, the zero-config native profile included."""
+
+    loop: LoopGuardConfig = LoopGuardConfig()
+    tool_loop: ToolLoopGuardConfig = ToolLoopGuardConfig()
+    tool_repair: ToolRepairConfig = ToolRepairConfig()
+
+
 @dataclass(frozen=True, slots=True)
 class ProfileConfig:
     name: str
@@ -93,3 +150,4 @@ class ProfileConfig:
     source_kind: str = "path"  # "built-in" | "user" | "project" | "path" | "native"
     # Variables to set in the agent's environment, per agent: {"claude": {"ANTHROPIC_MODEL": "..."}}.
     agent_env: dict[str, dict[str, str]] = field(default_factory=dict)
+    guards: GuardsConfig = GuardsConfig()

@@ -22,13 +22,14 @@ from typing import Any
 from pydantic_core import SchemaValidator
 from pydantic_core import core_schema as cs
 
-from agentwrap.config.model import CLAUDE_AGENT_ENV_VARS
+from agentwrap.config.model import CLAUDE_AGENT_ENV_VARS, LOOP_ACTIONS, LOOP_SENSITIVITIES, TOOL_LOOP_MIN_REPEATS
 
 __all__ = [
     "PROFILE_VALIDATOR",
     "PROJECT_VALIDATOR",
     "PROTOCOL_IDS",
     "AGENT_NAMES",
+    "GUARD_KEYS",
     "check_profile",
     "describe_error",
     "field_path",
@@ -100,6 +101,22 @@ _ENV_VALUE = cs.union_schema(
 )
 _AGENT_ENV = _table(claude=_table(**{var: _ENV_VALUE for var in CLAUDE_AGENT_ENV_VARS}))
 
+# [guards.NAME] -> its keys; the defaults live in model.GuardsConfig.
+GUARD_KEYS = {
+    "loop": ["enabled", "sensitivity", "action"],
+    "tool_loop": ["enabled", "max_repeats"],
+    "tool_repair": ["enabled", "arguments", "names", "text_calls"],
+}
+_GUARDS = _table(
+    loop=_table(
+        enabled=_bool,
+        sensitivity=cs.literal_schema(list(LOOP_SENSITIVITIES)),
+        action=cs.literal_schema(list(LOOP_ACTIONS)),
+    ),
+    tool_loop=_table(enabled=_bool, max_repeats=cs.int_schema(strict=True, ge=TOOL_LOOP_MIN_REPEATS)),
+    tool_repair=_table(enabled=_bool, arguments=_bool, names=_bool, text_calls=_bool),
+)
+
 _PROFILE = _table(
     name=_nonempty,
     description=_str,
@@ -107,6 +124,7 @@ _PROFILE = _table(
     backends=cs.dict_schema(_nonempty, _BACKEND),
     routes=cs.list_schema(_ROUTE),
     agent_env=_AGENT_ENV,
+    guards=_GUARDS,
 )
 PROFILE_VALIDATOR = SchemaValidator(_PROFILE)
 
@@ -116,19 +134,22 @@ PROJECT_VALIDATOR = SchemaValidator(
         profile=_nonempty,
         agents=_table(**{agent: _AGENT_CHOICE for agent in AGENT_NAMES}),
         profiles=cs.dict_schema(_profile_name, _PROFILE),
+        guards=_GUARDS,  # over the guards of whichever profile a session here uses
     )
 )
 
 # The keys allowed in each kind of table, for "unknown key" messages.
 _KEYS = {
-    "profile": ["name", "description", "extends", "backends", "routes", "agent_env"],
+    "profile": ["name", "description", "extends", "backends", "routes", "agent_env", "guards"],
     "backend": ["type", "protocol", "base_url", "api_key_env", "api_key_cmd", "auth_scheme", "credentials", "headers", "timeout_s", "max_output_tokens", "script", "models"],
     "model": ["context_window", "max_output_tokens"],
     "route": ["backend", "model", "when", "fallbacks"],
     "when": ["agent", "model", "tools", "thinking", "background", "min_input_tokens", "subagent"],
     "agent_env": ["claude"],
     "agent_env.claude": list(CLAUDE_AGENT_ENV_VARS),
-    "project": ["profile", "agents", "profiles"],
+    "guards": list(GUARD_KEYS),
+    **{f"guards.{name}": keys for name, keys in GUARD_KEYS.items()},
+    "project": ["profile", "agents", "profiles", "guards"],
     "project.agents": AGENT_NAMES,
     "project.agent": ["profile"],
 }
@@ -156,7 +177,7 @@ def _table_kind(parent: tuple, project: bool) -> str | None:
             return "project.agent"
         if len(parent) >= 2 and parent[0] == "profiles":
             parent = parent[2:]
-        else:
+        elif parent[0] != "guards":
             return None
     if not parent:
         return "profile"
@@ -173,6 +194,8 @@ def _table_kind(parent: tuple, project: bool) -> str | None:
             return "when"
     if head == "agent_env":
         return "agent_env" if len(parent) == 1 else "agent_env.claude" if parent == ("agent_env", "claude") else None
+    if head == "guards":
+        return "guards" if len(parent) == 1 else f"guards.{parent[1]}" if len(parent) == 2 and parent[1] in GUARD_KEYS else None
     return None
 
 

@@ -166,13 +166,14 @@ def plan_session(
     native = spec.native(env, cwd)
     warnings: list[str] = []
     try:
-        profile, reason = select_profile(spec.name, flag, env, Path(cwd), project=project, warnings=warnings)
+        profile, reason = select_profile(
+            spec.name, flag, env, Path(cwd), project=project, warnings=warnings,
+            native=lambda: native_profile(spec.name, spec.protocol, native.base_url, headers=native.headers),
+        )
     except ConfigError as exc:
         return SessionPlan(spec, None, "", native, error=str(exc), warnings=warnings)
-    is_native = profile is None
-    if profile is None:
-        profile = native_profile(spec.name, spec.protocol, native.base_url, headers=native.headers)
-    plan = SessionPlan(spec, profile, reason, native, native_profile=is_native, warnings=warnings)
+    assert profile is not None
+    plan = SessionPlan(spec, profile, reason, native, native_profile=profile.source_kind == "native", warnings=warnings)
     try:
         check_protocols(profile, spec)
     except ConfigError as exc:

@@ -9,7 +9,7 @@ message texts, each with what the agent must get.
 
 from __future__ import annotations
 
-from agentwrap.protocols.summary import ToolSpec
+from agentwrap.protocols.neutral.summary import ToolSpec
 
 _STR = {"type": "string"}
 _INT = {"type": "integer"}

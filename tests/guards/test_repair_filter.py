@@ -21,7 +21,7 @@ from agentwrap.protocols.neutral import (
     ToolCallStart,
     Usage,
 )
-from agentwrap.protocols.summary import ToolSpec
+from agentwrap.protocols.neutral.summary import ToolSpec
 from tests.guards.helpers import SPLITS, call_stream, outcome, run, split, text_stream, values
 from tests.guards.repair_corpus import CHANNEL, NEAR_MISSES, SCHEMAS, TEXTS, TOOLS
 

@@ -16,7 +16,7 @@ import pytest
 from agentwrap.guards.repair import ToolRepair, validate
 from agentwrap.protocols.neutral import NeutralEvent
 from agentwrap.protocols.sse import SseParser
-from agentwrap.protocols.wire import codec
+from agentwrap.protocols.codec import codec
 from tests.grammar import VALIDATORS, Turn
 from tests.guards.helpers import call_stream, text_stream
 from tests.guards.repair_corpus import CHANNEL, NEAR_MISSES, SCHEMAS, TEXTS, TOOLS

@@ -47,8 +47,8 @@ from agentwrap.guards.repair.toolbox import Toolbox
 from agentwrap.guards.repair.names import NameResolver
 from agentwrap.guards.repair.textlane import take
 from agentwrap.protocols.neutral import NeutralEvent, Stop, TextDelta, ToolCallArgsDelta, ToolCallEnd, ToolCallStart
-from agentwrap.protocols.request import wire_call_id
-from agentwrap.protocols.summary import ToolSpec
+from agentwrap.protocols.neutral.request import wire_call_id
+from agentwrap.protocols.neutral.summary import ToolSpec
 
 __all__ = ["ToolRepair", "MAX_ARGS_CHARS"]
 

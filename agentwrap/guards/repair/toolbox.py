@@ -19,7 +19,7 @@ from typing import Any
 from agentwrap.guards.repair.arguments import dumps_compact, loads_strict, parse_lenient, repair_arguments
 from agentwrap.guards.repair.names import NameResolver
 from agentwrap.guards.repair.validate import properties_of, resolve, schema_types
-from agentwrap.protocols.summary import ToolSpec
+from agentwrap.protocols.neutral.summary import ToolSpec
 
 __all__ = ["EmbeddedCall", "Toolbox"]
 
