@@ -118,7 +118,7 @@ def check_online(ctx: Context, probe: Probe, timeout_s: float) -> Check:
             response = client.get(url, headers=headers)
     except httpx.TimeoutException:
         return Check(name, FAIL, f"unreachable: GET {shown_url} timed out after {timeout_s:g} s",
-                     f"check base_url and your network or proxy settings (HTTPS_PROXY); --timeout raises the limit")
+                     "check base_url and your network or proxy settings (HTTPS_PROXY); --timeout raises the limit")
     except httpx.HTTPError as exc:
         reason = ctx.redact(str(exc) or type(exc).__name__)[:160]
         return Check(name, FAIL, f"unreachable: GET {shown_url}: {reason}",

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from agentwrap.agents import AGENTS, AgentSpec
 from agentwrap.agents.base import WireContext
 from agentwrap.errors import AgentNotFound, AgentwrapError, ConfigError
 from agentwrap.proxy.auth import UpstreamAuth
+from agentwrap.session.launch import SignalForwarder, become_subreaper, children_now, exit_code_of, kill_tree, listen_loopback, set_pdeathsig
 from agentwrap.session.plan import SessionPlan, check_protocols, plan_backend, resolve_plan, routed_backends
 
 if TYPE_CHECKING:
@@ -36,9 +36,6 @@ __all__ = [
     "SessionOptions", "SessionResult", "SessionPlan", "Launch", "BoundProxy",
     "run_session", "prepare_launch", "resolve_plan", "bind_proxy",
 ]
-
-FORWARDED_SIGNALS = ("SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
-KILL_GRACE_S = 5.0
 
 
 @dataclass(slots=True)
@@ -125,7 +122,7 @@ class BoundProxy:
         return f"http://127.0.0.1:{self.server.port}/{self.secret}"
 
 
-def scripted_of(profile: ProfileConfig) -> dict:
+def scripted_of(profile) -> dict:
     """The profile's scripted backends, loaded (a broken script is a ConfigError)."""
     names = [n for n, b in profile.backends.items() if b.type == "scripted"]
     if not names:
@@ -133,17 +130,6 @@ def scripted_of(profile: ProfileConfig) -> dict:
     from agentwrap.backends.scripted import ScriptedBackend
 
     return {n: ScriptedBackend.from_file(profile.backends[n].script) for n in names}
-
-
-def listen_loopback() -> socket.socket:
-    """A listening socket on 127.0.0.1:<free port>, made with nothing but `socket`, so the
-    agent can be spawned before asyncio and h11 are even imported."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(512)
-    sock.setblocking(False)
-    return sock
 
 
 def bind_proxy(
@@ -200,43 +186,6 @@ def bind_proxy(
     return BoundProxy(server, dispatcher, secret)
 
 
-def _set_pdeathsig() -> None:  # runs in the child between fork and exec
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        PR_SET_PDEATHSIG = 1
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    except Exception:
-        pass
-
-
-def _kill_tree(pid: int, descendants: list | None = None) -> None:
-    """Terminate the agent and everything it started; SIGKILL what is left after a grace period."""
-    import psutil
-
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *(descendants if descendants is not None else root.children(recursive=True))]
-    except psutil.NoSuchProcess:
-        procs = list(descendants or [])
-    for p in procs:
-        try:
-            p.terminate()
-        except psutil.Error:
-            pass
-    _, alive = psutil.wait_procs(procs, timeout=KILL_GRACE_S)
-    for p in alive:
-        try:
-            p.kill()
-        except psutil.Error:
-            pass
-
-
-def exit_code_of(returncode: int) -> int:
-    return 128 - returncode if returncode < 0 else returncode
-
-
 def run_session(opts: SessionOptions, env: Mapping[str, str] | None = None) -> SessionResult:
     """Run the agent behind the proxy and return its exit code and the session's counts."""
     env = dict(os.environ if env is None else env)
@@ -276,13 +225,15 @@ def run_session(opts: SessionOptions, env: Mapping[str, str] | None = None) -> S
         child_env.update(wiring.env_set)
         argv = [launch.binary, *wiring.argv_prefix, *opts.args]
 
+        signals.exclude = children_now()  # processes of ours that are not the agent's (never reaped here)
+        become_subreaper()  # what the agent leaves behind stays ours to stop
         signals.install()
         try:
             proc = subprocess.Popen(
                 argv,
                 env=child_env,
                 cwd=opts.cwd,
-                preexec_fn=_set_pdeathsig if sys.platform.startswith("linux") else None,
+                preexec_fn=set_pdeathsig if sys.platform.startswith("linux") else None,
             )
         except OSError as exc:
             raise AgentwrapError(f"cannot start {launch.binary}: {exc.strerror or exc}") from exc
@@ -290,7 +241,7 @@ def run_session(opts: SessionOptions, env: Mapping[str, str] | None = None) -> S
         try:
             bound = bind_proxy(spec, plan, env, sock=sock, secret=secret, scripted=launch.scripted)
         except BaseException:
-            _kill_tree(proc.pid)  # the agent must not run without its proxy
+            kill_tree(proc.pid)  # the agent must not run without its proxy
             raise
         server, dispatcher = bound.server, bound.dispatcher
         dispatcher.replay = opts.replay
@@ -344,87 +295,6 @@ def summary_line(agent: str, r: SessionResult) -> str:
     )
     return line + (f" · {r.bundle}" if r.bundle else "")
 
-
-
-class SignalForwarder:
-    """Forward termination signals to the agent; Ctrl-C belongs to the agent.
-
-    SIGINT from the terminal reaches the whole foreground process group, the
-    agent included, so agentwrap only ignores it (with a Python handler, not
-    SIG_IGN, which the child would inherit). Signals sent to agentwrap alone
-    (SIGTERM, SIGHUP, ...) are forwarded; if the agent does not exit within a
-    grace period after SIGTERM, its whole process tree is killed.
-
-    Installed *before* the agent is spawned (Python handlers do not survive
-    exec in the child), so a signal that arrives while the proxy is still
-    being built is held and delivered as soon as the agent exists, instead of
-    killing agentwrap with the default action.
-    """
-
-    def __init__(self) -> None:
-        self.proc: subprocess.Popen | None = None
-        self._pending: list[int] = []
-        self._killer: tuple | None = None
-        self._previous: dict = {}
-
-    def install(self) -> None:
-        for name in ("SIGINT", *FORWARDED_SIGNALS):
-            sig = getattr(signal, name, None)
-            if sig is not None:
-                self._previous[sig] = signal.signal(sig, self._on_signal)
-
-    def restore(self) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        self._previous.clear()
-
-    def attach(self, proc: subprocess.Popen) -> None:
-        self.proc = proc
-        pending, self._pending = self._pending, []
-        for signum in pending:
-            self._forward(signum)
-
-    def _on_signal(self, signum, frame) -> None:  # noqa: ARG002
-        if signum == signal.SIGINT:
-            return
-        if self.proc is None:
-            self._pending.append(signum)
-        else:
-            self._forward(signum)
-
-    def _forward(self, signum: int) -> None:
-        proc = self.proc
-        assert proc is not None
-        if signum in (signal.SIGTERM, signal.SIGHUP) and self._killer is None:
-            # Snapshot the tree now: once the agent exits its children are re-parented.
-            import threading
-
-            try:
-                import psutil
-
-                tree = psutil.Process(proc.pid).children(recursive=True)
-            except Exception:
-                tree = []
-            timer = threading.Timer(KILL_GRACE_S, _kill_tree, args=(proc.pid, tree))
-            timer.daemon = True
-            timer.start()
-            self._killer = (timer, tree)
-        try:
-            proc.send_signal(signum)
-        except ProcessLookupError:
-            pass
-
-    def wait(self) -> int:
-        """Wait for the agent; after a forwarded termination, reap what is left of its tree."""
-        assert self.proc is not None
-        returncode = self.proc.wait()
-        if self._killer is not None:
-            timer, tree = self._killer
-            timer.cancel()
-            leftovers = [p for p in tree if p.is_running()]
-            if leftovers:
-                _kill_tree(self.proc.pid, leftovers)
-        return returncode
 
 
 def _capture_dir(opts: SessionOptions, env: Mapping[str, str]) -> str | None:
