@@ -29,6 +29,8 @@ from agentwrap.errors import AgentNotFound, AgentwrapError, ConfigError
 from agentwrap.proxy.auth import UpstreamAuth, auth_header
 
 if TYPE_CHECKING:
+    from agentwrap.proxy.addons import AddonChain
+    from agentwrap.proxy.addons.stats import Stats
     from agentwrap.proxy.dispatch import Dispatcher
     from agentwrap.proxy.server import ProxyServer
 
@@ -212,10 +214,16 @@ class BoundProxy:
     server: "ProxyServer"
     dispatcher: Dispatcher
     secret: str
+    stats: "Stats"
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.server.port}/{self.secret}"
+
+    @property
+    def addons(self) -> "AddonChain":
+        """The proxy's addon chain; add capture here before the server starts."""
+        return self.dispatcher.addons
 
 
 def scripted_of(profile: ProfileConfig) -> dict:
@@ -247,24 +255,32 @@ def bind_proxy(
     sock: socket.socket | None = None,
     secret: str | None = None,
     scripted: dict | None = None,
+    replay: object | None = None,
 ) -> BoundProxy:
-    """Build the dispatcher and the server for one session, on `sock` (or a new
-    loopback socket); call `server.start()` next."""
+    """Build the dispatcher, its routes and addons (stats, in-chat commands, output caps)
+    and the server for one session, on `sock` (or a new loopback socket); add capture
+    to `addons` if wanted, then call `server.start()`."""
     from agentwrap.backends.http import HttpTransport
+    from agentwrap.proxy.addons import AddonChain
+    from agentwrap.proxy.addons.commands import Commands
+    from agentwrap.proxy.addons.output_cap import OutputCap
+    from agentwrap.proxy.addons.stats import Stats
     from agentwrap.proxy.dispatch import Dispatcher
+    from agentwrap.proxy.routes import ProfileSetup, SessionRoutes, SessionServices
     from agentwrap.proxy.server import ProxyServer
 
-    def auth_for(backend) -> UpstreamAuth:
-        return backend_auth(backend, dispatcher.profile, spec, env, routing.key_mode)[0]
+    def resolve_auth(backend) -> tuple[UpstreamAuth, str | None]:
+        return backend_auth(backend, routes.profile, spec, env, routing.key_mode)
 
-    def switch_profile(name: str):
+    def switch_profile(name: str) -> ProfileSetup:
         """`!/profile(NAME)`: the same session, another profile; the key mode stays what it was."""
         from agentwrap.config.loader import load_profile
 
         profile = load_profile(name, env=env)
         check_protocols(profile, spec)
-        auth = {b.name: backend_auth(b, profile, spec, env, routing.key_mode)[0] for b in _routed_backends(profile)}
-        return profile, auth, scripted_of(profile)
+        resolved = {b.name: backend_auth(b, profile, spec, env, routing.key_mode) for b in _routed_backends(profile)}
+        auth = {n: a for n, (a, _) in resolved.items()}
+        return ProfileSetup(profile, auth, scripted_of(profile), [k for _, k in resolved.values() if k])
 
     def profile_names() -> tuple[str, ...]:
         try:
@@ -275,22 +291,18 @@ def bind_proxy(
             return ()
 
     secret = secret or secrets.token_urlsafe(24)
-    dispatcher = Dispatcher(
-        agent=spec.name,
-        agent_protocol=spec.protocol,
-        secret=secret,
-        profile=routing.profile,
-        auth=routing.auth,
-        transport=HttpTransport(env=env),
-        scripted=scripted if scripted is not None else scripted_of(routing.profile),
-        env=dict(env),
-        auth_for=auth_for,
-        switch_profile=switch_profile,
-        profile_names=profile_names,  # listed only when `!/profile` needs them
-    )
+    setup = ProfileSetup(routing.profile, routing.auth, scripted if scripted is not None else scripted_of(routing.profile),
+                         list(routing.keys))
+    services = SessionServices(switch_profile=switch_profile, resolve_auth=resolve_auth,
+                               profile_names=profile_names)  # listed only when `!/profile` needs them
+    routes = SessionRoutes(agent=spec.name, setup=setup, transport=HttpTransport(env=env), env=env, replay=replay,
+                           services=services)
+    stats = Stats()
+    addons = AddonChain([stats, Commands(routes), OutputCap()])
+    dispatcher = Dispatcher(agent_protocol=spec.protocol, secret=secret, routes=routes, addons=addons)
     server = ProxyServer(dispatcher)
     server.adopt(sock or listen_loopback())
-    return BoundProxy(server, dispatcher, secret)
+    return BoundProxy(server, dispatcher, secret, stats)
 
 
 def _set_pdeathsig() -> None:  # runs in the child between fork and exec
@@ -341,7 +353,7 @@ def run_session(opts: SessionOptions, env: Mapping[str, str] | None = None) -> S
     sock = listen_loopback()
     secret = secrets.token_urlsafe(24)
     base = f"http://127.0.0.1:{sock.getsockname()[1]}/{secret}"
-    server = dispatcher = None
+    server = bound = None
 
     capture_dir = _capture_dir(opts, env)
     tmpdir = tempfile.mkdtemp(prefix="agentwrap-")
@@ -376,15 +388,16 @@ def run_session(opts: SessionOptions, env: Mapping[str, str] | None = None) -> S
             raise AgentwrapError(f"cannot start {plan.binary}: {exc.strerror or exc}") from exc
         signals.attach(proc)
         try:
-            bound = bind_proxy(spec, plan.routing, env, sock=sock, secret=secret, scripted=plan.scripted)
+            bound = bind_proxy(spec, plan.routing, env, sock=sock, secret=secret, scripted=plan.scripted, replay=opts.replay)
         except BaseException:
             _kill_tree(proc.pid)  # the agent must not run without its proxy
             raise
-        server, dispatcher = bound.server, bound.dispatcher
-        dispatcher.replay = opts.replay
+        server = bound.server
         if capture_dir is not None:  # after the spawn: not on the start-to-exec path
+            from agentwrap.capture.recorder import Capture
+
             recorder = _open_recorder(capture_dir, plan, opts, env, secret)
-            dispatcher.recorder = recorder
+            bound.addons.add(Capture(recorder))
         server.start()
         returncode = signals.wait()
     finally:
@@ -394,7 +407,7 @@ def run_session(opts: SessionOptions, env: Mapping[str, str] | None = None) -> S
         else:
             sock.close()
         if recorder is not None:
-            st = dispatcher.stats
+            st = bound.stats
             recorder.close(
                 {
                     "exit_code": exit_code_of(returncode),
@@ -412,7 +425,7 @@ def run_session(opts: SessionOptions, env: Mapping[str, str] | None = None) -> S
                 print(f"agentwrap: could not tidy up after {spec.name}: {exc}", file=sys.stderr)
         shutil.rmtree(tmpdir, ignore_errors=True)
 
-    stats = dispatcher.stats
+    stats = bound.stats
     result = SessionResult(
         exit_code_of(returncode), stats.requests, stats.errors, time.monotonic() - started,
         recorder.path if recorder is not None and not recorder.failed else None,
