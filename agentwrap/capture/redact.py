@@ -9,6 +9,9 @@ agent's own OAuth token in pass-through mode).
 A `StreamRedactor` does the same for a body that arrives in pieces: a secret
 split across two pieces is still found, because a piece's tail that could be
 the start of a secret is held back and joined to the next piece.
+
+The proxy uses the same two on what goes to the agent (an upstream may echo
+the key it got), with its own marker and `keep_length=True`.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ _REDACTED_B = REDACTED.encode()
 # Shorter values would match ordinary text; no real key or session secret is that short.
 MIN_SECRET_CHARS = 8
 SENSITIVE_HEADERS = frozenset(
-    {"authorization", "proxy-authorization", "x-api-key", "x-goog-api-key", "cookie", "set-cookie"}
+    {"authorization", "proxy-authorization", "x-api-key", "x-goog-api-key", "cookie", "set-cookie", "x-agentwrap-secret"}
 )
 SENSITIVE_QUERY_KEYS = frozenset({"key", "api_key", "apikey", "access_token"})
 
