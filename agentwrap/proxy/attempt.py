@@ -19,7 +19,7 @@ from agentwrap.protocols.endpoints import rewrite_gemini_model
 from agentwrap.proxy import local
 from agentwrap.proxy.flow import Flow, ProxyResponse
 from agentwrap.proxy.headers import PASS_THROUGH, TRANSLATED, relayed_headers, upstream_headers, upstream_target
-from agentwrap.proxy.relay import Passthrough, relay
+from agentwrap.proxy.relay import passthrough, redacting, relay
 from agentwrap.proxy.routes import Upstream
 from agentwrap.routing.failover import Outcome
 
@@ -106,7 +106,7 @@ async def _relayed(flow: Flow, resp, addons, redactor) -> ProxyResponse:
     if flow.method == b"HEAD":
         await resp.aclose()
         return ProxyResponse(resp.status, headers, b"", relayed=True)
-    body = relay(flow, resp, Passthrough(flow.protocol, sse and not sized), addons, redactor)
+    body = relay(flow, resp, passthrough(flow.protocol, sse and not sized, redactor), addons)
     return ProxyResponse(resp.status, headers, body, relayed=True, close=resp.aclose)
 
 
@@ -118,7 +118,8 @@ async def _translated(flow: Flow, leg: Leg, resp, addons, redactor, outcome: Out
     if resp.status < 400 and sse:
         translator = StreamTranslator(leg.ctx)
         headers = [(b"content-type", translator.content_type.encode()), (b"cache-control", b"no-cache")]
-        return ProxyResponse(200, headers, relay(flow, resp, translator, addons, redactor), close=resp.aclose), outcome
+        body = relay(flow, resp, redacting(translator, redactor), addons)
+        return ProxyResponse(200, headers, body, close=resp.aclose), outcome
     try:
         raw = await resp.aread()
     except UpstreamError as exc:

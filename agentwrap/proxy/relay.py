@@ -9,12 +9,13 @@ never); `protocols.translate.StreamTranslator` re-encodes a backend's stream
 in the agent's protocol. Both end the same way on failure: the relay reports
 the error, asks the pipeline for its tail, sends it, and ends the flow.
 
-Keys: when agentwrap holds provider keys, everything relayed to the agent
-passes a `StreamRedactor` that replaces each key (an upstream may echo the
-key it received, in an error message or a header) with a marker of the same
-length, so a Content-Length stays true. A piece's tail that could begin a
-key waits for the next piece; nothing else is delayed. Without keys the
-relay does no work for them.
+Keys: when agentwrap holds provider keys, the pipeline replaces each one in
+everything it puts out (`KeyedPassthrough`, `Redacting`; an upstream may
+echo the key it received, in an error message or a stream's text) with a
+marker of the same length, so a Content-Length stays true. A piece's tail
+that could begin a key waits for the next piece; nothing else is delayed.
+Without keys the pipelines do no work for them. Headers and whole bodies
+are redacted by `redact_response`.
 
 Per piece, the relay calls the addons' `chunk` hooks with what the upstream
 sent and, when the pipeline changed it, their `agent_chunk` hooks with what
@@ -30,7 +31,7 @@ from agentwrap.errors import UpstreamError, UpstreamTimeout
 from agentwrap.protocols import wire
 from agentwrap.proxy.flow import Flow, ProxyResponse
 
-__all__ = ["Passthrough", "relay", "redact_response", "error_kind"]
+__all__ = ["Passthrough", "KeyedPassthrough", "Redacting", "passthrough", "redacting", "relay", "redact_response", "error_kind"]
 
 
 def error_kind(exc: UpstreamError) -> str:
@@ -43,6 +44,7 @@ class Passthrough:
     Content-Length, which a failure can close with the protocol's own error event."""
 
     __slots__ = ("protocol", "sse", "_last")
+    held = 0  # upstream bytes that `finish` or `abort` releases late (before agentwrap's own)
 
     def __init__(self, protocol: str, sse: bool) -> None:
         self.protocol = protocol
@@ -66,6 +68,62 @@ class Passthrough:
         return prefix + wire.stream_error(self.protocol, error_type, message)
 
 
+class KeyedPassthrough(Passthrough):
+    """`Passthrough` with every key agentwrap holds replaced (see the module docstring)."""
+
+    __slots__ = ("_scrub", "held")
+
+    def __init__(self, protocol: str, sse: bool, redactor: Redactor) -> None:
+        super().__init__(protocol, sse)
+        self._scrub = StreamRedactor(redactor)
+        self.held = 0
+
+    def feed(self, data: bytes) -> bytes:
+        self._last = data
+        return self._scrub.feed(data)
+
+    def finish(self) -> bytes:
+        held = self._scrub.finish()
+        self.held = len(held)
+        return held
+
+    def abort(self, error_type: str, message: str) -> bytes | None:
+        tail = super().abort(error_type, message)
+        if tail is None:
+            return None
+        held = self._scrub.finish()
+        self.held = len(held)
+        return held + tail
+
+
+class Redacting:
+    """Any pipeline, with every key agentwrap holds replaced in what it puts out."""
+
+    __slots__ = ("_inner", "_scrub")
+
+    def __init__(self, inner, redactor: Redactor) -> None:
+        self._inner = inner
+        self._scrub = StreamRedactor(redactor)
+
+    def feed(self, data: bytes) -> bytes:
+        return self._scrub.feed(self._inner.feed(data))
+
+    def finish(self) -> bytes:
+        return self._scrub.feed(self._inner.finish()) + self._scrub.finish()
+
+    def abort(self, error_type: str, message: str) -> bytes | None:
+        tail = self._inner.abort(error_type, message)
+        return None if tail is None else self._scrub.feed(tail) + self._scrub.finish()
+
+
+def passthrough(protocol: str, sse: bool, redactor: Redactor | None) -> Passthrough:
+    return Passthrough(protocol, sse) if redactor is None else KeyedPassthrough(protocol, sse, redactor)
+
+
+def redacting(pipeline, redactor: Redactor | None):
+    return pipeline if redactor is None else Redacting(pipeline, redactor)
+
+
 def _pipeline(pipeline, filters: list) -> object:
     if filters:
         # Stream filters (guards) plug in here: a StreamTranslator takes them after its
@@ -74,16 +132,16 @@ def _pipeline(pipeline, filters: list) -> object:
     return pipeline
 
 
-async def relay(flow: Flow, resp, pipeline, addons, redactor: Redactor | None) -> AsyncIterator[bytes]:
+async def relay(flow: Flow, resp, pipeline, addons) -> AsyncIterator[bytes]:
     """Yield what the agent gets for `resp`'s body; end the flow (`done`) and close `resp` whatever happens.
 
     Raises the upstream's error when the pipeline cannot end the body well-formed
     (the server then cuts the connection: the only honest signal left).
     """
-    scrub = StreamRedactor(redactor) if redactor is not None else None
-    verbatim = isinstance(pipeline, Passthrough)
     on_chunk = addons.chunk_hooks
     on_agent = addons.agent_chunk_hooks
+    # A pass-through's pieces are the upstream's: recorded once, as upstream pieces.
+    verbatim = isinstance(pipeline, Passthrough)
     on_changed = () if verbatim else on_agent
     try:
         pipeline = _pipeline(pipeline, addons.stream(flow))
@@ -102,8 +160,6 @@ async def relay(flow: Flow, resp, pipeline, addons, redactor: Redactor | None) -
                             hook(flow, out)
                         except Exception as exc:
                             addons.failed(hook, flow, exc)
-                    if scrub is not None:
-                        out = scrub.feed(out)
                     yield out
             end = pipeline.finish()
         except UpstreamError as exc:
@@ -111,15 +167,14 @@ async def relay(flow: Flow, resp, pipeline, addons, redactor: Redactor | None) -
             end = pipeline.abort(error_kind(exc), f"agentwrap: upstream stream failed: {exc}")
             if end is None:
                 raise
-        if end:  # agentwrap's own bytes (an error event, the translation's closing events)
-            for hook in on_agent:
+        if end:
+            own = end[pipeline.held:] if verbatim else end  # agentwrap's: an error event, a translation's closing
+            for hook in on_agent if own else ():
                 try:
-                    hook(flow, end)
+                    hook(flow, own)
                 except Exception as exc:
                     addons.failed(hook, flow, exc)
-        out = end if scrub is None else scrub.feed(end) + scrub.finish()
-        if out:
-            yield out
+            yield end
     finally:
         addons.done(flow)
         await resp.aclose()
