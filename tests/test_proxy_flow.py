@@ -42,12 +42,12 @@ def _capture(proxy, tmp_path: Path, secrets: list[str] = ()) -> tuple[Recorder, 
 
 
 def _ask_claude(proxy, *, stream: bool = True) -> str:
-    client = anthropic.Anthropic(base_url=proxy.base_url, api_key=proxy.secret, max_retries=0)
     messages = [{"role": "user", "content": "hi"}]
-    if not stream:
-        return client.messages.create(model="claude-test", max_tokens=64, messages=messages).content[0].text
-    with client.messages.stream(model="claude-test", max_tokens=64, messages=messages) as s:
-        return s.get_final_text()
+    with anthropic.Anthropic(base_url=proxy.base_url, api_key=proxy.secret, max_retries=0) as client:
+        if not stream:
+            return client.messages.create(model="claude-test", max_tokens=64, messages=messages).content[0].text
+        with client.messages.stream(model="claude-test", max_tokens=64, messages=messages) as s:
+            return s.get_final_text()
 
 
 # -- the addon chain --------------------------------------------------------------------
@@ -134,9 +134,9 @@ def test_a_scripted_backend_behind_gemini_is_recorded_with_both_legs(start_proxy
     profile = write_profile(tmp_path / "s.toml", f'[backends.s]\ntype = "scripted"\nscript = "{script}"\n[[routes]]\nbackend = "s"\n')
     proxy = start_proxy("gemini", profile)
     rec, path = _capture(proxy, tmp_path, [proxy.secret])
-    client = genai.Client(api_key=proxy.secret, http_options=gtypes.HttpOptions(base_url=proxy.base_url))
-    streamed = "".join(c.text or "" for c in client.models.generate_content_stream(model="gemini-test", contents="hi"))
-    whole = client.models.generate_content(model="gemini-test", contents="hi").text
+    with genai.Client(api_key=proxy.secret, http_options=gtypes.HttpOptions(base_url=proxy.base_url)) as client:
+        streamed = "".join(c.text or "" for c in client.models.generate_content_stream(model="gemini-test", contents="hi"))
+        whole = client.models.generate_content(model="gemini-test", contents="hi").text
     assert streamed == whole == TEXT
     rec.close({})
     stream_ex, whole_ex = read_bundle(path).exchanges
@@ -179,8 +179,8 @@ def test_replay_serves_a_translated_recording_through_the_relay(start_proxy, ups
     try:
         rec2, path2 = _capture(bound, tmp_path)
         assert _ask_claude(bound) == TEXT
-        client = anthropic.Anthropic(base_url=bound.base_url, api_key=bound.secret, max_retries=0)
-        with pytest.raises(anthropic.BadRequestError) as info:  # nothing recorded is left: a divergence
+        with anthropic.Anthropic(base_url=bound.base_url, api_key=bound.secret, max_retries=0) as client, \
+                pytest.raises(anthropic.BadRequestError) as info:  # nothing recorded is left: a divergence
             client.messages.create(model="claude-test", max_tokens=64, messages=[{"role": "user", "content": "hi"}])
         assert "agentwrap replay: request 2" in info.value.message
         rec2.close({})
@@ -193,6 +193,22 @@ def test_replay_serves_a_translated_recording_through_the_relay(start_proxy, ups
     assert backend.served == 1 and len(backend.divergences) == 1
 
 
+def test_a_replayed_retryable_answer_is_served_as_recorded_not_retried():
+    """The recorded run decided about retries already: a replayed 429 with a short
+    Retry-After goes to the agent as it did then."""
+    body = b'{"model":"m","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}'
+    error = b'{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}'
+    recorded = RecordedExchange(0, "POST", "/v1/messages", body, 429,
+                                [("content-type", "application/json"), ("retry-after", "1"), ("content-length", "999")], [error])
+    bound, backend = _replay_proxy("claude", [recorded])
+    try:
+        r = httpx.post(bound.base_url + "/v1/messages", content=body, headers={"content-type": "application/json"})
+    finally:
+        bound.server.stop(grace_s=0.5)
+    assert r.status_code == 429 and r.content == error and r.headers["retry-after"] == "1"
+    assert backend.served == 1 and backend.divergences == [] and bound.stats.failovers == 0
+
+
 # -- the session secret in a header ---------------------------------------------------------
 
 
@@ -202,9 +218,9 @@ def test_the_secret_in_a_header_is_accepted_and_never_forwarded(start_proxy, ups
     rec, path = _capture(proxy, tmp_path, [proxy.secret])
     root = f"http://127.0.0.1:{proxy.port}"
     # Codex's way: a base URL without the secret, the secret in a header of its own
-    client = openai.OpenAI(base_url=root + "/v1", api_key=proxy.secret, max_retries=0,
-                           default_headers={"x-agentwrap-secret": proxy.secret})
-    with client.responses.stream(model="gpt-test", input="hi") as stream:
+    with openai.OpenAI(base_url=root + "/v1", api_key=proxy.secret, max_retries=0,
+                       default_headers={"x-agentwrap-secret": proxy.secret}) as client, \
+            client.responses.stream(model="gpt-test", input="hi") as stream:
         assert stream.get_final_response().output_text == TEXT
     (req,) = up.model_requests()
     assert req.path == "/v1/responses" and req.headers["authorization"] == f"Bearer {UP_KEY}"
@@ -231,8 +247,9 @@ def test_a_wrong_secret_header_is_refused(start_proxy, upstream_factory, tmp_pat
 def test_the_secret_header_does_not_cross_a_translated_leg_either(start_proxy, upstream_factory, tmp_path):
     up = upstream_factory(TEXT_SCRIPT, default_protocol="openai_chat")
     proxy = start_proxy("claude", http_profile(tmp_path, "openai_chat", up.url + "/v1", api_key_env="UP_KEY"), _env(UP_KEY=UP_KEY))
-    client = anthropic.Anthropic(base_url=f"http://127.0.0.1:{proxy.port}", api_key=proxy.secret, max_retries=0,
-                                 default_headers={"x-agentwrap-secret": proxy.secret})
-    assert client.messages.create(model="m", max_tokens=16, messages=[{"role": "user", "content": "hi"}]).content[0].text == TEXT
+    with anthropic.Anthropic(base_url=f"http://127.0.0.1:{proxy.port}", api_key=proxy.secret, max_retries=0,
+                             default_headers={"x-agentwrap-secret": proxy.secret}) as client:
+        answer = client.messages.create(model="m", max_tokens=16, messages=[{"role": "user", "content": "hi"}])
+    assert answer.content[0].text == TEXT
     (req,) = up.model_requests()
     assert "x-agentwrap-secret" not in req.headers and all(proxy.secret not in v for v in req.headers.values())

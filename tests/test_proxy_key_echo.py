@@ -125,8 +125,8 @@ def _env(**extra: str) -> dict[str, str]:
 @pytest.mark.parametrize("protocol", ["anthropic_messages", "openai_chat"], ids=["pass-through", "translated"])
 def test_a_streamed_echo_split_across_upstream_pieces_reaches_the_agent_redacted(start_proxy, echo, tmp_path, protocol):
     proxy = start_proxy("claude", _profile(tmp_path, protocol, echo), _env(UP_KEY=UP_KEY))
-    client = anthropic.Anthropic(base_url=proxy.base_url, api_key=proxy.secret, max_retries=0)
-    with client.messages.stream(model="m", max_tokens=64, messages=[{"role": "user", "content": "hi"}]) as stream:
+    with anthropic.Anthropic(base_url=proxy.base_url, api_key=proxy.secret, max_retries=0) as client, \
+            client.messages.stream(model="m", max_tokens=64, messages=[{"role": "user", "content": "hi"}]) as stream:
         text = stream.get_final_text()
     assert echo.keys == [UP_KEY], "the upstream got the real key"
     assert UP_KEY not in text
@@ -143,8 +143,8 @@ def test_a_streamed_echo_split_across_upstream_pieces_reaches_the_agent_redacted
 @pytest.mark.parametrize("protocol", ["anthropic_messages", "openai_chat"], ids=["pass-through", "translated"])
 def test_a_whole_echo_in_body_and_header_reaches_the_agent_redacted(start_proxy, echo, tmp_path, protocol):
     proxy = start_proxy("claude", _profile(tmp_path, protocol, echo), _env(UP_KEY=UP_KEY))
-    client = anthropic.Anthropic(base_url=proxy.base_url, api_key=proxy.secret, max_retries=0)
-    with pytest.raises(anthropic.AuthenticationError) as info:
+    with anthropic.Anthropic(base_url=proxy.base_url, api_key=proxy.secret, max_retries=0) as client, \
+            pytest.raises(anthropic.AuthenticationError) as info:
         client.messages.create(model="m", max_tokens=8, messages=[{"role": "user", "content": "hi"}])
     assert echo.keys == [UP_KEY]
     response = info.value.response
@@ -170,6 +170,6 @@ def test_login_pass_through_holds_no_key_and_changes_nothing(start_proxy, echo, 
     proxy = start_proxy("claude", _profile(tmp_path, "anthropic_messages", echo, key_env=None))
     assert proxy.dispatcher.routes.redactor is None
     token = "oauth-token-of-the-user-0123456789"
-    client = anthropic.Anthropic(base_url=proxy.base_url, auth_token=token, max_retries=0)
-    with client.messages.stream(model="m", max_tokens=64, messages=[{"role": "user", "content": "hi"}]) as stream:
+    with anthropic.Anthropic(base_url=proxy.base_url, auth_token=token, max_retries=0) as client, \
+            client.messages.stream(model="m", max_tokens=64, messages=[{"role": "user", "content": "hi"}]) as stream:
         assert stream.get_final_text() == f"the key is {token}."

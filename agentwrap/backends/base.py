@@ -101,19 +101,21 @@ class MemoryResponse:
     A `whole` body gets a Content-Length (the agent receives it as one
     message, as from a server); a streamed one does not. `error` is a
     (kind, message) pair the backend wants recorded besides the response (a
-    replay divergence).
+    replay divergence). `final`: the answer as an agent once got it (a
+    replay), which agentwrap must not retry or fail over whatever its status.
     """
 
-    __slots__ = ("status", "headers", "error", "_chunks")
+    __slots__ = ("status", "headers", "error", "final", "_chunks")
 
     def __init__(self, status: int, headers: Headers, chunks: Iterable[bytes], *, whole: bool = True,
-                 error: tuple[str, str] | None = None) -> None:
+                 error: tuple[str, str] | None = None, final: bool = False) -> None:
         self._chunks = [c for c in chunks if c]
         self.status = status
         self.headers = headers
         if whole:
             self.headers = [*headers, (b"content-length", b"%d" % sum(len(c) for c in self._chunks))]
         self.error = error
+        self.final = final
 
     def __repr__(self) -> str:
         return f"<MemoryResponse {self.status}>"

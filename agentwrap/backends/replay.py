@@ -160,10 +160,12 @@ class ReplayBackend:
 
             divergence = str(self.divergences[-1])
             status, body = encode_error(request.protocol, "invalid_request", f"agentwrap replay: {divergence}")
-            return MemoryResponse(status, [(b"content-type", b"application/json")], [body], error=("replay_divergence", divergence))
+            return MemoryResponse(status, [(b"content-type", b"application/json")], [body], final=True,
+                                  error=("replay_divergence", divergence))
         headers = [(_latin1(n), _latin1(v)) for n, v in reply.headers if _latin1(n).lower() not in _NOT_REPLAYED]
         sse = any(n.lower() == b"content-type" and v.startswith(b"text/event-stream") for n, v in headers)
-        return MemoryResponse(reply.status, headers, reply.chunks, whole=not sse)
+        # What the agent got, retries already decided in the recorded run: final.
+        return MemoryResponse(reply.status, headers, reply.chunks, whole=not sse, final=True)
 
     def unused(self) -> list[RecordedExchange]:
         return sorted((ex for q in self._queues.values() for ex in q), key=lambda e: e.index)

@@ -92,10 +92,10 @@ async def attempt(flow: Flow, up: Upstream, rewrite: str | None, addons, redacto
         outcome = Outcome.timeout(str(exc)) if kind == "timeout" else Outcome.connect_error(str(exc))
         return local.error(flow.protocol, kind, f"agentwrap: upstream {config.name!r} failed: {exc}"), outcome
     addons.upstream_response(flow, resp.status, resp.headers)
-    problem = getattr(resp, "error", None)  # a backend's own report (a replay divergence)
-    if problem:
+    if problem := getattr(resp, "error", None):  # an in-memory backend's own report (a replay divergence)
         addons.error(flow, *problem)
-    outcome = Outcome.of(resp.status, resp.headers)
+    # A replayed answer was the final one in its run: never retried here.
+    outcome = Outcome.ok(resp.status) if getattr(resp, "final", False) else Outcome.of(resp.status, resp.headers)
     if leg.ctx is None:
         return await _relayed(flow, resp, addons, redactor), outcome
     return await _translated(flow, leg, resp, addons, redactor, outcome)
