@@ -87,9 +87,10 @@ def upstream_headers(agent_headers: Headers, *, policy: Policy, backend: Backend
 def upstream_target(path: str, query: bytes, auth: UpstreamAuth) -> str:
     """Path and query of a pass-through request. Gemini clients may carry the key as
     `?key=`; in key mode it is agentwrap's secret, not the provider's, and is dropped."""
-    if query and auth.strip_agent_auth:
-        pairs = [(k, v) for k, v in parse_qsl(query.decode("latin-1"), keep_blank_values=True) if k != "key"]
-        query = urlencode(pairs).encode()
+    if query and auth.strip_agent_auth and b"key=" in query:
+        pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+        if any(k == "key" for k, _ in pairs):  # else the query goes as received
+            query = urlencode([(k, v) for k, v in pairs if k != "key"]).encode()
     return path + ("?" + query.decode("latin-1") if query else "")
 
 
