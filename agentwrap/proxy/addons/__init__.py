@@ -64,10 +64,7 @@ class AddonChain:
         self._build()
 
     def _build(self) -> None:
-        hooks: dict[str, tuple[Hook, ...]] = {}
-        for name in HOOKS:
-            hooks[name] = tuple(fn for a in self.addons if callable(fn := getattr(a, name, None)))
-        self._hooks = hooks
+        hooks = {name: tuple(fn for a in self.addons if callable(fn := getattr(a, name, None))) for name in HOOKS}
         self._request, self._route, self._upstream_request = hooks["request"], hooks["route"], hooks["upstream_request"]
         self._upstream_response, self._error, self._done = hooks["upstream_response"], hooks["error"], hooks["done"]
         self._stream = hooks["stream"]
@@ -77,48 +74,31 @@ class AddonChain:
 
     # -- hooks ------------------------------------------------------------------------
 
-    def request(self, flow) -> None:
-        for fn in self._request:
+    def _run(self, hooks: tuple[Hook, ...], flow, *args: Any) -> None:
+        for fn in hooks:
             try:
-                fn(flow)
+                fn(flow, *args)
             except Exception as exc:
                 self.failed(fn, flow, exc)
+
+    def request(self, flow) -> None:
+        self._run(self._request, flow)
 
     def route(self, flow) -> None:
-        for fn in self._route:
-            try:
-                fn(flow)
-            except Exception as exc:
-                self.failed(fn, flow, exc)
+        self._run(self._route, flow)
 
     def upstream_request(self, flow, leg) -> None:
-        for fn in self._upstream_request:
-            try:
-                fn(flow, leg)
-            except Exception as exc:
-                self.failed(fn, flow, exc)
+        self._run(self._upstream_request, flow, leg)
 
     def upstream_response(self, flow, status: int, headers) -> None:
-        for fn in self._upstream_response:
-            try:
-                fn(flow, status, headers)
-            except Exception as exc:
-                self.failed(fn, flow, exc)
+        self._run(self._upstream_response, flow, status, headers)
 
     def chunk(self, flow, data: bytes) -> None:
         """One upstream body piece outside the relay (a whole body read at once)."""
-        for fn in self.chunk_hooks:
-            try:
-                fn(flow, data)
-            except Exception as exc:
-                self.failed(fn, flow, exc)
+        self._run(self.chunk_hooks, flow, data)
 
     def error(self, flow, kind: str, message: str) -> None:
-        for fn in self._error:
-            try:
-                fn(flow, kind, message)
-            except Exception as exc:
-                self.failed(fn, flow, exc)
+        self._run(self._error, flow, kind, message)
 
     def stream(self, flow) -> list:
         filters: list = []
@@ -130,11 +110,7 @@ class AddonChain:
         return filters
 
     def done(self, flow) -> None:
-        for fn in self._done:
-            try:
-                fn(flow)
-            except Exception as exc:
-                self.failed(fn, flow, exc)
+        self._run(self._done, flow)
 
     # -- failures ---------------------------------------------------------------------
 
