@@ -309,6 +309,8 @@ class Capture:
     def __init__(self, recorder: Recorder) -> None:
         self.recorder = recorder
         self._noted: dict[int, int] = {}  # exchange id -> notes written
+        # What the per-piece hooks need, bound once (all fixed for the recorder's life).
+        self._put, self._clock, self._t0 = recorder._put, recorder._clock, recorder._t0
 
     def _notes(self, flow) -> None:
         done = self._noted.get(flow.xid, 0)
@@ -341,14 +343,12 @@ class Capture:
         self.recorder.upstream_response(flow.xid, status, headers)
 
     def chunk(self, flow, data: bytes) -> None:
-        rec = self.recorder
-        if not rec._off:
-            rec._put(("chunk", flow.xid, rec._clock() - rec._t0, data if type(data) is bytes else bytes(data)))
+        if not self.recorder._off:
+            self._put(("chunk", flow.xid, self._clock() - self._t0, data if type(data) is bytes else bytes(data)))
 
     def agent_chunk(self, flow, data: bytes) -> None:
-        rec = self.recorder
-        if not rec._off:
-            rec._put(("agent_chunk", flow.xid, rec._clock() - rec._t0, data if type(data) is bytes else bytes(data)))
+        if not self.recorder._off:
+            self._put(("agent_chunk", flow.xid, self._clock() - self._t0, data if type(data) is bytes else bytes(data)))
 
     def error(self, flow, kind: str, message: str) -> None:
         self.recorder.error(flow.xid if flow is not None else None, kind, message)

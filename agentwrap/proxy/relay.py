@@ -145,7 +145,10 @@ async def relay(flow: Flow, resp, pipeline, addons) -> AsyncIterator[bytes]:
     on_changed = () if verbatim else on_agent
     try:
         pipeline = _pipeline(pipeline, addons.stream(flow))
-        feed = pipeline.feed
+        # The identity's feed only remembers the piece: skipped per piece (a call per
+        # event is a tenth of the relay's cost), given the last piece if it fails.
+        feed = None if type(pipeline) is Passthrough else pipeline.feed
+        chunk = b""
         try:
             async for chunk in resp.aiter_raw():
                 for hook in on_chunk:
@@ -153,7 +156,7 @@ async def relay(flow: Flow, resp, pipeline, addons) -> AsyncIterator[bytes]:
                         hook(flow, chunk)
                     except Exception as exc:
                         addons.failed(hook, flow, exc)
-                out = feed(chunk)
+                out = chunk if feed is None else feed(chunk)
                 if out:
                     for hook in on_changed:
                         try:
@@ -164,6 +167,8 @@ async def relay(flow: Flow, resp, pipeline, addons) -> AsyncIterator[bytes]:
             end = pipeline.finish()
         except UpstreamError as exc:
             addons.error(flow, "upstream_stream", str(exc))
+            if feed is None and chunk:
+                pipeline.feed(chunk)
             end = pipeline.abort(error_kind(exc), f"agentwrap: upstream stream failed: {exc}")
             if end is None:
                 raise
