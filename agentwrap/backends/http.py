@@ -27,6 +27,7 @@ import h11
 
 from agentwrap.backends.chunked import ChunkedDecoder
 from agentwrap.errors import ConfigError, UpstreamError, UpstreamProtocol, UpstreamTimeout
+from agentwrap.protocols.endpoints import upstream_url
 
 __all__ = ["Timeouts", "HttpTransport", "HttpBackend", "UpstreamResponse"]
 
@@ -652,8 +653,6 @@ class HttpBackend:
         self.timeouts = Timeouts(first_byte_s=t, read_idle_s=t) if t else None
 
     def url(self, protocol: str, target: str) -> str:
-        from agentwrap.protocols.endpoints import upstream_url
-
         return upstream_url(self.config.protocol or protocol, self.config.base_url or "", target)
 
     async def send(self, request) -> UpstreamResponse:

@@ -189,7 +189,7 @@ def redact_response(response: ProxyResponse, redactor: Redactor) -> ProxyRespons
     """`response` with every key replaced in its header values and (a whole) body.
     A streamed body is redacted by its relay."""
     headers = response.headers
-    values = b"\n".join(v for _, v in headers)
+    values = b"\n".join([v for _, v in headers])
     if redactor.bytes(values) is not values:
         response.headers = [(n, redactor.bytes(v)) for n, v in headers]
     if isinstance(response.body, (bytes, bytearray)):

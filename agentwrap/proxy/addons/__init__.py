@@ -101,6 +101,8 @@ class AddonChain:
         self._run(self._error, flow, kind, message)
 
     def stream(self, flow) -> list:
+        if not self._stream:
+            return []
         filters: list = []
         for fn in self._stream:
             try:

@@ -48,5 +48,5 @@ class Stats:
         response = flow.response
         if not flow.attempts and response is not None and response.status >= 400:
             self.errors += 1
-        if any(note.get("guard") == "command" for note in flow.notes):
+        if flow.notes and any(note.get("guard") == "command" for note in flow.notes):
             self.commands += 1
