@@ -83,6 +83,7 @@ class RunningProxy:
         self.bound = bound
         self.server = bound.server
         self.dispatcher = bound.dispatcher
+        self.stats = bound.stats
         self.secret = bound.secret
         self.base_url = bound.base_url
         self.port = bound.server.port

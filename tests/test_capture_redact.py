@@ -26,6 +26,21 @@ def test_every_occurrence_in_bytes_and_text() -> None:
     assert r.bytes(b"nothing here") == b"nothing here"
 
 
+def test_a_length_keeping_marker_for_what_goes_to_the_agent() -> None:
+    """The proxy's own use: each key becomes a marker of the key's length (a Content-Length
+    stays true), found also when split across pieces."""
+    r = Redactor(KEYS, replacement=b"[redacted by agentwrap]", keep_length=True)
+    for key in KEYS:
+        out = r.bytes(f"<{key}>".encode())
+        assert len(out) == len(key) + 2 and key.encode() not in out
+    assert r.bytes(PROVIDER_KEY.encode()) == b"[redacted by agentwrap]" + b"*" * (len(PROVIDER_KEY) - 23)
+    assert Redactor(["0123456789ab"], replacement=b"[redacted by agentwrap]", keep_length=True).bytes(b"0123456789ab") == b"[REDACTED]**"
+    data = f"data: x {GEMINI_KEY} y\n\n".encode()
+    for cut in range(len(data) + 1):
+        s = StreamRedactor(r)
+        assert s.feed(data[:cut]) + s.feed(data[cut:]) + s.finish() == r.bytes(data)
+
+
 def test_short_values_are_ignored_and_longer_secrets_win() -> None:
     r = Redactor(["short", "", "abcdefgh", "abcdefgh-and-more"])
     assert r.text("short abcdefgh-and-more abcdefgh") == f"short {REDACTED} {REDACTED}"
@@ -42,6 +57,7 @@ def test_short_values_are_ignored_and_longer_secrets_win() -> None:
         (b"X-Goog-Api-Key", b"unknown-key-value", REDACTED),
         (b"cookie", b"session=abc; other=def", REDACTED),
         (b"set-cookie", b"id=1; Path=/; HttpOnly", REDACTED),
+        (b"x-agentwrap-secret", b"a-wrong-session-secret", REDACTED),
         (b"x-custom", b"token " + GEMINI_KEY.encode(), "token [REDACTED]"),
         (b"user-agent", b"claude-cli/2.1", "claude-cli/2.1"),
     ],

@@ -84,7 +84,7 @@ def test_translated_exchange_totals_the_backends_usage(start_proxy, upstream_fac
     import anthropic
 
     from agentwrap.capture.reader import read_bundle
-    from agentwrap.capture.recorder import Recorder
+    from agentwrap.capture.recorder import Capture, Recorder
     from tests.conftest import write_profile
 
     chunks = [{"promptTokenCount": 40, "candidatesTokenCount": n, "cachedContentTokenCount": 30 if n == 2 else 0} for n in range(1, 30)]
@@ -94,7 +94,8 @@ def test_translated_exchange_totals_the_backends_usage(start_proxy, upstream_fac
     profile = write_profile(tmp_path / "g.toml", f'[backends.g]\nprotocol = "gemini"\nbase_url = "{up.url}"\napi_key_env = "UP_KEY"\n[[routes]]\nbackend = "g"\n')
     proxy = start_proxy("claude", profile, {"UP_KEY": "k" * 12})
     path = tmp_path / "run.cbor"
-    rec = proxy.dispatcher.recorder = Recorder(str(path), {"agent": "claude"}, [])
+    rec = Recorder(str(path), {"agent": "claude"}, [])
+    proxy.dispatcher.addons.add(Capture(rec))
     client = anthropic.Anthropic(base_url=proxy.base_url, api_key=proxy.secret)
     with client.messages.stream(model="gemini-x", max_tokens=100, messages=[{"role": "user", "content": "hi"}]) as stream:
         text = stream.get_final_text()

@@ -13,7 +13,7 @@ from google import genai
 from google.genai import types as gtypes
 
 from agentwrap.capture.reader import read_bundle
-from agentwrap.capture.recorder import Recorder
+from agentwrap.capture.recorder import Capture, Recorder
 from tests.conftest import write_profile
 
 TEXT = "Hello from the scripted upstream."
@@ -178,7 +178,8 @@ def test_capture_records_the_cap(start_proxy, upstream_factory, tmp_path, protoc
     up = upstream_factory(SCRIPT, default_protocol=protocol)
     proxy = start_proxy("claude", _profile(tmp_path, protocol, up.url, 8192, name="local"), ENV)
     path = tmp_path / "run.cbor"
-    rec = proxy.dispatcher.recorder = Recorder(str(path), {"agent": "claude"}, [])
+    rec = Recorder(str(path), {"agent": "claude"}, [])
+    proxy.dispatcher.addons.add(Capture(rec))
     client = _claude(proxy)
     assert _ask(client, 32000) == TEXT
     assert _ask(client, 100) == TEXT

@@ -49,7 +49,7 @@ def test_anthropic_sdk_streams_through_proxy_with_injected_key(start_proxy, upst
     assert "authorization" not in req.headers
     assert req.json["model"] == "claude-test"
     _assert_no_secret(up, proxy.secret)
-    assert proxy.dispatcher.stats.requests == 1
+    assert proxy.stats.requests == 1
 
 
 def test_anthropic_non_streaming_and_keep_alive_upstream(start_proxy, upstream_factory, tmp_path):
@@ -197,7 +197,7 @@ def test_request_without_secret_gets_401_in_protocol_shape(start_proxy, upstream
         assert r.status_code == 401, url
         assert check(r.json())
     assert up.requests == [], "nothing may reach the upstream without the secret"
-    assert proxy.dispatcher.stats.unauthorized == 3
+    assert proxy.stats.unauthorized == 3
 
 
 def test_anthropic_sdk_without_secret_raises_authentication_error(start_proxy, upstream_factory, tmp_path):
@@ -284,7 +284,7 @@ def test_stream_cut_mid_way_ends_with_protocol_error_event(start_proxy, upstream
     assert events[-1].startswith("event: error")
     err = json.loads(events[-1].split("data: ", 1)[1])
     assert err["type"] == "error" and "upstream stream failed" in err["error"]["message"]
-    assert proxy.dispatcher.stats.errors >= 1
+    assert proxy.stats.errors >= 1
     # and the proxy keeps serving
     up.cut_after_chunks = None
     assert httpx.post(proxy.base_url + "/v1/messages", json=body).status_code == 200

@@ -117,7 +117,7 @@ def test_failing_backend_fails_over_once(start_proxy, upstream_factory, tmp_path
         events = [e.type for e in s]
     assert events.count("message_start") == 1 and events.count("message_stop") == 1
     assert len(b.requests) == 1
-    assert proxy.dispatcher.stats.failovers == 1
+    assert proxy.stats.failovers == 1
 
 
 def test_retry_after_is_honoured_on_the_same_backend(start_proxy, upstream_factory, tmp_path):

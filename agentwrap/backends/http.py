@@ -2,7 +2,9 @@
 
 Does I/O: sockets, TLS, HTTP proxies. Primitives: `Timeouts`, `HttpTransport`
 (a keep-alive pool per scheme/host/port/proxy; `HTTPS_PROXY`, `HTTP_PROXY`,
-`NO_PROXY`) and `UpstreamResponse` (a head whose body streams as it arrives).
+`NO_PROXY`), `UpstreamResponse` (a head whose body streams as it arrives) and
+`HttpBackend` (one backend's base URL and timeouts on the shared transport: the
+`backends.base.Backend` seam).
 
 Nothing above this module sees a socket, ssl, asyncio or h11 exception:
 `_upstream_error` turns each into `UpstreamTimeout` or `UpstreamProtocol`
@@ -25,8 +27,9 @@ import h11
 
 from agentwrap.backends.chunked import ChunkedDecoder
 from agentwrap.errors import ConfigError, UpstreamError, UpstreamProtocol, UpstreamTimeout
+from agentwrap.protocols.endpoints import upstream_url
 
-__all__ = ["Timeouts", "HttpTransport", "UpstreamResponse"]
+__all__ = ["Timeouts", "HttpTransport", "HttpBackend", "UpstreamResponse"]
 
 READ_CHUNK_BYTES = 64 * 1024
 MAX_RESPONSE_HEAD_BYTES = 64 * 1024
@@ -633,3 +636,24 @@ def _no_proxy_rules(value: str) -> tuple[tuple[str, int | None], ...]:
 def _no_proxy_matches(rules: tuple[tuple[str, int | None], ...], host: str, port: int) -> bool:
     return any(rule == "*" or (rule_port in (None, port) and (host == rule or host.endswith("." + rule)))
                for rule, rule_port in rules)
+
+
+class HttpBackend:
+    """An http backend behind the `Backend` seam: the session's shared `HttpTransport`,
+    this backend's base URL and its timeouts. The credential is already in the
+    request's headers (the proxy's header policy puts it there, so capture records
+    the request exactly as sent)."""
+
+    __slots__ = ("config", "transport", "timeouts")
+
+    def __init__(self, config, transport: HttpTransport) -> None:
+        self.config = config  # config.model.BackendConfig
+        self.transport = transport
+        t = config.timeout_s
+        self.timeouts = Timeouts(first_byte_s=t, read_idle_s=t) if t else None
+
+    def url(self, protocol: str, target: str) -> str:
+        return upstream_url(self.config.protocol or protocol, self.config.base_url or "", target)
+
+    async def send(self, request) -> UpstreamResponse:
+        return await self.transport.request(request.method, request.url, request.headers, request.body, timeouts=self.timeouts)

@@ -11,6 +11,11 @@ first out, each once. A request with no recording left gets a protocol-shaped
 error and a divergence entry that says which request it was and how it
 differs from the next unconsumed recording of the same endpoint.
 
+As a proxy backend (`send`, the `backends.base.Backend` seam) it answers
+with the recorded status, headers and body pieces, which then take the same
+relay and capture path as an http backend's; a divergence is answered with
+a 400 in the request's protocol and reported as the response's `error`.
+
 Pure: plain data in, plain data out.
 """
 
@@ -21,6 +26,8 @@ import re
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
+
+from agentwrap.backends.base import MemoryResponse
 
 __all__ = ["RecordedExchange", "ReplayBackend", "ReplayReply", "Divergence", "request_key"]
 
@@ -61,6 +68,14 @@ class Divergence:
 
     def __str__(self) -> str:
         return f"request {self.request_number} ({self.method} {self.path}): {self.detail}"
+
+
+# Framing of the recorded response: the replayed body is framed anew.
+_NOT_REPLAYED = frozenset({b"content-length", b"transfer-encoding", b"connection", b"keep-alive"})
+
+
+def _latin1(text: str | bytes) -> bytes:
+    return text if isinstance(text, bytes) else text.encode("latin-1")
 
 
 def _normalise(value: Any) -> Any:
@@ -133,6 +148,26 @@ class ReplayBackend:
             return ReplayReply(ex.status, ex.headers, ex.chunks, ex.index)
         self.divergences.append(Divergence(self._requests, method, path, self._explain(method, path, body)))
         return None
+
+    def url(self, protocol: str, target: str) -> str:
+        return "replay:" + target
+
+    async def send(self, request) -> MemoryResponse:
+        """Serve the recording of a `backends.base.UpstreamRequest` (matched on method, target and body)."""
+        reply = self.respond(request.method, request.target, request.body)
+        if reply is None:
+            from agentwrap.protocols.codec import encode_error
+
+            divergence = str(self.divergences[-1])
+            status, body = encode_error(request.protocol, "invalid_request", f"agentwrap replay: {divergence}")
+            return MemoryResponse(status, [(b"content-type", b"application/json")], [body], final=True,
+                                  error=("replay_divergence", divergence))
+        headers = [(_latin1(n), _latin1(v)) for n, v in reply.headers if _latin1(n).lower() not in _NOT_REPLAYED]
+        from agentwrap.protocols.sse import is_sse
+
+        sse = is_sse(headers)
+        # What the agent got, retries already decided in the recorded run: final.
+        return MemoryResponse(reply.status, headers, reply.chunks, whole=not sse, final=True)
 
     def unused(self) -> list[RecordedExchange]:
         return sorted((ex for q in self._queues.values() for ex in q), key=lambda e: e.index)

@@ -19,6 +19,10 @@ A turn (all keys optional, at least one of text/shell/tool/error):
     arguments = { file_path = "a.txt", content = "x" }   # ... with these JSON arguments
     error = { status = 529, type = "overloaded", message = "try later" }
 
+As a proxy backend (`send`, the `backends.base.Backend` seam) it speaks
+whatever protocol the request speaks and answers with an in-memory response,
+which then takes the same relay and capture path as an http backend's.
+
 Pure: no sockets, no clock. Only `from_file` reads the script.
 """
 
@@ -29,6 +33,7 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentwrap.backends.base import MemoryResponse
 from agentwrap.errors import ConfigError
 from agentwrap.protocols import neutral as ev
 from agentwrap.protocols.codec import codec, encode_error
@@ -195,6 +200,17 @@ class ScriptedBackend:
         except OSError as exc:
             raise ConfigError(f"cannot read script {path}: {exc}") from exc
         return cls(Script.from_toml(text, path))
+
+    # -- the Backend seam -----------------------------------------------------
+
+    def url(self, protocol: str, target: str) -> str:
+        return "scripted:" + target
+
+    async def send(self, request) -> MemoryResponse:
+        """Answer a `backends.base.UpstreamRequest` from its protocol, path and JSON body
+        (the proxy parses only model calls' bodies; other endpoints are answered without one)."""
+        reply = self.respond(request.protocol, request.method, request.target.partition("?")[0], request.json)
+        return MemoryResponse(reply.status, [(b"content-type", reply.content_type.encode())], reply.chunks, whole=not reply.stream)
 
     # -- requests ----------------------------------------------------------
 

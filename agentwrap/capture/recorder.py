@@ -13,6 +13,10 @@ holds every item written so far. The footer is followed by `fsync`.
 A failure to write (disk full, file deleted, an encoding bug) is reported
 once through `on_error` (called on the writer thread) and capture stops;
 nothing ever raises into the proxy.
+
+`Capture(recorder)` is the recorder as a proxy addon (proxy/addons): each
+hook turns what a flow did into the recorder's calls, keyed by the flow's
+exchange id.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from collections.abc import Callable, Iterable
 from agentwrap.capture.writer import BundleEncoder
 from agentwrap.errors import CaptureError
 
-__all__ = ["Recorder", "create_private_file"]
+__all__ = ["Recorder", "Capture", "create_private_file"]
 
 FLUSH_BYTES = 256 * 1024  # write out early when a burst of items piles up this much
 WRITE_INTERVAL_S = 0.01
@@ -150,9 +154,10 @@ class Recorder:
     def _now(self) -> int:
         return self._clock() - self._t0
 
-    def exchange(self, method: str, target: str, headers: Headers, body: bytes) -> int:
-        """The agent's request; returns the exchange id the other calls take."""
-        xid = next(self._ids)
+    def exchange(self, method: str, target: str, headers: Headers, body: bytes, xid: int | None = None) -> int:
+        """The agent's request; returns the exchange id the other calls take (`xid` if given)."""
+        if xid is None:
+            xid = next(self._ids)
         if not self._off:
             self._put(("request", xid, self._now(), method, target, tuple(headers), _b(body)))
         return xid
@@ -287,6 +292,80 @@ class Recorder:
                 self._on_error(self._failed)
             except Exception:
                 pass
+
+
+class Capture:
+    """A `Recorder` as a proxy addon: records every flow, whatever its backend.
+
+    What the agent got is recorded only where it differs from the upstream
+    leg (docs/bundle-format.md, "the agent leg"): agentwrap's own answers
+    (`agent_response` with the body, at `done`), a re-encoded stream's head
+    (`agent_response` without a body, when it starts streaming) and pieces
+    (`agent_chunk`). A flow's notes become `guard` items at its next recorded
+    step. The per-piece hooks (`chunk`, `agent_chunk`) enqueue directly: they
+    run once per upstream piece.
+    """
+
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+        self._noted: dict[int, int] = {}  # exchange id -> notes written
+        # What the per-piece hooks need, bound once (all fixed for the recorder's life).
+        self._put, self._clock, self._t0 = recorder._put, recorder._clock, recorder._t0
+
+    def _notes(self, flow) -> None:
+        done = self._noted.get(flow.xid, 0)
+        if len(flow.notes) > done:
+            for info in flow.notes[done:]:
+                self.recorder.guard(flow.xid, info)
+            self._noted[flow.xid] = len(flow.notes)
+
+    def request(self, flow) -> None:
+        self.recorder.exchange(flow.method.decode("latin-1"), flow.target.decode("latin-1"), flow.headers, flow.body, flow.xid)
+        self._notes(flow)
+
+    def route(self, flow) -> None:
+        self._notes(flow)
+        if not flow.attempts:
+            d, model = flow.decision, flow.model
+            self.recorder.route(flow.xid, {"backend": d.backend, "model": d.model or model, "requested_model": model,
+                                           "reason": d.reason, "fallbacks": list(d.fallbacks)})
+            return
+        attempt, outcome, verdict = flow.attempts[-1]
+        if len(flow.plan.chain) > 1 or verdict.action != "done":
+            self.recorder.route(flow.xid, {"attempt": attempt.number, "backend": attempt.backend, "outcome": outcome.describe(),
+                                           "decision": verdict.action, "why": verdict.reason})
+
+    def upstream_request(self, flow, leg) -> None:
+        self._notes(flow)
+        self.recorder.upstream_request(flow.xid, leg.method, leg.url, leg.headers, leg.body)
+
+    def upstream_response(self, flow, status: int, headers: Headers) -> None:
+        self.recorder.upstream_response(flow.xid, status, headers)
+
+    def chunk(self, flow, data: bytes) -> None:
+        if not self.recorder._off:
+            self._put(("chunk", flow.xid, self._clock() - self._t0, data if type(data) is bytes else bytes(data)))
+
+    def agent_chunk(self, flow, data: bytes) -> None:
+        if not self.recorder._off:
+            self._put(("agent_chunk", flow.xid, self._clock() - self._t0, data if type(data) is bytes else bytes(data)))
+
+    def error(self, flow, kind: str, message: str) -> None:
+        self.recorder.error(flow.xid if flow is not None else None, kind, message)
+
+    def stream(self, flow) -> list:
+        response = flow.response
+        if response is not None and not response.relayed:
+            self.recorder.agent_response(flow.xid, response.status, response.headers)
+        return []
+
+    def done(self, flow) -> None:
+        self._notes(flow)
+        self._noted.pop(flow.xid, None)
+        response = flow.response
+        if response is not None and not response.relayed and isinstance(response.body, (bytes, bytearray)):
+            self.recorder.agent_response(flow.xid, response.status, response.headers, response.body)
+        self.recorder.end(flow.xid)
 
 
 MAX_BATCH_CHUNKS = 512

@@ -52,8 +52,8 @@ class ModelInfo:
 @dataclass(frozen=True, slots=True)
 class BackendConfig:
     name: str
-    type: str = "http"  # "http" | "scripted"
-    protocol: str | None = None  # None for scripted: it speaks whatever the agent speaks
+    type: str = "http"  # "http" | "scripted" | "replay"
+    protocol: str | None = None  # None for scripted and replay: they speak whatever the agent speaks
     base_url: str | None = None
     api_key_env: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
@@ -69,7 +69,7 @@ class BackendConfig:
     credentials: str | None = None
 
     def speaks(self, protocol: str) -> bool:
-        return self.type == "scripted" or self.protocol == protocol
+        return self.type == "scripted" or self.type == "replay" or self.protocol == protocol
 
     @property
     def has_key_source(self) -> bool:

@@ -1,7 +1,8 @@
 """In-chat commands: `!/help`, `!/status`, `!/model(NAME)`, `!/backend(NAME)`,
 `!/profile(NAME)`, `!/reset`, answered by agentwrap itself.
 
-Pure: text in, a reply and new session overrides out. The dispatcher
+Pure: text in, a reply and new session overrides out. The commands addon
+(`proxy/addons/commands.py`)
 
 1. checks `may_contain_command(body)` (a byte search, so ordinary requests
    pay nothing), then summarises the body;

@@ -20,7 +20,8 @@ import traceback
 import h11
 
 from agentwrap.errors import UpstreamError
-from agentwrap.proxy.dispatch import Dispatcher, ProxyResponse
+from agentwrap.proxy.dispatch import Dispatcher
+from agentwrap.proxy.flow import ProxyResponse
 
 __all__ = ["ProxyServer", "MAX_REQUEST_BYTES"]
 
@@ -111,9 +112,7 @@ class ProxyServer:
             task.cancel()
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=2)
-        transport = getattr(self.dispatcher, "transport", None)
-        if transport is not None:
-            await transport.aclose()
+        await self.dispatcher.aclose()
 
     # -- one connection ---------------------------------------------------------
 
@@ -131,9 +130,9 @@ class ProxyServer:
             pass
         except asyncio.CancelledError:
             pass
-        except Exception:
+        except Exception as exc:
             # Our bug: report it, keep serving other connections.
-            self.dispatcher.stats.errors += 1
+            self.dispatcher.report("connection", f"agentwrap internal error: {type(exc).__name__}: {exc}")
             if os.environ.get("AGENTWRAP_DEBUG") == "1":
                 traceback.print_exc(file=sys.stderr)
         finally:
@@ -173,15 +172,9 @@ class ProxyServer:
                 return
 
     def _internal_error(self, exc: Exception) -> ProxyResponse:
-        from agentwrap.protocols.codec import encode_error
-
         if os.environ.get("AGENTWRAP_DEBUG") == "1":
             traceback.print_exception(exc, file=sys.stderr)
-        self.dispatcher.stats.errors += 1
-        status, body = encode_error(
-            self.dispatcher.agent_protocol, "api_error", f"agentwrap internal error: {type(exc).__name__}: {exc}", 500
-        )
-        return ProxyResponse(status, [(b"content-type", b"application/json")], body)
+        return self.dispatcher.internal_error(exc)
 
     async def _read_request(self, conn: h11.Connection, reader: asyncio.StreamReader):
         request: h11.Request | None = None
@@ -207,10 +200,7 @@ class ProxyServer:
                 return None
 
     async def _send_simple(self, conn: h11.Connection, writer: asyncio.StreamWriter, status: int, message: str) -> None:
-        from agentwrap.protocols.codec import encode_error
-
-        _, body = encode_error(self.dispatcher.agent_protocol, "invalid_request", message, status)
-        self.dispatcher.stats.errors += 1
+        body = self.dispatcher.refusal(status, message)
         if conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
             return
         try:

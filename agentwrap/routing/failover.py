@@ -83,6 +83,11 @@ class Outcome:
         return cls("status", status, _norm_headers(headers), sent_to_agent)
 
     @classmethod
+    def of(cls, status: int, headers: HeaderPairs = ()) -> Outcome:
+        """A response head: success below 400, else an HTTP status (its headers kept for Retry-After)."""
+        return cls("ok", status) if status < 400 else cls("status", status, _norm_headers(headers))
+
+    @classmethod
     def connect_error(cls, detail: str = "") -> Outcome:
         return cls("connect_error", detail=detail)
 

@@ -29,6 +29,8 @@ from agentwrap.session.launch import SignalForwarder, become_subreaper, children
 from agentwrap.session.plan import SessionPlan, check_protocols, plan_backend, resolve_plan, routed_backends
 
 if TYPE_CHECKING:
+    from agentwrap.proxy.addons import AddonChain
+    from agentwrap.proxy.addons.stats import Stats
     from agentwrap.proxy.dispatch import Dispatcher
     from agentwrap.proxy.server import ProxyServer
 
@@ -83,7 +85,7 @@ def _find_binary(spec: AgentSpec, env: Mapping[str, str]) -> str:
     return found
 
 
-def _replay_plan(spec: AgentSpec, opts: SessionOptions, env: Mapping[str, str]) -> SessionPlan:
+def replay_plan(spec: AgentSpec, opts: SessionOptions, env: Mapping[str, str]) -> SessionPlan:
     from agentwrap.config.model import BackendConfig, ProfileConfig, RouteConfig
     from agentwrap.session.plan import BackendPlan
 
@@ -103,7 +105,7 @@ def prepare_launch(opts: SessionOptions, env: Mapping[str, str]) -> Launch:
     spec = AGENTS[opts.agent]
     binary = _find_binary(spec, env)
     if opts.replay is not None:
-        plan = _replay_plan(spec, opts, env)
+        plan = replay_plan(spec, opts, env)
     else:
         plan = resolve_plan(spec, opts.profile, env, opts.cwd, project=opts.project)
     return Launch(spec=spec, binary=binary, plan=plan, scripted=scripted_of(plan.profile))
@@ -116,10 +118,16 @@ class BoundProxy:
     server: "ProxyServer"
     dispatcher: Dispatcher
     secret: str
+    stats: "Stats"
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.server.port}/{self.secret}"
+
+    @property
+    def addons(self) -> "AddonChain":
+        """The proxy's addon chain; add capture here before the server starts."""
+        return self.dispatcher.addons
 
 
 def scripted_of(profile) -> dict:
@@ -140,24 +148,32 @@ def bind_proxy(
     sock: socket.socket | None = None,
     secret: str | None = None,
     scripted: dict | None = None,
+    replay: object | None = None,
 ) -> BoundProxy:
-    """Build the dispatcher and the server for one session, on `sock` (or a new
-    loopback socket); call `server.start()` next."""
+    """Build the dispatcher, its routes and addons (stats, in-chat commands, output caps)
+    and the server for one session, on `sock` (or a new loopback socket); add capture
+    to `addons` if wanted, then call `server.start()`."""
     from agentwrap.backends.http import HttpTransport
+    from agentwrap.proxy.addons import AddonChain
+    from agentwrap.proxy.addons.commands import Commands
+    from agentwrap.proxy.addons.output_cap import OutputCap
+    from agentwrap.proxy.addons.stats import Stats
     from agentwrap.proxy.dispatch import Dispatcher
+    from agentwrap.proxy.routes import ProfileSetup, SessionRoutes, SessionServices
     from agentwrap.proxy.server import ProxyServer
 
-    def auth_for(backend) -> UpstreamAuth:
-        return plan_backend(backend, dispatcher.profile, spec, plan.native, env, plan.key_mode).auth
+    def resolve_auth(backend) -> tuple[UpstreamAuth, str | None]:
+        bp = plan_backend(backend, routes.profile, spec, plan.native, env, plan.key_mode)
+        return bp.auth, bp.key
 
-    def switch_profile(name: str):
+    def switch_profile(name: str) -> ProfileSetup:
         """`!/profile(NAME)`: the same session, another profile; the key mode stays what it was."""
         from agentwrap.config.loader import load_profile
 
         profile = load_profile(name, env=env)
         check_protocols(profile, spec)
-        auth = {b.name: plan_backend(b, profile, spec, plan.native, env, plan.key_mode).auth for b in routed_backends(profile)}
-        return profile, auth, scripted_of(profile)
+        resolved = [plan_backend(b, profile, spec, plan.native, env, plan.key_mode) for b in routed_backends(profile)]
+        return ProfileSetup(profile, {bp.name: bp.auth for bp in resolved}, scripted_of(profile), [bp.key for bp in resolved if bp.key])
 
     def profile_names() -> tuple[str, ...]:
         try:
@@ -168,22 +184,18 @@ def bind_proxy(
             return ()
 
     secret = secret or secrets.token_urlsafe(24)
-    dispatcher = Dispatcher(
-        agent=spec.name,
-        agent_protocol=spec.protocol,
-        secret=secret,
-        profile=plan.profile,
-        auth=plan.auth,
-        transport=HttpTransport(env=env),
-        scripted=scripted if scripted is not None else scripted_of(plan.profile),
-        env=dict(env),
-        auth_for=auth_for,
-        switch_profile=switch_profile,
-        profile_names=profile_names,  # listed only when `!/profile` needs them
-    )
+    setup = ProfileSetup(plan.profile, plan.auth, scripted if scripted is not None else scripted_of(plan.profile),
+                         list(plan.keys))
+    services = SessionServices(switch_profile=switch_profile, resolve_auth=resolve_auth,
+                               profile_names=profile_names)  # listed only when `!/profile` needs them
+    routes = SessionRoutes(agent=spec.name, setup=setup, transport=HttpTransport(env=env), env=env, replay=replay,
+                           services=services)
+    stats = Stats()
+    addons = AddonChain([stats, Commands(routes), OutputCap()])
+    dispatcher = Dispatcher(agent_protocol=spec.protocol, secret=secret, routes=routes, addons=addons)
     server = ProxyServer(dispatcher)
     server.adopt(sock or listen_loopback())
-    return BoundProxy(server, dispatcher, secret)
+    return BoundProxy(server, dispatcher, secret, stats)
 
 
 def run_session(opts: SessionOptions, env: Mapping[str, str] | None = None) -> SessionResult:
@@ -200,7 +212,7 @@ def run_session(opts: SessionOptions, env: Mapping[str, str] | None = None) -> S
     sock = listen_loopback()
     secret = secrets.token_urlsafe(24)
     origin = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server = dispatcher = None
+    server = bound = None
 
     capture_dir = _capture_dir(opts, env)
     tmpdir = tempfile.mkdtemp(prefix="agentwrap-")
@@ -239,15 +251,16 @@ def run_session(opts: SessionOptions, env: Mapping[str, str] | None = None) -> S
             raise AgentwrapError(f"cannot start {launch.binary}: {exc.strerror or exc}") from exc
         signals.attach(proc)
         try:
-            bound = bind_proxy(spec, plan, env, sock=sock, secret=secret, scripted=launch.scripted)
+            bound = bind_proxy(spec, plan, env, sock=sock, secret=secret, scripted=launch.scripted, replay=opts.replay)
         except BaseException:
             kill_tree(proc.pid)  # the agent must not run without its proxy
             raise
-        server, dispatcher = bound.server, bound.dispatcher
-        dispatcher.replay = opts.replay
+        server = bound.server
         if capture_dir is not None:  # after the spawn: not on the start-to-exec path
+            from agentwrap.capture.recorder import Capture
+
             recorder = _open_recorder(capture_dir, launch, opts, env, secret)
-            dispatcher.recorder = recorder
+            bound.addons.add(Capture(recorder))
         server.start()
         returncode = signals.wait()
     finally:
@@ -257,7 +270,7 @@ def run_session(opts: SessionOptions, env: Mapping[str, str] | None = None) -> S
         else:
             sock.close()
         if recorder is not None:
-            st = dispatcher.stats
+            st = bound.stats
             recorder.close(
                 {
                     "exit_code": exit_code_of(returncode),
@@ -275,7 +288,7 @@ def run_session(opts: SessionOptions, env: Mapping[str, str] | None = None) -> S
                 print(f"agentwrap: could not tidy up after {spec.name}: {exc}", file=sys.stderr)
         shutil.rmtree(tmpdir, ignore_errors=True)
 
-    stats = dispatcher.stats
+    stats = bound.stats
     result = SessionResult(
         exit_code_of(returncode), stats.requests, stats.errors, time.monotonic() - started,
         recorder.path if recorder is not None and not recorder.failed else None,

@@ -145,10 +145,12 @@ def reap_leftovers(exclude: set[int], grace_s: float = LEFTOVER_GRACE_S) -> int:
 
 
 def _reap_zombies(exclude: set[int]) -> None:
-    for p in _orphans(exclude):
+    """waitpid(WNOHANG) each child of ours not in `exclude` (a live one is left alone). Safe in a
+    signal handler: no imports, no psutil (the main thread may be half-way through importing it)."""
+    for pid in children_now() - exclude:
         try:
-            os.waitpid(p.pid, os.WNOHANG)
-        except (ChildProcessError, OSError):
+            os.waitpid(pid, os.WNOHANG)
+        except OSError:
             pass
 
 
@@ -197,7 +199,10 @@ class SignalForwarder:
     def _on_child(self, signum, frame) -> None:  # noqa: ARG002
         # An orphan re-parented to us exited: reap it (never the agent: Popen.wait owns it).
         if self.proc is not None:
-            _reap_zombies(self.exclude | {self.proc.pid})
+            try:
+                _reap_zombies(self.exclude | {self.proc.pid})
+            except Exception:  # a signal handler must never raise into the code it interrupted
+                pass
 
     def _on_signal(self, signum, frame) -> None:  # noqa: ARG002
         if signum == signal.SIGINT:

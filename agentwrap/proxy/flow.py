@@ -1,0 +1,130 @@
+"""One agent request on its way through the proxy: the `Flow`, and the response it gets.
+
+Everything between the server and the backends reads and writes the flow
+(after mitmproxy's `HTTPFlow`): the dispatcher fills in the request, its
+endpoint and its route; addons may answer it themselves (`reply`) or add
+`notes`; each attempt at a backend is in `plan.history`; the answer ends in
+`response`. Sans-IO: nothing here awaits or touches a socket.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from agentwrap.errors import RequestError
+from agentwrap.protocols.endpoints import Endpoint, classify
+
+if TYPE_CHECKING:
+    from agentwrap.protocols.neutral.summary import RequestSummary
+    from agentwrap.routing.failover import FailoverPlan
+    from agentwrap.routing.router import RouteDecision
+
+__all__ = ["Flow", "ProxyResponse", "Headers"]
+
+Headers = list[tuple[bytes, bytes]]
+
+
+@dataclass(slots=True)
+class ProxyResponse:
+    """What the server sends the agent: a head and a body of bytes or an async iterator.
+
+    `relayed`: status, headers and body are the upstream's as received (capture then
+    records the upstream leg only); False for what agentwrap made or re-encoded.
+    `close` releases the upstream response when the body is never iterated (an
+    attempt given up for a fallback).
+    """
+
+    status: int
+    headers: Headers
+    body: bytes | AsyncIterator[bytes] = b""
+    relayed: bool = False
+    close: Callable[[], Awaitable[None]] | None = None
+
+
+class Flow:
+    """One agent request, from arrival to the end of its response.
+
+    Set on arrival: `xid` (1, 2, ... in arrival order), `method`, `target` (as
+    received, secret segment included), `headers`, `body`, `query`. After the
+    secret check: `authorized`, `path` (without the secret). After `open()`:
+    `endpoint`, `protocol`, `model`, `parsed` (the JSON body of a model call).
+    Then `decision` and `plan` (routing, failover), `response`.
+    """
+
+    __slots__ = (
+        "xid", "method", "target", "headers", "body", "query", "authorized", "path", "endpoint", "protocol",
+        "model", "parsed", "decision", "plan", "reply", "response", "notes", "_summary", "_failed",
+    )
+
+    def __init__(self, xid: int, method: bytes, target: bytes, headers: Headers, body: bytes) -> None:
+        self.xid = xid
+        self.method = method
+        self.target = target
+        self.headers = headers
+        self.body = body
+        self.query = target.partition(b"?")[2]
+        self.authorized = False
+        self.path = ""
+        self.endpoint: Endpoint | None = None
+        self.protocol = ""
+        self.model: str | None = None
+        self.parsed: dict | None = None
+        self.decision: RouteDecision | None = None
+        self.plan: FailoverPlan | None = None
+        self.reply: ProxyResponse | None = None  # set by a `request` hook: agentwrap answers itself
+        self.response: ProxyResponse | None = None
+        self.notes: list[dict] = []  # what agentwrap changed or decided, for capture (`guard` items)
+        self._summary: RequestSummary | None = None
+        self._failed: set | None = None  # addon hooks that raised on this flow (reported once each)
+
+    def __repr__(self) -> str:
+        return f"<Flow {self.xid} {self.method.decode('latin-1')} {self.path or '?'}>"
+
+    def open(self, path: str, default_protocol: str) -> None:
+        """Classify `path` (the target after the secret, without the query) and parse a
+        model call's body. Raises `RequestError` when that body is not a JSON object."""
+        self.path = path
+        endpoint = self.endpoint = classify(path)
+        self.protocol = endpoint.protocol or default_protocol
+        self.model = endpoint.model
+        if endpoint.kind != "generate":
+            return
+        try:
+            parsed = json.loads(self.body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise RequestError(f"request body is not valid JSON ({exc})") from None
+        if not isinstance(parsed, dict):
+            raise RequestError("request body must be a JSON object")
+        self.parsed = parsed
+        if self.model is None:
+            model = parsed.get("model")
+            self.model = model if isinstance(model, str) else None
+
+    @property
+    def summary(self) -> RequestSummary:
+        """The model call summarised by its protocol's codec, computed on first use.
+        Raises `RequestError` (the body is not what the protocol allows)."""
+        if self._summary is None:
+            from agentwrap.protocols.codec import codec
+
+            if self.parsed is None:
+                raise RequestError("not a model call")
+            self._summary = codec(self.protocol).summarize_request(self.parsed, self.path)
+        return self._summary
+
+    @property
+    def known_summary(self) -> RequestSummary | None:
+        """The summary if something has computed it already, else None (never computes)."""
+        return self._summary
+
+    @property
+    def attempts(self) -> list:
+        """(Attempt, Outcome, Verdict) of each try at a backend so far."""
+        return self.plan.history if self.plan is not None else []
+
+    def note(self, info: dict[str, Any]) -> None:
+        """Record what agentwrap changed or decided about this request (capture writes it as a `guard` item)."""
+        self.notes.append(info)
