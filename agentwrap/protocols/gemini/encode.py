@@ -76,7 +76,8 @@ def _call_part(block: Block) -> dict:
 
 class StreamEncoder(BlockSequencer):
     """Neutral events to Gemini `alt=sse` bytes. Ids and model come from the constructor;
-    `created` and `include_usage` are accepted for every codec's sake and unused."""
+    `created` and `include_usage` are accepted for every codec's sake and unused.
+    `StreamEncoder.resume(state)` continues a stream already under way (resume.py)."""
 
     content_type = "text/event-stream"
 
