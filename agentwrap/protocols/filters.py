@@ -42,10 +42,12 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from agentwrap.errors import UpstreamProtocol
 from agentwrap.guards.base import Cut, GuardNote
+from agentwrap.protocols.codec import codec
 from agentwrap.protocols.neutral.events import NeutralEvent, Stop, TextDelta
 
-__all__ = ["FilterChain", "Cutting", "filter_events"]
+__all__ = ["FilterChain", "Cutting", "filter_events", "filter_response"]
 
 
 class Cutting(Exception):
@@ -222,3 +224,23 @@ def filter_events(events: list[NeutralEvent], filters: Iterable[Any], notes: lis
     if notes is not None:
         notes += chain.notes
     return out
+
+
+def filter_response(protocol: str, body: bytes, filters: Iterable[Any], *, notes: list | None = None) -> bytes:
+    """A whole (not streamed) 2xx answer in `protocol` through `filters`: `body` itself unless a
+    filter changed something, else the answer re-encoded (`encode_response`). A body that is not
+    the protocol's answer (not JSON, an error) is returned as it is. Notes go to `notes`."""
+    try:
+        data = json.loads(body)
+        events = codec(protocol).decode_response(data)
+    except (ValueError, UnicodeDecodeError, UpstreamProtocol):
+        return body
+    if any(e.kind == "stream_error" for e in events):
+        return body
+    out = filter_events(events, filters, notes)
+    if len(out) == len(events) and all(a is b or a == b for a, b in zip(out, events)):
+        return body
+    start = next((e for e in events if e.kind == "message_start"), None)
+    created = next((data[k] for k in ("created", "created_at") if isinstance(data, dict) and type(data.get(k)) is int), 0)
+    rendered = codec(protocol).encode_response(out, start.model if start else "", start.id if start else "", created=created)
+    return json.dumps(rendered, ensure_ascii=False, separators=(",", ":")).encode()
