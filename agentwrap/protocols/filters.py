@@ -62,7 +62,7 @@ class Cutting(Exception):
 class FilterChain:
     """An ordered list of stream filters run as one; see the module docstring."""
 
-    __slots__ = ("filters", "notes", "_all", "_seen", "_holders", "_texters")
+    __slots__ = ("filters", "notes", "texting", "_all", "_seen", "_holders", "_texters")
 
     def __init__(self, filters: Iterable[Any]) -> None:
         self.filters: list[Any] = list(filters)
@@ -74,6 +74,7 @@ class FilterChain:
     def _lists(self) -> None:
         self._holders = [f for f in self.filters if hasattr(f, "holding")]
         self._texters = [f for f in self.filters if getattr(f, "wants_text", True)]
+        self.texting = bool(self._texters)  # whether a filter wants the lane's text runs
 
     @property
     def holding(self) -> bool:
@@ -82,11 +83,6 @@ class FilterChain:
             if f.holding:
                 return True
         return False
-
-    @property
-    def wants_text(self) -> bool:
-        """Whether a filter wants the lane's text runs."""
-        return bool(self._texters)
 
     def collect(self) -> None:
         """Copy the filters' new notes into `notes`."""

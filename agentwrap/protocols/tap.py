@@ -87,7 +87,6 @@ class StreamTap:
         self._codec = codec(protocol)
         self._decoder: Any = self._codec.StreamDecoder(id_hint)
         self._chain = FilterChain(filters)
-        self.notes = self._chain.notes
         self.done = False
         self.lane_events = 0
         self._id_hint = id_hint
@@ -108,21 +107,27 @@ class StreamTap:
 
     # -- the stage interface ---------------------------------------------------------------
 
+    @property
+    def notes(self) -> list:
+        """Every filter's `GuardNote`s so far, in order, and the notes of filters that failed."""
+        self._chain.collect()
+        return self._chain.notes
+
     def feed(self, chunk: bytes) -> bytes:
         """Take one chunk of the upstream's body; return what goes to the agent now."""
         if self.done or not chunk:
             return b""
         out: list[bytes] = []
         try:
-            data = self._gather(chunk)
-            if data:
-                self._frame(data, out)
+            if self._pieces or not self._eol:
+                chunk = self._gather(chunk)
+            if chunk:
+                self._frame(chunk, out)
         except UpstreamProtocol as exc:
             self._fail("api_error", f"agentwrap: {exc}", out)
         except Cutting as cutting:
             self._cut(cutting, out)
-        self._chain.collect()
-        return b"".join(out)
+        return out[0] if len(out) == 1 else b"".join(out)
 
     def finish(self) -> bytes:
         """End of the upstream's body: what is left, and the proper ending if it was missing."""
@@ -156,7 +161,6 @@ class StreamTap:
             self._fail("api_error", f"agentwrap: {exc}", out)
         except Cutting as cutting:
             self._cut(cutting, out)
-        self._chain.collect()
         return b"".join(out)
 
     def abort(self, error_type: str, message: str) -> bytes:
@@ -165,7 +169,6 @@ class StreamTap:
             return b""
         out: list[bytes] = []
         self._fail(error_type, message, out)
-        self._chain.collect()
         return b"".join(out)
 
     # -- framing ---------------------------------------------------------------------------
@@ -200,7 +203,9 @@ class StreamTap:
         pos = 0
         while True:
             template = self._lane
-            if template and not self._window and not chain.holding and decoder.lane_ready():
+            # The lane while nothing is held: passing its bytes on (nothing held in the window
+            # means no filter holds anything), or re-encoding (the filters say).
+            if template and (not self._window if self._encoder is None else not chain.holding) and decoder.lane_ready():
                 usages: list[bytes] | None = [] if template.has_usage else None
                 literals, stop = template.scan(data, pos, usages)
                 if literals:
@@ -272,21 +277,22 @@ class StreamTap:
         texts = [lit for lit in literals if lit != b'""'] if b'""' in literals else literals
         joined = b",".join(texts)
         try:
-            joined.decode()  # the template checked the escapes; this checks the UTF-8
+            joined.isascii() or joined.decode()  # the template checked the escapes; this checks the UTF-8
         except UnicodeDecodeError:
             if len(literals) == 1:
                 return pos  # the decoder says what is wrong with it
-            one, end = self._lane.scan(data, pos, [] if usages is not None else None, limit=1)
-            while one:  # the good ones before it still take the lane
-                pos = self._lane_run(data, pos, end, one, None if usages is None else [], out)
+            while True:  # the good ones before it still take the lane
+                its_usage: list[bytes] | None = [] if usages is not None else None
+                one, end = self._lane.scan(data, pos, its_usage, limit=1)
+                if not one:
+                    return pos
+                pos = self._lane_run(data, pos, end, one, its_usage, out)
                 if pos != end or self.done:
                     return pos
-                one, end = self._lane.scan(data, pos, [] if usages is not None else None, limit=1)
-            return pos
         self.lane_events += len(literals)
         self._plain = 0
         chain = self._chain
-        instead = chain.lane_text(texts) if texts and chain.wants_text else None
+        instead = chain.lane_text(texts) if texts and chain.texting else None
         usage = usages[-1] if usages else None
         encoder = self._encoder
         if encoder is None:

@@ -235,3 +235,71 @@ def test_a_failing_filter_is_dropped_and_the_stream_goes_on(where: str) -> None:
     assert out == data
     assert [(n.guard, n.action) for n in tap.notes] == [("boom", "error")]
     assert "boom" in tap.notes[0].detail["error"]
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_after_a_rewrite_the_rest_is_re_encoded_and_takes_the_lane(protocol: str) -> None:
+    events = [MessageStart("up_1", "m"), Usage(10, 0), TextDelta("First "), ToolCallStart(0, "call_1", "Bash"),
+              ToolCallArgsDelta(0, '{"command":"ls"}'), ToolCallEnd(0), *(TextDelta(w) for w in words(200)),
+              Stop("tool_use"), Usage(0, 30)]
+    data = encode(protocol, events)
+    expected = validate(protocol, data, strict_json=True)
+    for cuts in ([], list(range(1, len(data), 97))):
+        out, tap = run_tap(protocol, data, cuts, [Rename("Bash", "Shell"), LoopGuard()])
+        turn = validate(protocol, out, strict_json=True)
+        assert turn.text == expected.text and [t[1] for t in turn.tools] == ["Shell"]
+        # (A Chat call ends only at the finish chunk: the rename holds it, and the text after, to the end.)
+        assert tap.lane_events > 150 or protocol == "openai_chat"
+
+
+def test_a_window_too_large_is_re_encoded() -> None:
+    from agentwrap.protocols import tap as tap_module
+
+    data, text = long_text("anthropic_messages", 200)
+    limit, tap_module.MAX_WINDOW_BYTES = tap_module.MAX_WINDOW_BYTES, 2000
+    try:
+        out, tap = run_tap("anthropic_messages", data, list(range(1, len(data), 300)), [HoldAll()])
+    finally:
+        tap_module.MAX_WINDOW_BYTES = limit
+    assert validate("anthropic_messages", out, strict_json=True).text == text
+    assert tap._encoder is not None  # re-encoded from where the window overflowed (our encoder made the same bytes)
+
+
+def test_a_filter_failing_in_finish_is_noted() -> None:
+    class BadFinish(HoldAll):
+        name = "bad_finish"
+
+        def finish(self):
+            raise KeyError("lost")
+
+    data, text = long_text("openai_chat", 20)
+    out, tap = run_tap("openai_chat", data, [], [BadFinish(release_at=10**9)])
+    turn = validate("openai_chat", out)
+    assert [(n.guard, n.action) for n in tap.notes] == [("bad_finish", "error")]
+    assert turn.stop == "stop" or turn.error  # its held events are lost; the stream still ends valid
+
+
+def test_notes_collect_as_they_are_made() -> None:
+    data = encode("openai_chat", [MessageStart("u", "m"), ToolCallStart(0, "c1", "Bash"), ToolCallArgsDelta(0, '{"command":"ls"}'),
+                                  ToolCallEnd(0), ToolCallStart(1, "c2", "Bash"), ToolCallArgsDelta(1, '{"command":"pwd"}'),
+                                  ToolCallEnd(1), Stop("tool_use")])
+    tap = StreamTap("openai_chat", [Rename("Bash", "Shell")])
+    first = data.index(b'"index":1')  # up to the second call's start: the first call is renamed
+    tap.feed(data[:first])
+    assert [n.action for n in tap.notes] == ["renamed"]
+    tap.feed(data[first:])
+    tap.finish()
+    assert [n.action for n in tap.notes] == ["renamed", "renamed"]
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_invalid_utf8_in_an_event_of_the_lanes_shape_ends_in_the_error_event(protocol: str) -> None:
+    data, _ = long_text(protocol, 60)
+    assert data.count(b'"w50 "') == 1
+    broken = data.replace(b'"w50 "', b'"w50 \xff\xfe"')
+    before = broken[: broken.rindex(b"\n\n", 0, broken.index(b"\xff")) + 2]
+    for cuts in ([], list(range(1, len(broken), 500)), list(range(1, len(broken), 29))):
+        out, tap = run_tap(protocol, broken, cuts, [LoopGuard()])
+        assert tap.lane_events > 30
+        assert out.startswith(before) and b"\xff" not in out
+        assert validate(protocol, out).error == ERRORS[protocol]

@@ -69,7 +69,6 @@ class StreamTranslator:
         self._adapter = Adapter(ctx)
         self._chain: FilterChain | None = None
         self._filter = self._adapter.feed
-        self.notes: list = []
         self._cutting: Any = ()  # the filters' Cutting, caught where it may come from (no filters: nothing)
         filters = list(filters)
         if filters:
@@ -79,7 +78,6 @@ class StreamTranslator:
             self._cutting = Cutting
             self._chain = FilterChain([self._adapter, *filters])
             self._filter = self._chain.feed
-            self.notes = self._chain.notes
         self._encoder: LaneEncoder | None = None
         self._failed = False
         self._finished = False
@@ -93,6 +91,14 @@ class StreamTranslator:
         self.lane_templates = 0  # templates learned (again when the stream's shape changed)
         self._eol = b""  # the stream's line end, from its first line: the lane's template uses it
         self._sep = b"\n\n"
+
+    @property
+    def notes(self) -> list:
+        """The filters' `GuardNote`s so far, in order, and the notes of filters that failed."""
+        if self._chain is None:
+            return []
+        self._chain.collect()
+        return self._chain.notes
 
     def _emit(self, events: Iterable[NeutralEvent]) -> bytes:
         if self._finished:
@@ -144,8 +150,6 @@ class StreamTranslator:
             out.append(self._fail("api_error", f"agentwrap: {exc}"))
         except self._cutting as exc:
             out.append(self._cut(exc))
-        if self._chain is not None:
-            self._chain.collect()
         return b"".join(out)
 
     def _learning(self, chunk: bytes, out: list[bytes]) -> bytes:
@@ -332,8 +336,6 @@ class StreamTranslator:
                 out += self._fail("api_error", f"agentwrap: {exc}")
             except self._cutting as exc:
                 out += self._cut(exc)
-        if self._chain is not None:
-            self._chain.collect()
         if self._finished:  # cut
             return out
         return out + self._close()
@@ -343,8 +345,6 @@ class StreamTranslator:
         if self._finished:
             return b""
         out = b"" if self._failed else self._fail(error_type, message)
-        if self._chain is not None:
-            self._chain.collect()
         return out + self._close()
 
     def _fail(self, error_type: str, message: str) -> bytes:
