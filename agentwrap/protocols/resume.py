@@ -19,13 +19,12 @@ Sans-IO.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from agentwrap.protocols.neutral.events import Usage
 
-__all__ = ["OpenBlock", "StreamState", "parts_text"]
+__all__ = ["OpenBlock", "StreamState"]
 
 
 @dataclass(slots=True)
@@ -96,13 +95,3 @@ class StreamState:
             block = replace(block, parts=list(block.parts))
         return replace(self, open=block, tools=dict(self.tools), done_items=list(self.done_items))
 
-
-def parts_text(parts: list) -> str:
-    """The text of `OpenBlock.parts` (strings, and comma-separated JSON string literals as bytes)."""
-    out: list[str] = []
-    for part in parts:
-        if type(part) is bytes:
-            out += json.loads(b"[" + part + b"]")
-        else:
-            out.append(part)
-    return "".join(out)

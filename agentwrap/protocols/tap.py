@@ -1,47 +1,37 @@
 """The pass-through tap: stream filters on a stream the agent gets in its own protocol.
 
-Theory of operation. When the agent and the upstream speak the same protocol
-the upstream's bytes are the answer; a translation (decode, re-encode) would
-cost microseconds per event and lose what the neutral model does not carry.
-`StreamTap` forwards the original bytes and lets filters (guards) watch, hold,
-rewrite or cut:
+Theory of operation (docs/architecture.md, "Guards: the stream-filter
+pipeline"). When agent and upstream speak the same protocol, the upstream's
+bytes are the answer: `StreamTap` forwards them and lets filters watch,
+hold, rewrite or cut.
 
-- the stream is framed at its blank lines (LF or CRLF, as it uses), one SSE
-  event at a time; an unfinished event waits for the next read (up to
-  `max_event_bytes`);
-- text events are recognised by the text lane (lane.py), learned from the
-  stream's own events against the same protocol's decoder: a run of them is
-  matched per read, handed to the filters as JSON string literals
-  (`lane_text`), and forwarded as one slice of the input, never decoded;
-- every other event goes through the protocol's `StreamDecoder`, so filters see
-  neutral events and the decoder keeps the state of the stream (resume.py); an
-  event the neutral model does not know (ping, a new Anthropic block type, a
-  server-tool item) decodes to nothing and is forwarded as it came;
-- while a filter holds events, their raw bytes wait in a *window*. As soon as
-  the filters have let out exactly the events a prefix of the window decoded
-  to, that prefix's bytes go out unchanged (a valid tool call, text the repair
-  guard looked at: byte for byte);
-- when the filters let out something else (a repaired call, a renamed tool, a
-  stop reason), the protocol's `StreamEncoder` is resumed from the state of
-  what the agent has received (`StreamEncoder.resume(decoder.state())`) and
-  encodes it; from then on the rest of the stream is re-encoded by that
-  encoder (the decoded path, with the text lane on the encoder's side as in a
-  translation), so block indices, item ids, sequence numbers and the closing
-  events stay consistent with what was rewritten. Events the neutral model
-  does not carry are dropped from then on;
-- a `Cut` sends what the filters let through, the cut's notice and a normal
-  stop through the resumed encoder, which closes what is open and ends the
-  stream; `done` turns True (the shell stops reading and closes the upstream);
-- malformed upstream data (not JSON, not UTF-8, an oversized event, a stream
-  that ends mid-event or without its last event) ends the agent's stream with
-  the protocol's error event from the resumed encoder, and a stream that ended
-  without its closing event (`message_stop`, `[DONE]`) gets it: the agent's
-  stream always ends valid.
+- The stream is framed at its blank lines (LF or CRLF, as it uses); an
+  unfinished event waits for the next read, up to `max_event_bytes`.
+- Text events are matched by the text lane (lane.py), learned from the
+  stream's own events against the same protocol's decoder: a run of them
+  goes to the filters as JSON string literals (`lane_text`) once per read,
+  and out as one slice of the input, never decoded.
+- Other events go through the protocol's `StreamDecoder`: filters see
+  neutral events, and the decoder keeps the state of what the agent has
+  received (resume.py). An event the neutral model does not know (ping, a
+  new block type, a server-tool item) decodes to nothing and passes as it came.
+- While a filter holds events, their bytes wait in a window; once the
+  filters have let out exactly what a prefix of it decoded to, that
+  prefix's bytes go out unchanged (a valid tool call: byte for byte).
+- When they let out something else, `StreamEncoder.resume(state)` encodes
+  it, and the rest of the stream goes through that encoder (with the
+  encoder's text lane), so indices, ids, sequence numbers and closing
+  events stay consistent; events the neutral model does not carry are
+  dropped from then on.
+- A cut, and malformed upstream data (not JSON or UTF-8, an oversized event,
+  a stream ending mid-event or without its last event), end the stream
+  through the resumed encoder: the notice and a normal stop, or the
+  protocol's error event, then its proper ending; `done` turns True. A
+  stream that ended without its closing event gets it.
 
-With no filters at all nobody builds a tap: the proxy relays bytes as they
-come. Same shape as `StreamTranslator`: `feed(bytes) -> bytes`,
-`finish() -> bytes`, `abort(kind, message) -> bytes`, `done`, `notes`.
-Sans-IO.
+With no filters nobody builds a tap: the proxy relays bytes as they come.
+The shape is `StreamTranslator`'s: `feed(bytes) -> bytes`, `finish()`,
+`abort(kind, message)`, `done`, `notes`. Sans-IO.
 """
 
 from __future__ import annotations
@@ -63,12 +53,7 @@ MAX_WINDOW_BYTES = 32 * 1024 * 1024  # raw bytes held for the filters; beyond, t
 
 
 def _same(outs: list, ins: list) -> bool:
-    if len(outs) != len(ins):
-        return False
-    for a, b in zip(outs, ins):
-        if a is not b and a != b:
-            return False
-    return True
+    return len(outs) == len(ins) and all(a is b or a == b for a, b in zip(outs, ins))
 
 
 class StreamTap:
@@ -141,8 +126,8 @@ class StreamTap:
             if rest.strip(b"\r\n"):  # a last event without its blank line: complete it
                 eol = self._eol or b"\n"
                 self._event(rest + (eol if rest.endswith(b"\n") else eol + eol), out)
-            elif rest:
-                self._raw(rest, out)
+            elif rest and self._encoder is None:
+                self._pass(rest, [], [], [], out)  # line ends only: in order with the rest
             tail = self._decoder.finish()
             outs = self._chain.feed_all(tail) + self._chain.finish()
             if self._encoder is None:
@@ -176,11 +161,14 @@ class StreamTap:
     def _gather(self, chunk: bytes) -> bytes:
         """`chunk` with the unfinished event before it, or b"" while that event is still
         unfinished (its pieces are joined once, when its end has come)."""
-        if not self._eol and b"\n" in chunk:
-            at = chunk.index(b"\n")
-            before = chunk[at - 1 : at] if at else (self._pieces[-1][-1:] if self._pieces else b"")
-            self._eol = b"\r\n" if before == b"\r" else b"\n"
-            self._sep = self._eol + self._eol
+        if not self._eol:  # the stream's line end, from its first one (a CR needs the byte after it)
+            probe = (self._pieces[-1][-1:] if self._pieces else b"") + chunk
+            lf, cr = probe.find(b"\n"), probe.find(b"\r")
+            if 0 <= cr < len(probe) - 1 and (lf < 0 or cr < lf):
+                self._eol = b"\r\n" if probe[cr + 1] == 0x0A else b"\r"  # (CR alone: old Mac-style servers)
+            elif lf >= 0 and (cr < 0 or lf < cr):
+                self._eol = b"\n"
+            self._sep = (self._eol or b"\n") * 2
         pieces = self._pieces
         if not pieces:
             return chunk
@@ -314,11 +302,6 @@ class StreamTap:
         return stop
 
     # -- the window of held events ----------------------------------------------------------
-
-    def _raw(self, raw: bytes, out: list[bytes]) -> None:
-        """Bytes that decode to nothing: in order with the rest (dropped once re-encoding)."""
-        if self._encoder is None:
-            self._pass(raw, [], [], [], out)
 
     def _pass(self, raw: bytes | None, seen: Any, inputs: list, outs: list, out: list[bytes]) -> None:
         """An event the filters have seen: its bytes go out now if they let it pass as it came

@@ -303,3 +303,10 @@ def test_invalid_utf8_in_an_event_of_the_lanes_shape_ends_in_the_error_event(pro
         assert tap.lane_events > 30
         assert out.startswith(before) and b"\xff" not in out
         assert validate(protocol, out).error == ERRORS[protocol]
+
+
+def test_a_stream_with_cr_line_ends_is_framed() -> None:
+    data = long_text("anthropic_messages", 30)[0].replace(b"\n", b"\r")
+    for cuts in ([], list(range(1, len(data), 7)), list(range(1, len(data)))):
+        out, tap = run_tap("anthropic_messages", data, cuts, [LoopGuard()])
+        assert out == data and not tap.notes
