@@ -18,7 +18,7 @@ import pytest
 from agentwrap.guards import LoopGuard
 from agentwrap.guards.repair import ToolRepair
 from agentwrap.protocols.codec import codec
-from agentwrap.protocols.filters import FilterChain, filter_response
+from agentwrap.protocols.filters import filter_response
 from agentwrap.protocols.neutral import MessageStart, Stop, TextDelta, ThinkingDelta, ToolCallArgsDelta, ToolCallEnd, ToolCallStart, Usage
 from agentwrap.protocols.neutral.summary import ToolSpec
 from agentwrap.protocols.translate import StreamTranslator, TranslationContext, translate_response
@@ -190,36 +190,3 @@ def test_a_translated_whole_answer_runs_the_filters() -> None:
     assert calls == [("Bash", {"command": "ls -la"}), ("Read", {"file_path": "a.py"})]
     assert "repaired" in [n.action for n in notes]
     assert translate_response(context, 200, body, []).body != reply.body
-
-
-def test_the_chain_releases_what_later_filters_hold_before_a_cut() -> None:
-    from agentwrap.protocols.filters import Cutting
-
-    class Hold:
-        name, wants_text, notes = "hold", True, []
-
-        def __init__(self):
-            self.held = []
-
-        holding = property(lambda self: bool(self.held))
-
-        def feed(self, e):
-            self.held.append(e)
-            return []
-
-        def lane_text(self, literals):
-            return False
-
-        def finish(self):
-            out, self.held = self.held, []
-            return out
-
-    first, later = Hold(), Hold()
-    chain = FilterChain([first, CutAt(2), later])
-    events = [TextDelta(str(n)) for n in range(5)]
-    for e in events:
-        assert chain.feed(e) == []
-    assert chain.holding
-    with pytest.raises(Cutting) as info:
-        chain.finish()  # `first` releases all five; the cutter cuts at the third
-    assert info.value.events == events[:2]  # what the cutter passed, which `later` held, released before the notice
