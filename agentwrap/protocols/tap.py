@@ -102,7 +102,29 @@ class StreamTap:
         """Take one chunk of the upstream's body; return what goes to the agent now."""
         if self.done or not chunk:
             return b""
-        out: list[bytes] = []
+        out: list[bytes]
+        template = self._lane
+        if template and not self._pieces and self._encoder is None and not self._window and self._decoder.lane_ready():
+            # The common read of a slow stream: exactly one text event, passed on as it came.
+            m = template.one(chunk)
+            if m is not None and (literal := m["t"]) != b'""' and literal.isascii():
+                try:
+                    instead = self._chain.lane_text([literal]) if self._chain.texting else None
+                except Cutting as cutting:
+                    out = []
+                    self._cut(cutting, out)
+                    return b"".join(out)
+                if instead is None:
+                    self.lane_events += 1
+                    self._plain = 0
+                    self._decoder.observe_lane([literal], chunk, m["u"] if template.has_usage else None)
+                    return chunk
+                out = []
+                self.lane_events += 1
+                self._pass(chunk, ([literal], chunk, m["u"] if template.has_usage else None),
+                           [TextDelta(json.loads(literal))], instead, out)
+                return b"".join(out)
+        out = []
         try:
             if self._pieces or not self._eol:
                 chunk = self._gather(chunk)
@@ -125,7 +147,7 @@ class StreamTap:
             self._pieces = []
             if rest.strip(b"\r\n"):  # a last event without its blank line: complete it
                 eol = self._eol or b"\n"
-                self._event(rest + (eol if rest.endswith(b"\n") else eol + eol), out)
+                self._event(rest + (eol if rest.endswith(eol) else eol + eol), out)
             elif rest and self._encoder is None:
                 self._pass(rest, [], [], [], out)  # line ends only: in order with the rest
             tail = self._decoder.finish()

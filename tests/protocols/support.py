@@ -99,6 +99,16 @@ def splits(data: bytes, rng: random.Random, n: int) -> list[int]:
     return sorted({rng.randrange(1, len(data)) for _ in range(n)}) if len(data) > 1 else []
 
 
+def event_cuts(data: bytes) -> list[int]:
+    """The positions after each blank line: one event per read."""
+    sep = b"\r\n\r\n" if b"\r\n" in data else b"\n\n"
+    out, at = [], data.find(sep)
+    while at >= 0:
+        out.append(at + len(sep))
+        at = data.find(sep, at + len(sep))
+    return [c for c in out if c < len(data)]
+
+
 def run_tap(protocol: str, data: bytes, cuts: list[int], filters: list[Any], **kw: Any) -> tuple[bytes, StreamTap]:
     tap = StreamTap(protocol, filters, **kw)
     out, begin = [], 0
@@ -243,4 +253,4 @@ class Boom(NoOp):
 
 
 __all__ = ["PROTOCOLS", "NOTICE", "TOLERATE", "RAW_INVALID", "fixtures", "generated_events", "encode", "streams", "parse",
-           "validate", "splits", "run_tap", "NoOp", "CutAt", "HoldAll", "Rename", "Boom"]
+           "validate", "splits", "event_cuts", "run_tap", "NoOp", "CutAt", "HoldAll", "Rename", "Boom"]

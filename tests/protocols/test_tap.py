@@ -32,6 +32,7 @@ from tests.protocols.support import (
     NoOp,
     Rename,
     encode,
+    event_cuts,
     fixtures,
     parse,
     run_tap,
@@ -76,7 +77,7 @@ def test_passing_filters_keep_every_stream_byte_for_byte(protocol: str, name: st
     bare, _ = run_tap(protocol, data, [], [])
     assert bare.startswith(data)
     rng = random.Random(name)
-    for cuts in ([], list(range(1, len(data))), splits(data, rng, 10), splits(data, rng, 40)):
+    for cuts in ([], list(range(1, len(data))), splits(data, rng, 10), splits(data, rng, 40), event_cuts(data)):
         out, tap = run_tap(protocol, data, cuts, passing_filters(protocol))
         assert out == bare, (name, cuts[:5])
         assert not [n for n in tap.notes if n.action in ("error", "repaired", "cut")]
@@ -97,7 +98,7 @@ def test_any_split_gives_the_same_bytes(case: tuple[str, str, bytes], points: li
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_long_text_takes_the_lane_with_the_guards_on(protocol: str) -> None:
     data, text = long_text(protocol)
-    for cuts in ([], list(range(97, len(data), 97)), splits(data, random.Random(5), 30)):
+    for cuts in ([], list(range(97, len(data), 97)), splits(data, random.Random(5), 30), event_cuts(data)):
         out, tap = run_tap(protocol, data, cuts, passing_filters(protocol))
         assert out == data
         assert tap.lane_events > 250, tap.lane_events
@@ -119,7 +120,7 @@ def test_crlf_streams_are_framed_and_kept(protocol: str) -> None:
 def test_a_hold_released_as_it_came_is_byte_identical(protocol: str, name: str, data: bytes) -> None:
     bare, _ = run_tap(protocol, data, [], [])
     for release_at in (-1, 2, 5):
-        for cuts in ([], splits(data, random.Random(release_at), 12)):
+        for cuts in ([], splits(data, random.Random(release_at), 12), event_cuts(data)):
             out, _ = run_tap(protocol, data, cuts, [HoldAll(release_at), LoopGuard()])
             assert out == bare
 
@@ -131,7 +132,7 @@ def test_a_renamed_tool_call_is_re_encoded_and_validates(protocol: str) -> None:
               ToolCallArgsDelta(1, '{"file_path":"a"}'), ToolCallEnd(1), Stop("tool_use"), Usage(0, 30)]
     data = encode(protocol, events)
     expected = validate(protocol, data, strict_json=True)
-    for cuts in ([], list(range(1, len(data), 7)), splits(data, random.Random(2), 20)):
+    for cuts in ([], list(range(1, len(data), 7)), splits(data, random.Random(2), 20), event_cuts(data)):
         rename = Rename("Bash", "Shell")
         out, tap = run_tap(protocol, data, cuts, [rename, LoopGuard()])
         turn = validate(protocol, out, strict_json=True)

@@ -15,7 +15,7 @@ import random
 import pytest
 
 from agentwrap.protocols.neutral import Stop, StreamError
-from tests.protocols.support import NOTICE, PROTOCOLS, CutAt, NoOp, run_tap, splits, streams, validate
+from tests.protocols.support import NOTICE, PROTOCOLS, CutAt, NoOp, event_cuts, run_tap, splits, streams, validate
 
 NORMAL_STOPS = {
     "anthropic_messages": {"end_turn", "tool_use"},
@@ -53,7 +53,7 @@ def test_a_cut_at_every_event_ends_the_stream_valid(protocol: str, name: str, da
     rng = random.Random(name)
     assert seen, name
     for k in range(len(seen)):
-        for cuts in ([], splits(data, rng, 6)):
+        for cuts in ([], splits(data, rng, 6), event_cuts(data)):
             cutter = CutAt(k)
             out, tap = run_tap(protocol, data, cuts, [cutter])
             assert tap.done

@@ -22,7 +22,7 @@ from agentwrap.protocols.filters import filter_response
 from agentwrap.protocols.neutral import MessageStart, Stop, TextDelta, ThinkingDelta, ToolCallArgsDelta, ToolCallEnd, ToolCallStart, Usage
 from agentwrap.protocols.neutral.summary import ToolSpec
 from agentwrap.protocols.translate import StreamTranslator, TranslationContext, translate_response
-from tests.protocols.support import NOTICE, PROTOCOLS, Boom, CutAt, NoOp, Rename, encode, run_tap, splits, validate
+from tests.protocols.support import NOTICE, PROTOCOLS, Boom, CutAt, NoOp, Rename, encode, event_cuts, run_tap, splits, validate
 
 PAIRS = [(a, b) for a in PROTOCOLS for b in PROTOCOLS if a != b]
 PAIR_IDS = [f"{a}-on-{b}" for a, b in PAIRS]
@@ -149,7 +149,7 @@ def looping(protocol: str) -> bytes:
 def test_a_real_loop_is_cut_on_both_paths(protocol: str) -> None:
     data = looping(protocol)
     other = "openai_chat" if protocol != "openai_chat" else "anthropic_messages"
-    for cuts in ([], list(range(1, len(data), 333))):
+    for cuts in ([], list(range(1, len(data), 333)), event_cuts(data)):
         tap_out, tap = run_tap(protocol, data, cuts, [LoopGuard(), ToolRepair(TOOLS, protocol)])
         tr_out, translator = translate(other, protocol, data, cuts, [LoopGuard(), ToolRepair(TOOLS, other)])
         for agent, out, pipe in ((protocol, tap_out, tap), (other, tr_out, translator)):

@@ -100,6 +100,7 @@ class StreamDecoder:
         self._started = False
         self._done = False
         self._state = StreamState()
+        self._lane_run = b""  # the last lane run observed, if no event observed since
         self.data: Any = None  # the JSON of the event fed last (None: not parsed)
         if observe:  # every event fed counts as sent (else the caller says which did: `observe`)
             self.feed = self._feed_observed  # type: ignore[method-assign]
@@ -223,6 +224,7 @@ class StreamDecoder:
         seq = data.get("sequence_number")
         if type(seq) is int:
             state.sequence_number = seq
+            self._lane_run = b""
         kind = data.get("type")
         block = state.open
         if state.half_started and kind != "response.created":
@@ -268,15 +270,15 @@ class StreamDecoder:
         run's last (read from its bytes; a JSON text literal cannot hold this key unescaped)."""
         state = self._state
         if state.open is not None:
-            state.open.parts.append(b",".join(literals))
-        at = run.rfind(b'"sequence_number":')
-        if at >= 0:
-            m = _DIGITS.match(run, at + 18)
-            if m is not None:
-                state.sequence_number = int(m[1])
+            state.open.parts.append(literals[0] if len(literals) == 1 else b",".join(literals))
+        self._lane_run = run  # its last sequence number is read if the state is asked for
 
     def state(self) -> StreamState:
         """What the agent has received, as observed (a copy)."""
+        run, self._lane_run = self._lane_run, b""
+        at = run.rfind(b'"sequence_number":')
+        if at >= 0 and (m := _DIGITS.match(run, at + 18)) is not None:
+            self._state.sequence_number = int(m[1])
         return self._state.copy()
 
     def finish(self) -> list[NeutralEvent]:
