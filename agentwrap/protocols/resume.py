@@ -70,7 +70,8 @@ class StreamState:
       response.completed, a Gemini finishReason, or an error event);
     - `sequence_number`: Responses, the last one sent;
     - `done_items`: Responses, each output_item.done item sent (response.completed lists them);
-    - `usage`: the token counts reported so far.
+    - `usage`: the token counts reported so far;
+    - `wrap`: Gemini, the key each chunk's object is wrapped in (Code Assist: "response").
     """
 
     response_id: str = ""
@@ -87,6 +88,7 @@ class StreamState:
     sequence_number: int = -1
     done_items: list[dict] = field(default_factory=list)
     usage: Usage | None = None
+    wrap: str | None = None
 
     def copy(self) -> StreamState:
         """A copy whose lists and open block the original's later changes do not reach."""

@@ -311,3 +311,36 @@ def test_a_stream_with_cr_line_ends_is_framed() -> None:
     for cuts in ([], list(range(1, len(data), 7)), list(range(1, len(data)))):
         out, tap = run_tap("anthropic_messages", data, cuts, [LoopGuard()])
         assert out == data and not tap.notes
+
+
+def code_assist(data: bytes) -> bytes:
+    """A Gemini stream as Code Assist sends it to Gemini CLI (Google login): each object wrapped."""
+    out = []
+    for sse in parse(data):
+        out.append(b'data: {"response":' + sse.data.encode() + b',"traceId":"tr1"}\r\n\r\n')
+    return b"".join(out)
+
+
+def unwrapped(data: bytes) -> bytes:
+    out = []
+    for sse in parse(data):
+        obj = json.loads(sse.data)
+        assert set(obj) <= {"response", "traceId"} or "error" in obj, obj
+        out.append(b"data: " + json.dumps(obj.get("response", obj)).encode() + b"\n\n")
+    return b"".join(out)
+
+
+def test_code_assist_streams_pass_byte_for_byte_and_are_resumed_wrapped() -> None:
+    from tests.protocols.support import CutAt
+
+    plain, text = long_text("gemini", 80)
+    data = code_assist(plain)
+    out, tap = run_tap("gemini", data, event_cuts(data), passing_filters("gemini"))
+    assert out == data and tap.lane_events > 60
+    for k in (0, 1, 40, 80):
+        out, tap = run_tap("gemini", data, splits(data, random.Random(k), 9), [CutAt(k)])
+        turn = validate("gemini", unwrapped(out))
+        assert turn.text.endswith("[cut by a test filter]") and turn.stop == "STOP"
+    broken = data[: len(data) // 2]
+    out, tap = run_tap("gemini", broken, [], [LoopGuard()])
+    assert validate("gemini", unwrapped(out)).error == "INTERNAL"

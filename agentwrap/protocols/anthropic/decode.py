@@ -229,8 +229,8 @@ class StreamDecoder:
             if type(index) is not int:
                 return
             block = as_dict(data.get("content_block"))
-            what = self._kinds.get(index, "other")
-            state.open = OpenBlock(index, "thinking" if what == "thinking" else what if what in ("text", "tool") else "other",
+            what = self._kinds.get(index, "other")  # (a tool block the decoder has seen end is "closed")
+            state.open = OpenBlock(index, what if what in ("text", "thinking", "tool") else "tool" if what == "closed" else "other",
                                    call_id=as_text(block.get("id")), name=as_text(block.get("name")), tool_index=self._tools.get(index, -1))
             if index in self._tools:
                 state.tools[self._tools[index]] = index

@@ -7,7 +7,9 @@ and the call's position, stable for the agent to pair its results with.
 `thoughtSignature` may sit on a thought part, a functionCall part or a text
 part; it becomes provider_meta where the Gemini encoder puts it back. A
 stream must end with a finishReason (or a prompt block); Gemini CLI itself
-retries streams without one. Sans-IO.
+retries streams without one. Gemini CLI with a Google login talks to Code
+Assist, whose chunks wrap the same object as `{"response": {...}, "traceId":
+...}`: it is unwrapped (and a resumed encoder wraps what it adds). Sans-IO.
 """
 
 from __future__ import annotations
@@ -66,6 +68,13 @@ USAGE_KEYS = ((b'"promptTokenCount"', b'"toolUsePromptTokenCount"'), (b'"candida
               (b'"cachedContentTokenCount"',), ())
 
 
+def _unwrap(chunk: Any) -> Any:
+    """A Code Assist chunk's GenerateContentResponse (`{"response": {...}, "traceId": ...}`), else the chunk."""
+    if type(chunk) is dict and type(chunk.get("response")) is dict and "candidates" not in chunk and "error" not in chunk:
+        return chunk["response"]
+    return chunk
+
+
 def _error(error: Any) -> StreamError:
     error = as_dict(error)
     code = error.get("code") if isinstance(error.get("code"), int) else 500
@@ -85,6 +94,7 @@ class StreamDecoder:
     @staticmethod
     def lane_locate(data: Any) -> tuple[dict, str] | None:
         """Where a chunk this decoder turns into exactly TextDelta (+ Usage) keeps its text; else None."""
+        data = _unwrap(data)
         if type(data) is not dict or "error" in data or as_dict(data.get("promptFeedback")).get("blockReason"):
             return None
         candidates = data.get("candidates")
@@ -134,6 +144,9 @@ class StreamDecoder:
         for chunk in chunks:
             if not isinstance(chunk, dict):
                 raise UpstreamProtocol(f"Gemini stream chunk is not an object: {event.data[:120]!r}")
+            inner = _unwrap(chunk)
+            if inner is not chunk:  # Code Assist: a fact of the stream, known before anything went out
+                self._state.wrap, chunk = "response", inner
             out += self._chunk(chunk)
             if self._done:
                 break
@@ -200,6 +213,7 @@ class StreamDecoder:
             if type(chunk) is not dict:
                 continue
             state = self._state
+            chunk = _unwrap(chunk)
             if "error" in chunk:
                 state.ended = True
                 return
