@@ -17,11 +17,18 @@ Each filter sees the events the filter before it let through:
   filter on (the filters before it already passed it). A filter that does
   not need to see text sets `wants_text = False` and is never called with
   them; one that does decodes them only if it must (one `json.loads` per
-  run). The lane is taken only while no filter holds anything;
+  run). The lane is taken only while no filter holds anything: a filter
+  that may hold says so with a `holding` attribute (True while it holds
+  events back; `ToolRepair`), one without it never holds (`LoopGuard`);
 - `finish()` is the end of the upstream stream: release what is held;
 - `feed` and `lane_text` may raise `Cut`: the stream ends there, well-formed
   (the pipeline closes the upstream, sends `Cut.events` and a normal `Stop`
-  through the encoder, which closes whatever block is open).
+  through the encoder, which closes whatever block is open). The event (or
+  lane run) that raised is dropped.
+
+The pipelines that run filters: `protocols/filters.py` (`FilterChain`), used by
+`protocols.translate.StreamTranslator`, `protocols.tap.StreamTap` and, for
+whole answers, `filter_response` / `translate_response`.
 
 A filter that changes the stream says so with a note (`GuardNote`) appended
 to its `notes`, which capture records and the summary counts. A filter that

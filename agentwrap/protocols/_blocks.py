@@ -23,9 +23,12 @@ Subclasses implement the `_on_*` hooks and append wire bytes to `self._out`.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentwrap.protocols.neutral.events import NeutralEvent, Usage, merge_usage
+
+if TYPE_CHECKING:
+    from agentwrap.protocols.resume import StreamState
 
 __all__ = ["Block", "BlockSequencer", "Collector", "dumps", "parse_args"]
 
@@ -58,7 +61,7 @@ class Block:
     __slots__ = ("kind", "index", "tool_index", "call_id", "name", "tool_kind", "parts", "meta", "sealed", "ended", "item_id")
 
     def __init__(self, kind: str, tool_index: int = -1, call_id: str = "", name: str = "", tool_kind: str = "function", meta: Any = None) -> None:
-        self.kind = kind  # "text" | "thinking" | "tool"
+        self.kind = kind  # "text" | "thinking" | "tool"; resumed: "other" (meta: a Responses item), "prior"
         self.index = -1  # position on the wire, set when opened
         self.tool_index = tool_index
         self.call_id = call_id
@@ -92,6 +95,9 @@ class Block:
         return "".join(parts)
 
 
+_PRIOR = Block("prior")  # a wire index taken before a resumed encoder took over
+
+
 class BlockSequencer:
     """Base of the sequential-block encoders; see the module docstring."""
 
@@ -106,7 +112,40 @@ class BlockSequencer:
         self._started = False
         self._done = False
         self._stop: str | None = None
+        self._stop_sent = False  # resumed after the stream's stop went out (Anthropic message_delta)
         self._usage: Usage | None = None
+
+    @classmethod
+    def resume(cls, state: StreamState, *, include_usage: bool = True) -> Any:
+        """The encoder of the rest of the stream `state` describes (resume.py): no second
+        opening, the next block at the next wire index, the open block closed when it ends,
+        and the protocol's proper ending from `finish()`."""
+        encoder = cls(state.model, state.response_id, created=state.created, include_usage=include_usage)  # type: ignore[call-arg]
+        encoder._resume(state)
+        return encoder
+
+    def _resume(self, state: StreamState) -> None:
+        self._started = state.started
+        self._blocks = [_PRIOR] * state.next_index
+        for tool_index in state.tools:
+            done = Block("tool", tool_index)
+            done.ended = True  # late argument deltas for it are dropped: the agent has it whole
+            self._tools[tool_index] = done
+        opened = state.open
+        if opened is not None:
+            block = Block(opened.kind, opened.tool_index, opened.call_id, opened.name, opened.tool_kind,
+                          opened.item if opened.kind == "other" else opened.meta)
+            block.index, block.item_id, block.parts = opened.index, opened.item_id, list(opened.parts)
+            while len(self._blocks) <= opened.index:
+                self._blocks.append(_PRIOR)
+            self._blocks[opened.index] = block
+            self._current = block
+            if block.kind == "tool" and block.tool_index >= 0:
+                self._tools[block.tool_index] = block
+        self._stop = state.stop
+        self._stop_sent = state.stop is not None
+        self._usage = state.usage
+        self._done = state.ended
 
     # -- the stage interface -------------------------------------------------
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from agentwrap.protocols.neutral.events import NeutralEvent, Usage
     from agentwrap.protocols.neutral.request import NeutralRequest
     from agentwrap.protocols.neutral.summary import RequestSummary
+    from agentwrap.protocols.resume import StreamState
     from agentwrap.protocols.sse import SseEvent
 
 __all__ = [
@@ -52,11 +53,25 @@ class Decoder(Protocol):
 
     Raises `UpstreamProtocol` for data that is not the protocol's; `finish()`
     reports a stream that ended before its terminal event as a `StreamError`.
+
+    It also keeps what the agent has received of a stream it passes through
+    (resume.py): `data` is the JSON of the event fed last; `observe(data)` says
+    that event went to the agent (made with `observe=True`, every event fed
+    does), `observe_lane(literals, run, usage)` that a run of text events did
+    without being decoded; `state()` is the `StreamState` an encoder resumes.
     """
+
+    data: Any
 
     def feed(self, event: SseEvent) -> list[NeutralEvent]: ...
 
     def finish(self) -> list[NeutralEvent]: ...
+
+    def observe(self, data: Any) -> None: ...
+
+    def observe_lane(self, literals: list[bytes], run: bytes, usage: bytes | None = None) -> None: ...
+
+    def state(self) -> StreamState: ...
 
 
 @runtime_checkable
@@ -86,7 +101,9 @@ class LaneDecoder(Decoder, Protocol):
 
 
 class Encoder(Protocol):
-    """Neutral events in, the agent protocol's SSE bytes out."""
+    """Neutral events in, the agent protocol's SSE bytes out. The class's
+    `resume(state, *, include_usage=True)` is the encoder of the rest of a
+    stream already under way (resume.py)."""
 
     content_type: str
 
@@ -105,11 +122,13 @@ class LaneEncoder(Encoder, Protocol):
 
 
 class _DecoderFactory(Protocol):
-    def __call__(self, id_hint: str = "") -> LaneDecoder: ...
+    def __call__(self, id_hint: str = "", *, observe: bool = False) -> LaneDecoder: ...
 
 
 class _EncoderFactory(Protocol):
     def __call__(self, model: str, response_id: str, *, created: int = 0, include_usage: bool = True) -> LaneEncoder: ...
+
+    def resume(self, state: StreamState, *, include_usage: bool = True) -> LaneEncoder: ...
 
 
 @runtime_checkable
@@ -120,12 +139,13 @@ class Codec(Protocol):
     - requests: `decode_request(body, path)` -> `NeutralRequest` (raises
       `RequestError`), `encode_request(req, model)` -> (path, body),
       `summarize_request(body, path)` -> `RequestSummary`;
-    - responses from a backend: `StreamDecoder(id_hint)`, `decode_response(body)`,
+    - responses from a backend: `StreamDecoder(id_hint, *, observe)`, `decode_response(body)`,
       `decode_error(status, body)` -> (neutral error type, message),
       `decode_usage(raw)` -> `Usage` of the protocol's usage object, whose JSON
       keys for each `Usage` field `USAGE_KEYS` lists;
     - responses to an agent: `StreamEncoder(model, response_id, *, created,
-      include_usage)` (keywords a protocol has no use for are ignored),
+      include_usage)` (keywords a protocol has no use for are ignored) and
+      `StreamEncoder.resume(state)`,
       `encode_response(events, model, response_id, *, created)` -> JSON object,
       `encode_error(error_type, message, status)` -> (status, body).
     """

@@ -74,6 +74,11 @@ class Template:
         m = self._match(event)
         return m is not None and m.end() == len(event)
 
+    def one(self, data: bytes) -> re.Match[bytes] | None:
+        """The match of `data` if it is exactly one event of this template (groups "t", "u")."""
+        m = self._match(data)
+        return m if m is not None and m.end() == len(data) else None
+
     def scan(self, data: bytes, pos: int, usages: list[bytes] | None = None, limit: int = -1) -> tuple[list[bytes], int]:
         """The literals of the whole events matching from `pos` on (at most `limit`), and where
         the matching stopped. With `usages`, the usage object of each event is appended to it."""

@@ -132,6 +132,11 @@ class ToolRepair:
 
     # -- the stage interface -------------------------------------------------------
 
+    @property
+    def holding(self) -> bool:
+        """Whether events are held back (the pipelines keep the lane and raw bytes back meanwhile)."""
+        return bool(self._queue)
+
     def feed(self, event: NeutralEvent) -> list[NeutralEvent]:
         if self._inert:
             return [event]

@@ -27,8 +27,10 @@ from agentwrap.protocols.neutral.events import (
     ToolCallStart,
     Usage,
     error_status,
+    merge_usage,
     status_type,
 )
+from agentwrap.protocols.resume import OpenBlock, StreamState
 from agentwrap.protocols.sse import SseEvent
 
 __all__ = ["StreamDecoder", "decode_response", "decode_error", "decode_usage", "USAGE_KEYS"]
@@ -109,7 +111,7 @@ class StreamDecoder:
     def lane_ready(self) -> bool:
         return not self._done
 
-    def __init__(self, id_hint: str = "") -> None:
+    def __init__(self, id_hint: str = "", *, observe: bool = False) -> None:
         self._kinds: dict[int, str] = {}  # wire block index -> text | thinking | tool | other
         self._tools: dict[int, int] = {}  # wire block index -> neutral tool index
         self._start_input: dict[int, Any] = {}
@@ -117,11 +119,21 @@ class StreamDecoder:
         self._started = False
         self._stopped = False
         self._done = False
+        self._state = StreamState()
+        self.data: Any = None  # the JSON of the event fed last (None: not parsed)
+        if observe:  # every event fed counts as sent (else the caller says which did: `observe`)
+            self.feed = self._feed_observed  # type: ignore[method-assign]
+
+    def _feed_observed(self, event: SseEvent) -> list[NeutralEvent]:
+        out = StreamDecoder.feed(self, event)
+        self.observe(self.data)
+        return out
 
     def feed(self, event: SseEvent) -> list[NeutralEvent]:
         if self._done:
+            self.data = None
             return []
-        data = load(event)
+        self.data = data = load(event)
         if not isinstance(data, dict):
             raise UpstreamProtocol(f"Anthropic stream event is not an object: {event.data[:120]!r}")
         kind = data.get("type", event.event)
@@ -203,6 +215,50 @@ class StreamDecoder:
             piece = as_text(delta.get("partial_json"))
             return [ToolCallArgsDelta(self._tools[index], piece)] if piece else []
         return []  # citations, and deltas of blocks we do not carry
+
+    # -- what the agent has received (resume.py) -------------------------------------
+
+    def observe(self, data: Any) -> None:
+        """The event whose JSON is `data` (as parsed by `feed`) went to the agent."""
+        if type(data) is not dict:
+            return
+        state = self._state
+        kind = data.get("type")
+        if kind == "content_block_start":
+            index = data.get("index")
+            if type(index) is not int:
+                return
+            block = as_dict(data.get("content_block"))
+            what = self._kinds.get(index, "other")  # (a tool block the decoder has seen end is "closed")
+            state.open = OpenBlock(index, what if what in ("text", "thinking", "tool") else "tool" if what == "closed" else "other",
+                                   call_id=as_text(block.get("id")), name=as_text(block.get("name")), tool_index=self._tools.get(index, -1))
+            if index in self._tools:
+                state.tools[self._tools[index]] = index
+            state.next_index = max(state.next_index, index + 1)
+        elif kind == "content_block_stop":
+            if state.open is not None and state.open.index == data.get("index"):
+                state.open = None
+        elif kind == "message_start":
+            message = as_dict(data.get("message"))
+            state.started = True
+            state.response_id, state.model = as_text(message.get("id")), as_text(message.get("model"))
+            state.usage = decode_usage(message.get("usage"))
+        elif kind == "message_delta":
+            reason = as_dict(data.get("delta")).get("stop_reason")
+            if isinstance(reason, str):
+                state.stop = _STOPS.get(reason, "end_turn")
+            if isinstance(data.get("usage"), dict):
+                state.usage = merge_usage(state.usage, decode_usage(data["usage"]))
+        elif kind in ("message_stop", "error"):
+            state.ended = True
+
+    def observe_lane(self, literals: list[bytes], run: bytes, usage: bytes | None = None) -> None:
+        """A run of text deltas (their JSON string literals; `run` their bytes) went to the agent
+        undecoded: nothing here depends on it."""
+
+    def state(self) -> StreamState:
+        """What the agent has received, as observed (a copy)."""
+        return self._state.copy()
 
     def finish(self) -> list[NeutralEvent]:
         """End of stream: an error unless the message ended (message_delta or message_stop)."""

@@ -77,7 +77,8 @@ def _event(name: str, payload: dict) -> bytes:
 
 class StreamEncoder(BlockSequencer):
     """Neutral events to Anthropic SSE bytes. Ids and model come from the constructor;
-    `created` and `include_usage` are accepted for every codec's sake and unused."""
+    `created` and `include_usage` are accepted for every codec's sake and unused.
+    `StreamEncoder.resume(state)` continues a stream already under way (resume.py)."""
 
     content_type = "text/event-stream"
     eager_start = False  # wait for Usage so message_start can carry input tokens
@@ -150,6 +151,9 @@ class StreamEncoder(BlockSequencer):
         self._out.append(_event("error", _error_body(error.error_type, error.message)))
 
     def _on_finish(self, reason: str, usage: Usage) -> None:
+        if self._stop_sent:  # resumed after the upstream's own message_delta
+            self._out.append(_event("message_stop", {"type": "message_stop"}))
+            return
         delta = {"stop_reason": _stop_reason(reason), "stop_sequence": None}
         # Usage on message_delta is cumulative and may repeat the input counts,
         # which a translated upstream (OpenAI, Gemini) only reports at the end.

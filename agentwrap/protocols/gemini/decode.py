@@ -7,11 +7,14 @@ and the call's position, stable for the agent to pair its results with.
 `thoughtSignature` may sit on a thought part, a functionCall part or a text
 part; it becomes provider_meta where the Gemini encoder puts it back. A
 stream must end with a finishReason (or a prompt block); Gemini CLI itself
-retries streams without one. Sans-IO.
+retries streams without one. Gemini CLI with a Google login talks to Code
+Assist, whose chunks wrap the same object as `{"response": {...}, "traceId":
+...}`: it is unwrapped (and a resumed encoder wraps what it adds). Sans-IO.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from agentwrap.errors import UpstreamProtocol
@@ -30,6 +33,7 @@ from agentwrap.protocols.neutral.events import (
     Usage,
     status_type,
 )
+from agentwrap.protocols.resume import StreamState
 from agentwrap.protocols.sse import SseEvent
 
 __all__ = ["StreamDecoder", "decode_response", "decode_error", "decode_usage", "USAGE_KEYS"]
@@ -64,6 +68,13 @@ USAGE_KEYS = ((b'"promptTokenCount"', b'"toolUsePromptTokenCount"'), (b'"candida
               (b'"cachedContentTokenCount"',), ())
 
 
+def _unwrap(chunk: Any) -> Any:
+    """A Code Assist chunk's GenerateContentResponse (`{"response": {...}, "traceId": ...}`), else the chunk."""
+    if type(chunk) is dict and type(chunk.get("response")) is dict and "candidates" not in chunk and "error" not in chunk:
+        return chunk["response"]
+    return chunk
+
+
 def _error(error: Any) -> StreamError:
     error = as_dict(error)
     code = error.get("code") if isinstance(error.get("code"), int) else 500
@@ -83,6 +94,7 @@ class StreamDecoder:
     @staticmethod
     def lane_locate(data: Any) -> tuple[dict, str] | None:
         """Where a chunk this decoder turns into exactly TextDelta (+ Usage) keeps its text; else None."""
+        data = _unwrap(data)
         if type(data) is not dict or "error" in data or as_dict(data.get("promptFeedback")).get("blockReason"):
             return None
         candidates = data.get("candidates")
@@ -104,23 +116,37 @@ class StreamDecoder:
     def lane_ready(self) -> bool:
         return self._started and not self._done
 
-    def __init__(self, id_hint: str = "") -> None:
+    def __init__(self, id_hint: str = "", *, observe: bool = False) -> None:
         self._hint = safe_id(id_hint)
         self._tools = 0
         self._started = False
         self._finished = False
         self._done = False
+        self._state = StreamState()
+        self._usage_raw: bytes | None = None  # the usage object of the last text chunk the lane forwarded
+        self.data: Any = None  # the JSON of the event fed last (None: not parsed)
+        if observe:  # every event fed counts as sent (else the caller says which did: `observe`)
+            self.feed = self._feed_observed  # type: ignore[method-assign]
+
+    def _feed_observed(self, event: SseEvent) -> list[NeutralEvent]:
+        out = StreamDecoder.feed(self, event)
+        self.observe(self.data)
+        return out
 
     def feed(self, event: SseEvent) -> list[NeutralEvent]:
         if self._done:
+            self.data = None
             return []
-        data = load(event)
+        self.data = data = load(event)
         # Without alt=sse Gemini streams one JSON array; accept its elements too.
         chunks = data if isinstance(data, list) else [data]
         out: list[NeutralEvent] = []
         for chunk in chunks:
             if not isinstance(chunk, dict):
                 raise UpstreamProtocol(f"Gemini stream chunk is not an object: {event.data[:120]!r}")
+            inner = _unwrap(chunk)
+            if inner is not chunk:  # Code Assist: a fact of the stream, known before anything went out
+                self._state.wrap, chunk = "response", inner
             out += self._chunk(chunk)
             if self._done:
                 break
@@ -178,6 +204,45 @@ class StreamDecoder:
         # The signature belongs to this part: "next" says so to other protocols.
         out = [ThinkingDelta("", {**meta, "next": True})] if meta else []
         return out + ([TextDelta(text)] if text else [])
+
+    # -- what the agent has received (resume.py) -------------------------------------
+
+    def observe(self, data: Any) -> None:
+        """The event whose JSON is `data` (as parsed by `feed`) went to the agent."""
+        for chunk in data if type(data) is list else (data,):
+            if type(chunk) is not dict:
+                continue
+            state = self._state
+            chunk = _unwrap(chunk)
+            if "error" in chunk:
+                state.ended = True
+                return
+            if not state.started:
+                state.started = True
+                state.response_id, state.model = as_text(chunk.get("responseId")), as_text(chunk.get("modelVersion"))
+            if isinstance(chunk.get("usageMetadata"), dict):
+                state.usage = decode_usage(chunk["usageMetadata"])  # the usage so far, not a part of it
+                self._usage_raw = None
+            candidate = as_dict(next(iter(as_list(chunk.get("candidates"))), None))
+            for part in as_list(as_dict(candidate.get("content")).get("parts")):
+                if isinstance(part, dict) and isinstance(part.get("functionCall"), dict):
+                    state.tools[len(state.tools)] = -1
+            reason = candidate.get("finishReason")
+            if (isinstance(reason, str) and reason and reason != "FINISH_REASON_UNSPECIFIED") or as_dict(chunk.get("promptFeedback")).get("blockReason"):
+                state.ended = True
+
+    def observe_lane(self, literals: list[bytes], run: bytes, usage: bytes | None = None) -> None:
+        """A run of text chunks went to the agent undecoded; `usage` is the last one's usage
+        object (decoded only if the state is asked for)."""
+        if usage is not None:
+            self._usage_raw = usage
+
+    def state(self) -> StreamState:
+        """What the agent has received, as observed (a copy)."""
+        if self._usage_raw is not None:
+            self._state.usage = decode_usage(json.loads(self._usage_raw))
+            self._usage_raw = None
+        return self._state.copy()
 
     def finish(self) -> list[NeutralEvent]:
         """End of stream: an error unless a finishReason came."""

@@ -15,10 +15,13 @@ finishReason or with no text and no function call.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentwrap.protocols._blocks import Block, BlockSequencer, Collector, dumps, parse_args
 from agentwrap.protocols.neutral.events import NeutralEvent, Usage, error_status
+
+if TYPE_CHECKING:
+    from agentwrap.protocols.resume import StreamState
 
 __all__ = ["StreamEncoder", "encode_response", "encode_error"]
 
@@ -76,7 +79,8 @@ def _call_part(block: Block) -> dict:
 
 class StreamEncoder(BlockSequencer):
     """Neutral events to Gemini `alt=sse` bytes. Ids and model come from the constructor;
-    `created` and `include_usage` are accepted for every codec's sake and unused."""
+    `created` and `include_usage` are accepted for every codec's sake and unused.
+    `StreamEncoder.resume(state)` continues a stream already under way (resume.py)."""
 
     content_type = "text/event-stream"
 
@@ -84,12 +88,19 @@ class StreamEncoder(BlockSequencer):
         super().__init__()
         self.model = model
         self.response_id = response_id
+        self._head = "data: "  # resumed in a Code Assist stream: each object wrapped as {"response": ...}
         self._tail = f',"modelVersion":{dumps(model)},"responseId":{dumps(response_id)}}}\n\n'
         self._pending_signature: str | None = None
 
+    def _resume(self, state: StreamState) -> None:
+        super()._resume(state)
+        if state.wrap:
+            self._head = f"data: {{{dumps(state.wrap)}:"
+            self._tail = self._tail[:-2] + "}\n\n"
+
     def _chunk(self, parts: list[dict], extra: str = "") -> None:
         content = dumps({"role": "model", "parts": parts})
-        self._out.append(f'data: {{"candidates":[{{"content":{content}{extra},"index":0}}]{self._tail}'.encode())
+        self._out.append(f'{self._head}{{"candidates":[{{"content":{content}{extra},"index":0}}]{self._tail}'.encode())
 
     def _visible(self, part: dict) -> dict:
         if self._pending_signature is not None and "thoughtSignature" not in part:
@@ -107,7 +118,7 @@ class StreamEncoder(BlockSequencer):
     def _text_run(self, block: Block, literals: list[bytes]) -> bytes | None:
         if self._pending_signature is not None:
             return None  # the next text part carries it: the general path
-        head = b'data: {"candidates":[{"content":{"role":"model","parts":[{"text":'
+        head = self._head.encode() + b'{"candidates":[{"content":{"role":"model","parts":[{"text":'
         tail = b'}]},"index":0}]' + self._tail.encode()
         return head + (tail + head).join(literals) + tail
 
@@ -129,7 +140,7 @@ class StreamEncoder(BlockSequencer):
         extra = f',"finishReason":"{_FINISH.get(reason, "STOP")}"'
         content = dumps({"role": "model", "parts": parts})
         self._out.append(
-            f'data: {{"candidates":[{{"content":{content}{extra},"index":0}}],"usageMetadata":{dumps(_usage(usage))}{self._tail}'.encode()
+            f'{self._head}{{"candidates":[{{"content":{content}{extra},"index":0}}],"usageMetadata":{dumps(_usage(usage))}{self._tail}'.encode()
         )
 
 

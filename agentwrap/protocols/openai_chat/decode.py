@@ -29,8 +29,10 @@ from agentwrap.protocols.neutral.events import (
     ToolCallEnd,
     ToolCallStart,
     Usage,
+    merge_usage,
     status_type,
 )
+from agentwrap.protocols.resume import StreamState
 from agentwrap.protocols.sse import SseEvent
 
 __all__ = ["StreamDecoder", "decode_response", "decode_error", "decode_usage", "error_event", "USAGE_KEYS"]
@@ -118,21 +120,33 @@ class StreamDecoder:
         """Whether a chunk of the lane's shape now decodes to its text alone."""
         return self._started and not self._finished and not self._done
 
-    def __init__(self, id_hint: str = "") -> None:
+    def __init__(self, id_hint: str = "", *, observe: bool = False) -> None:
         self._hint = safe_id(id_hint) or "aw"
         self._calls: dict[Any, _Call] = {}  # wire index (or a stand-in) -> call
         self._order: list[_Call] = []
         self._started = False
         self._finished = False
         self._done = False
+        self._state = StreamState()
+        self._sent: dict[Any, str] = {}  # wire index -> id of the call the agent has there
+        self.data: Any = None  # the JSON of the chunk fed last ("[DONE]"; None: not parsed)
+        if observe:  # every chunk fed counts as sent (else the caller says which did: `observe`)
+            self.feed = self._feed_observed  # type: ignore[method-assign]
+
+    def _feed_observed(self, event: SseEvent) -> list[NeutralEvent]:
+        out = StreamDecoder.feed(self, event)
+        self.observe(self.data)
+        return out
 
     def feed(self, event: SseEvent) -> list[NeutralEvent]:
         if self._done:
+            self.data = None
             return []
         if event.data.strip() == "[DONE]":
             self._done = True
+            self.data = "[DONE]"
             return [] if self._finished else self._finish("end_turn")
-        data = load(event)
+        self.data = data = load(event)
         if not isinstance(data, dict):
             raise UpstreamProtocol(f"Chat stream chunk is not an object: {event.data[:120]!r}")
         # Fast path for the chunk that makes up almost all of a stream: one choice
@@ -231,6 +245,53 @@ class StreamDecoder:
         if reason == "end_turn" and self._order:
             reason = "tool_use"  # some servers end tool turns with "stop"
         return out + [Stop(reason)]
+
+    # -- what the agent has received (resume.py) -------------------------------------
+
+    def observe(self, data: Any) -> None:
+        """The chunk whose JSON is `data` (as parsed by `feed`) went to the agent."""
+        state = self._state
+        if type(data) is not dict:
+            if data == "[DONE]":
+                state.ended = True
+            return
+        if "error" in data:
+            state.ended = True
+            return
+        if not state.started:
+            state.started = True
+            state.response_id, state.model = as_text(data.get("id")), as_text(data.get("model"))
+            state.created = data["created"] if type(data.get("created")) is int else 0
+        choices = data.get("choices")
+        if type(choices) is list and choices and type(choices[0]) is dict:
+            choice = choices[0]
+            delta = choice.get("delta")
+            if type(delta) is dict and delta.get("tool_calls"):
+                for position, call in enumerate(as_list(delta["tool_calls"])):
+                    self._observe_call(as_dict(call), position)
+            reason = choice.get("finish_reason")
+            if isinstance(reason, str) and reason:
+                state.stop = _FINISH.get(reason, "end_turn")
+        if isinstance(data.get("usage"), dict):
+            state.usage = merge_usage(state.usage, decode_usage(data["usage"]))
+
+    def _observe_call(self, raw: dict, position: int) -> None:
+        state = self._state
+        wire = raw.get("index") if isinstance(raw.get("index"), int) else position
+        call_id = as_text(raw.get("id"))
+        if wire in self._sent and (not call_id or call_id == self._sent[wire]):
+            return  # more of a call the agent has
+        # A call new to the agent: neutral indices follow the order calls first appear in.
+        self._sent[wire] = call_id
+        state.tools[len(state.tools)] = wire
+        state.next_tool = max(state.next_tool, wire + 1)
+
+    def observe_lane(self, literals: list[bytes], run: bytes, usage: bytes | None = None) -> None:
+        """A run of text chunks went to the agent undecoded: nothing here depends on it."""
+
+    def state(self) -> StreamState:
+        """What the agent has received, as observed (a copy)."""
+        return self._state.copy()
 
     def finish(self) -> list[NeutralEvent]:
         """End of stream: an error unless a finish_reason or [DONE] came."""

@@ -9,10 +9,13 @@ finish_reason, an optional usage chunk with `choices: []`, then
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentwrap.protocols._blocks import Collector, dumps
 from agentwrap.protocols.neutral.events import NeutralEvent, Usage, error_status, merge_usage
+
+if TYPE_CHECKING:
+    from agentwrap.protocols.resume import StreamState
 
 __all__ = ["StreamEncoder", "encode_response", "encode_error", "error_object", "ERROR_TYPES"]
 
@@ -72,11 +75,25 @@ class StreamEncoder:
         self._prefix = f'{{"id":{dumps(response_id)},"object":"chat.completion.chunk","created":{created},"model":{dumps(model)},'
         self._role_sent = False
         self._tools: dict[int, tuple[int, str]] = {}  # neutral index -> (wire index, tool kind)
+        self._next_wire = 0  # the wire index of the next call
         self._open_custom: set[int] = set()
         self._stop: str | None = None
         self._finish_sent = False
         self._usage: Usage | None = None
         self._done = False
+
+    @classmethod
+    def resume(cls, state: StreamState, *, include_usage: bool = True) -> StreamEncoder:
+        """The encoder of the rest of the stream `state` describes (resume.py): the same id,
+        model and created, no second role, new calls after the agent's, no second finish chunk."""
+        encoder = cls(state.model, state.response_id, created=state.created, include_usage=include_usage)
+        encoder._role_sent = state.started
+        encoder._tools = {n: (wire, "function") for n, wire in state.tools.items()}
+        encoder._next_wire = state.next_tool
+        if state.stop is not None:
+            encoder._stop, encoder._finish_sent = state.stop, True
+        encoder._done = state.ended
+        return encoder
 
     def _chunk(self, delta: dict, finish: str | None = None) -> bytes:
         if not self._role_sent:
@@ -107,7 +124,8 @@ class StreamEncoder:
         if kind == "tool_call_start":
             if event.index in self._tools:
                 return b""
-            wire = len(self._tools)
+            wire = self._next_wire
+            self._next_wire += 1
             self._tools[event.index] = (wire, event.tool_kind)
             # A custom (freeform) call travels as a function whose arguments
             # are {"input": "<text>"}, escaped piecewise as it streams.

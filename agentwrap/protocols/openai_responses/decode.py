@@ -10,6 +10,7 @@ calls (`namespace` on the item) get the neutral name "ns__name". Sans-IO.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from agentwrap.errors import UpstreamProtocol
@@ -28,11 +29,16 @@ from agentwrap.protocols.neutral.events import (
 # Responses errors have the Chat shape, so the Chat decode_error serves both.
 from agentwrap.protocols.openai_chat.decode import decode_error, error_event
 from agentwrap.protocols.openai_responses.request import qualified_name
+from agentwrap.protocols.resume import OpenBlock, StreamState
 from agentwrap.protocols.sse import SseEvent
 
 __all__ = ["StreamDecoder", "decode_response", "decode_error", "decode_usage", "USAGE_KEYS"]
 
 _INCOMPLETE = {"max_output_tokens": "max_tokens", "content_filter": "refusal"}
+# Deltas of an item's text, arguments or input: the closing events repeat them.
+_DELTAS = frozenset({"response.output_text.delta", "response.refusal.delta", "response.reasoning_summary_text.delta",
+                     "response.reasoning_text.delta", "response.function_call_arguments.delta", "response.custom_tool_call_input.delta"})
+_DIGITS = re.compile(rb" ?([0-9]+)")
 _TOOL_ITEMS = {"function_call": "function", "custom_tool_call": "custom"}
 
 
@@ -87,17 +93,28 @@ class StreamDecoder:
     def lane_ready(self) -> bool:
         return self._started and not self._done
 
-    def __init__(self, id_hint: str = "") -> None:
+    def __init__(self, id_hint: str = "", *, observe: bool = False) -> None:
         self._hint = safe_id(id_hint) or "aw"
         self._items: dict[Any, _Item] = {}
         self._tools = 0
         self._started = False
         self._done = False
+        self._state = StreamState()
+        self._lane_run = b""  # the last lane run observed, if no event observed since
+        self.data: Any = None  # the JSON of the event fed last (None: not parsed)
+        if observe:  # every event fed counts as sent (else the caller says which did: `observe`)
+            self.feed = self._feed_observed  # type: ignore[method-assign]
+
+    def _feed_observed(self, event: SseEvent) -> list[NeutralEvent]:
+        out = StreamDecoder.feed(self, event)
+        self.observe(self.data)
+        return out
 
     def feed(self, event: SseEvent) -> list[NeutralEvent]:
         if self._done:
+            self.data = None
             return []
-        data = load(event)
+        self.data = data = load(event)
         if not isinstance(data, dict):
             raise UpstreamProtocol(f"Responses stream event is not an object: {event.data[:120]!r}")
         kind = data.get("type", event.event)
@@ -196,6 +213,73 @@ class StreamDecoder:
                 item.done = True
                 out.append(ToolCallEnd(item.tool))
         return out
+
+    # -- what the agent has received (resume.py) -------------------------------------
+
+    def observe(self, data: Any) -> None:
+        """The event whose JSON is `data` (as parsed by `feed`) went to the agent."""
+        if type(data) is not dict:
+            return
+        state = self._state
+        seq = data.get("sequence_number")
+        if type(seq) is int:
+            state.sequence_number = seq
+            self._lane_run = b""
+        kind = data.get("type")
+        block = state.open
+        if state.half_started and kind != "response.created":
+            state.started, state.half_started = True, False  # whatever follows response.created opens the rest
+        if kind in _DELTAS:
+            if block is not None and type(data.get("delta")) is str:
+                block.parts.append(data["delta"])
+        elif kind == "response.output_item.added":
+            index, item = data.get("output_index"), as_dict(data.get("item"))
+            if type(index) is int:
+                state.open = self._opened(index, item)
+                state.next_index = max(state.next_index, index + 1)
+        elif kind == "response.output_item.done":
+            state.done_items.append(as_dict(data.get("item")))
+            if block is not None and block.index == data.get("output_index"):
+                state.open = None
+            if type(data.get("output_index")) is int:
+                state.next_index = max(state.next_index, data["output_index"] + 1)
+        elif kind in ("response.created", "response.in_progress"):
+            response = as_dict(data.get("response"))
+            state.half_started = not state.started
+            state.response_id, state.model = as_text(response.get("id")), as_text(response.get("model"))
+            state.created = response["created_at"] if type(response.get("created_at")) is int else 0
+        elif kind in ("response.completed", "response.incomplete", "response.failed", "error"):
+            state.ended = True
+
+    def _opened(self, index: int, item: dict) -> OpenBlock:
+        kind = as_text(item.get("type"))
+        seen = self._items.get(index)
+        if kind in _TOOL_ITEMS:
+            tool = seen.tool if seen is not None else -1
+            if tool >= 0:
+                self._state.tools[tool] = index
+            namespace = item.get("namespace")
+            return OpenBlock(index, "tool", as_text(item.get("id")), as_text(item.get("call_id")), as_text(item.get("name")),
+                             _TOOL_ITEMS[kind], tool, meta={"namespace": namespace} if isinstance(namespace, str) and namespace else None)
+        what = {"message": "text", "reasoning": "thinking"}.get(kind, "other")
+        return OpenBlock(index, what, as_text(item.get("id")), item=item)
+
+    def observe_lane(self, literals: list[bytes], run: bytes, usage: bytes | None = None) -> None:
+        """A run of output_text deltas went to the agent undecoded: the open message keeps
+        their literals (its closing events repeat the text), and the sequence number is the
+        run's last (read from its bytes; a JSON text literal cannot hold this key unescaped)."""
+        state = self._state
+        if state.open is not None:
+            state.open.parts.append(literals[0] if len(literals) == 1 else b",".join(literals))
+        self._lane_run = run  # its last sequence number is read if the state is asked for
+
+    def state(self) -> StreamState:
+        """What the agent has received, as observed (a copy)."""
+        run, self._lane_run = self._lane_run, b""
+        at = run.rfind(b'"sequence_number":')
+        if at >= 0 and (m := _DIGITS.match(run, at + 18)) is not None:
+            self._state.sequence_number = int(m[1])
+        return self._state.copy()
 
     def finish(self) -> list[NeutralEvent]:
         """End of stream: an error unless response.completed/incomplete/failed came."""

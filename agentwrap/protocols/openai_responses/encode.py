@@ -14,11 +14,14 @@ as response.completed with status "incomplete" and incomplete_details.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentwrap.protocols._blocks import Block, BlockSequencer, dumps
 from agentwrap.protocols.neutral.events import NeutralEvent, Usage, error_status
 from agentwrap.protocols.openai_chat.encode import error_object
+
+if TYPE_CHECKING:
+    from agentwrap.protocols.resume import StreamState
 
 __all__ = ["StreamEncoder", "encode_response", "encode_error", "response_object"]
 
@@ -49,6 +52,11 @@ def _usage(usage: Usage) -> dict:
 
 def _item(block: Block, status: str) -> dict:
     """The output item for a block, in its state at `status`."""
+    if block.kind == "other":  # an item the neutral model does not carry, open when an encoder resumed
+        item = dict(block.meta) if isinstance(block.meta, dict) else {"id": block.item_id, "type": "unknown"}
+        if "status" in item:
+            item["status"] = status
+        return item
     done = status != "in_progress"
     if block.kind == "text":
         content = [{"type": "output_text", "text": block.text, "annotations": [], "logprobs": []}] if done else []
@@ -80,7 +88,9 @@ class StreamEncoder(BlockSequencer):
 
     `created` is the Unix time to report (sans-IO: the shell reads the clock);
     `include_usage` is accepted for every codec's sake and unused (a Response
-    always carries its usage).
+    always carries its usage). `StreamEncoder.resume(state)` continues a stream
+    already under way (resume.py): the next sequence number, and
+    response.completed lists the items the agent already has.
     """
 
     content_type = "text/event-stream"
@@ -93,6 +103,7 @@ class StreamEncoder(BlockSequencer):
         self._seq = 0
         self._id_base = response_id.removeprefix("resp_")
         self.final: dict | None = None  # the last Response object sent, once finished
+        self._prior: list[dict] = []  # resumed: the items the agent already has
         self._lane_head: tuple[Block, bytes] | None = None  # the text lane's event head for a block
 
     def _event(self, payload: dict) -> None:
@@ -101,8 +112,16 @@ class StreamEncoder(BlockSequencer):
         self._seq += 1
         self._out.append(f"event: {kind}\ndata: {dumps(payload)}\n\n".encode())
 
+    def _resume(self, state: StreamState) -> None:
+        super()._resume(state)
+        self._seq = state.sequence_number + 1
+        self._prior = list(state.done_items)
+        if state.half_started and not state.ended:  # response.created went out alone
+            self._started = True
+            self._event({"type": "response.in_progress", "response": self._response("in_progress")})
+
     def _response(self, status: str, usage: Usage | None = None, **extra: Any) -> dict:
-        done = [_item(block, "completed") for block in self._blocks] if status != "in_progress" else []
+        done = [*self._prior, *(_item(b, "completed") for b in self._blocks if b.kind != "prior")] if status != "in_progress" else []
         return response_object(self.response_id, self.model, self.created, status, done, usage, **extra)
 
     def _on_start(self) -> None:
@@ -156,6 +175,8 @@ class StreamEncoder(BlockSequencer):
         elif block.kind == "thinking":
             self._event({"type": "response.reasoning_summary_text.done", **where, "summary_index": 0, "text": text})
             self._summary_part("done", block, text)
+        elif block.kind == "other":
+            pass
         elif block.tool_kind == "custom":
             self._event({"type": "response.custom_tool_call_input.done", **where, "input": text})
         else:

@@ -2,7 +2,7 @@
 
 Theory of operation. `StreamTranslator` is a pipeline of stages with one shape:
 
-    SseParser -> backend StreamDecoder -> Adapter -> agent StreamEncoder
+    SseParser -> backend StreamDecoder -> [Adapter, *filters] -> agent StreamEncoder
 
 and, beside it, the text lane (lane.py): once `LANE_AFTER` plain text deltas
 have taken that path, their template is learned and matching events go from
@@ -10,7 +10,14 @@ the backend's bytes to the agent's without being decoded. The codecs' decoders
 and encoders all offer the lane (`codec.LaneDecoder`, `codec.LaneEncoder`);
 the lane is used only where it is exact, and byte-equal to the general path.
 A malformed or truncated upstream stream becomes the agent protocol's error
-event, never a hang or a silent cut. Sans-IO.
+event, never a hang or a silent cut.
+
+Guards plug in as stream filters after the adapter (filters.py): a lane run
+goes to each filter's `lane_text` and takes the lane only if all of them take
+it (else it is decoded and fed from the one that declined), and only while no
+filter holds anything. A filter's `Cut` ends the stream well-formed (`done`
+turns True: the shell stops reading and closes the upstream); the filters'
+notes collect in `notes`. Sans-IO.
 """
 
 from __future__ import annotations
@@ -22,13 +29,14 @@ from typing import TYPE_CHECKING, Any
 from agentwrap.errors import UpstreamProtocol
 from agentwrap.protocols import lane
 from agentwrap.protocols.codec import codec
-from agentwrap.protocols.neutral.events import NeutralEvent, StreamError, Usage
+from agentwrap.protocols.neutral.events import NeutralEvent, Stop, StreamError, TextDelta, Usage
 from agentwrap.protocols.sse import SseEvent, SseParser
 from agentwrap.protocols.translate.adapter import Adapter
 from agentwrap.protocols.translate.request import TranslationContext
 
 if TYPE_CHECKING:
     from agentwrap.protocols.codec import LaneDecoder, LaneEncoder
+    from agentwrap.protocols.filters import Cutting, FilterChain
 
 __all__ = ["StreamTranslator"]
 
@@ -43,6 +51,10 @@ class StreamTranslator:
     Never raises on upstream data: a malformed or truncated stream ends with
     the agent protocol's error event. Plain text deltas take the text lane
     (lane.py) once `LANE_AFTER` of them have taken the general path.
+    `filters` run after the translation adapter (see the module docstring);
+    `done` turns True when no more input is wanted (a cut, a failed stream):
+    the shell should stop reading, call `finish()` and close the upstream.
+    `notes` holds the filters' `GuardNote`s as they are made.
     """
 
     content_type = "text/event-stream"
@@ -50,14 +62,26 @@ class StreamTranslator:
     LEARN_SLICE = 1024  # bytes of a large chunk parsed at a time while the lane is being learned
     HOLD_MAX = 64 * 1024  # a longer unfinished event goes to the parser (and its size limit)
 
-    def __init__(self, ctx: TranslationContext) -> None:
+    def __init__(self, ctx: TranslationContext, filters: Iterable[Any] = ()) -> None:
         self.ctx = ctx
         self._parser = SseParser()
         self._decoder: LaneDecoder = codec(ctx.backend_protocol).StreamDecoder(ctx.id_hint)
         self._adapter = Adapter(ctx)
+        self._chain: FilterChain | None = None
+        self._filter = self._adapter.feed
+        self._cutting: Any = ()  # the filters' Cutting, caught where it may come from (no filters: nothing)
+        filters = list(filters)
+        if filters:
+            # Imported with the first filter: an unguarded stream never pays for the guards.
+            from agentwrap.protocols.filters import Cutting, FilterChain
+
+            self._cutting = Cutting
+            self._chain = FilterChain([self._adapter, *filters])
+            self._filter = self._chain.feed
         self._encoder: LaneEncoder | None = None
         self._failed = False
         self._finished = False
+        self.done = False
         # The text lane: None until learned; False when this stream has none.
         self._lane: Any = None
         self._plain = 0  # text deltas seen on the general path
@@ -68,15 +92,45 @@ class StreamTranslator:
         self._eol = b""  # the stream's line end, from its first line: the lane's template uses it
         self._sep = b"\n\n"
 
+    @property
+    def notes(self) -> list:
+        """The filters' `GuardNote`s so far, in order, and the notes of filters that failed."""
+        if self._chain is None:
+            return []
+        self._chain.collect()
+        return self._chain.notes
+
     def _emit(self, events: Iterable[NeutralEvent]) -> bytes:
+        if self._finished:
+            return b""
         out = []
-        for event in events:
-            if self._encoder is None:
-                backend_id = event.id if event.kind == "message_start" else ""
-                self._encoder = self.ctx.agent_encoder(self.ctx.agent_response_id(backend_id))
-            for adjusted in self._adapter.feed(event):
-                out.append(self._encoder.feed(adjusted))
+        filt = self._filter
+        try:
+            for event in events:
+                if self._encoder is None:
+                    backend_id = event.id if event.kind == "message_start" else ""
+                    self._encoder = self.ctx.agent_encoder(self.ctx.agent_response_id(backend_id))
+                for adjusted in filt(event):
+                    out.append(self._encoder.feed(adjusted))
+        except self._cutting as exc:
+            out.append(self._cut(exc))
         return b"".join(out)
+
+    def _encode(self, events: list[NeutralEvent]) -> bytes:
+        """Events that have been through the filters, to the encoder."""
+        if self._encoder is None:
+            self._encoder = self.ctx.agent_encoder(self.ctx.agent_response_id(""))
+        feed = self._encoder.feed
+        return b"".join([feed(e) for e in events])
+
+    def _cut(self, cutting: Cutting) -> bytes:
+        """A filter cut the stream: what it let through, its notice, a normal stop, the ending."""
+        self.done = self._finished = True
+        cut = cutting.cut
+        out = self._encode([*cutting.events, *cut.events, Stop(cut.stop)])  # type: ignore[list-item]
+        if self._usage_raw:
+            out += self._encode([self._merged_usage()])
+        return out + self._encoder.finish()
 
     def feed(self, chunk: bytes) -> bytes:
         """Translate one chunk of the backend's body."""
@@ -90,10 +144,12 @@ class StreamTranslator:
                 chunk = self._learning(chunk, out)
             if self._lane:
                 chunk = self._run_lane(chunk, out)
-            if chunk:
+            if chunk and not self.done:
                 self._general(self._parser.feed(chunk), out)
         except UpstreamProtocol as exc:
             out.append(self._fail("api_error", f"agentwrap: {exc}"))
+        except self._cutting as exc:
+            out.append(self._cut(exc))
         return b"".join(out)
 
     def _learning(self, chunk: bytes, out: list[bytes]) -> bytes:
@@ -103,7 +159,7 @@ class StreamTranslator:
         while self._lane is None and pos < end:
             self._general(self._parser.feed(chunk[pos : pos + size]), out)
             pos += size
-            if self._failed:
+            if self._failed or self.done:
                 return b""
         return chunk[pos:] if pos < end else b""
 
@@ -112,6 +168,8 @@ class StreamTranslator:
             out.append(self._flush_usage())
         decode = self._decoder.feed
         for sse in events:
+            if self.done:
+                return
             neutral = decode(sse)
             out.append(self._emit(neutral))
             if self._lane is not False and neutral and neutral[0].kind == "text_delta":
@@ -160,8 +218,8 @@ class StreamTranslator:
                 return chunk
             pos = end + len(sep)
             self._general(parser.feed(chunk[:pos]), out)
-        ready, find = self._decoder.lane_ready, chunk.find
-        while self._lane and not self._failed and parser.idle and ready():
+        ready, find, chain = self._decoder.lane_ready, chunk.find, self._chain
+        while self._lane and not self._failed and not self.done and parser.idle and ready() and (chain is None or not chain.holding):
             template = self._lane  # learned again, maybe, by the general path below
             usages: list[bytes] | None = [] if template.has_usage else None
             literals, stop = template.scan(chunk, pos, usages)
@@ -208,11 +266,23 @@ class StreamTranslator:
                 joined.decode()  # the template checked the escapes; this checks the UTF-8
             except UnicodeDecodeError:
                 return False
-            run = self._encoder.text_run(literals, joined)
-            if run is None:
-                return False
-            self._adapter.lane_text(literals)
-            self.lane_events += len(literals)
+            chain = self._chain
+            if chain is None:
+                run = self._encoder.text_run(literals, joined)
+                if run is None:
+                    return False
+                self._adapter.lane_text(literals)
+                self.lane_events += len(literals)
+            else:
+                # The filters first (one may cut here: the run is dropped); then the run takes
+                # the lane if the encoder's open block takes text, else the general encoding.
+                instead = chain.lane_text(literals)
+                run = self._encoder.text_run(literals, joined) if instead is None else None
+                if run is None:
+                    events = instead if instead is not None else [TextDelta(t) for t in json.loads(b"[" + joined + b"]")]
+                    run = self._encode(events)
+                else:
+                    self.lane_events += len(literals)
             self._plain = 0
             out.append(run)
         if usages:
@@ -221,6 +291,9 @@ class StreamTranslator:
 
     def _flush_usage(self) -> bytes:
         """Merge the usage the lane has held back into the encoder (no bytes, as a rule)."""
+        return self._emit([self._merged_usage()])
+
+    def _merged_usage(self) -> Usage:
         raw = self._usage_raw
         self._usage_raw = []
         usage_of, keys = self._decoder.lane_usage, self._decoder.lane_usage_keys
@@ -240,7 +313,7 @@ class StreamTranslator:
                     need.remove(i)
                 n -= 1
             merged = Usage(*counts)
-        return self._emit([merged])
+        return merged
 
     def finish(self) -> bytes:
         """End of the backend's body: the agent's closing events (or error), once."""
@@ -255,9 +328,16 @@ class StreamTranslator:
                 for sse in self._parser.feed(held) + self._parser.finish():
                     out += self._emit(self._decoder.feed(sse))
                 out += self._emit(self._decoder.finish())
-                out += self._emit(self._adapter.finish())
+                if self._chain is None:
+                    out += self._emit(self._adapter.finish())
+                elif not self.done:
+                    out += self._encode(self._chain.finish())
             except UpstreamProtocol as exc:
                 out += self._fail("api_error", f"agentwrap: {exc}")
+            except self._cutting as exc:
+                out += self._cut(exc)
+        if self._finished:  # cut
+            return out
         return out + self._close()
 
     def abort(self, error_type: str, message: str) -> bytes:
@@ -269,12 +349,14 @@ class StreamTranslator:
 
     def _fail(self, error_type: str, message: str) -> bytes:
         self._failed = True
-        if self._usage_raw:  # an error event may report the usage so far
-            return self._flush_usage() + self._emit([StreamError(error_type, message, 504 if error_type == "timeout" else 502)])
-        return self._emit([StreamError(error_type, message, 504 if error_type == "timeout" else 502)])
+        error = StreamError(error_type, message, 504 if error_type == "timeout" else 502)
+        # An error event may report the usage so far.
+        out = (self._flush_usage() if self._usage_raw else b"") + self._emit([error])
+        self.done = True
+        return out
 
     def _close(self) -> bytes:
-        self._finished = True
+        self._finished = self.done = True
         if self._encoder is None:
             self._encoder = self.ctx.agent_encoder(self.ctx.agent_response_id(""))
         return self._encoder.finish()

@@ -75,11 +75,13 @@ def error_response(agent_protocol: str, error_type: str, message: str, retry_aft
     return TranslatedResponse(code, body, headers)
 
 
-def translate_response(ctx: TranslationContext, status: int, body: bytes, headers: Iterable[tuple[Any, Any]] = ()) -> TranslatedResponse:
+def translate_response(ctx: TranslationContext, status: int, body: bytes, headers: Iterable[tuple[Any, Any]] = (),
+                       filters: Iterable[Any] = (), *, notes: list | None = None) -> TranslatedResponse:
     """The agent's response for a whole backend response (an error, or a JSON body).
 
     For an agent that asked to stream, a whole 2xx body is rendered as the
-    agent protocol's SSE stream.
+    agent protocol's SSE stream. `filters` (stream filters, guards) see the
+    answer's events after the translation adapter; their notes go to `notes`.
     """
     backend = codec(ctx.backend_protocol)
     if status >= 400:
@@ -96,6 +98,11 @@ def translate_response(ctx: TranslationContext, status: int, body: bytes, header
     except UpstreamProtocol as exc:
         return error_response(ctx.agent_protocol, "api_error", f"agentwrap: {exc}", status=502)
     events += adapter.finish()
+    filters = list(filters)
+    if filters:
+        from agentwrap.protocols.filters import filter_events  # the guards, only when there are filters
+
+        events = filter_events(events, filters, notes)
     error = next((e for e in events if e.kind == "stream_error"), None)
     if error is not None:
         return error_response(ctx.agent_protocol, error.error_type, error.message, _retry_after(headers, body, error.message))
