@@ -12,7 +12,7 @@ from html import escape
 from typing import Any
 
 from agentwrap.capture.cost import format_cost
-from agentwrap.capture.render import exchange_line, run_lines
+from agentwrap.capture.render import exchange_line, run_lines, shown_attempts
 
 __all__ = ["render_html"]
 
@@ -112,6 +112,7 @@ def _route(route: dict | None) -> str | None:
 
 
 def _attempts(attempts: list[dict]) -> str:
+    attempts = shown_attempts(attempts)
     if not attempts:
         return ""
     rows = "".join(

@@ -183,6 +183,13 @@ def exchange_line(e: dict) -> str:
     return "  ".join(parts)
 
 
+def shown_attempts(attempts: list[dict]) -> list[dict]:
+    """The attempts worth a line: none when the first one simply succeeded (the heading says it)."""
+    if len(attempts) == 1 and attempts[0]["decision"] == "done":
+        return []
+    return attempts
+
+
 def route_lines(e: dict) -> list[str]:
     """The routing decision and every attempt, one line each (shared with the HTML view)."""
     lines = []
@@ -198,7 +205,7 @@ def route_lines(e: dict) -> list[str]:
         if route["fallbacks"]:
             text += f", fallbacks {', '.join(route['fallbacks'])}"
         lines.append(text)
-    for a in e["attempts"]:
+    for a in shown_attempts(e["attempts"]):
         head = f"attempt {a['number'] if a['number'] is not None else '?'} on {a['backend'] or '?'}"
         if a["model"]:
             head += f" ({a['model']})"
