@@ -53,7 +53,8 @@ def _guard(action) -> int:
 # -- formatting ------------------------------------------------------------------------
 
 
-def _local_time(iso: str | None) -> str:
+def _local_time(iso: str | None, now: datetime | None = None) -> str:
+    """Local start time: `11-26 14:05` this year, `2025-11-26 14:05` before."""
     if not iso:
         return "?"
     try:
@@ -62,7 +63,9 @@ def _local_time(iso: str | None) -> str:
         return iso[:16]
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
-    return f"{when.astimezone():%Y-%m-%d %H:%M}"
+    when = when.astimezone()
+    now = (now or datetime.now(timezone.utc)).astimezone()
+    return f"{when:%m-%d %H:%M}" if when.year == now.year else f"{when:%Y-%m-%d %H:%M}"
 
 
 def _count(n: int | None) -> str:
@@ -102,26 +105,30 @@ def _render_runs(rows: list[dict], footer: str) -> None:
     from agentwrap.capture.cost import format_cost
 
     console = make_console()
-    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False, expand=False)
+    # One space between columns: with every column this is ~80 characters wide before
+    # the profile and models, which wrap (at commas and dashes) rather than vanish.
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False, expand=False,
+                  padding=(0, 1), collapse_padding=True)
+    # The id first: it is what `show` and `replay` take, and a narrow terminal cuts the right edge.
+    table.add_column("id", no_wrap=True)
     table.add_column("time", no_wrap=True)
     table.add_column("agent", no_wrap=True)
-    table.add_column("profile", overflow="fold")
-    table.add_column("models", overflow="fold")
-    for name in ("reqs", "errs", "tokens", "cost", "duration", "exit"):
+    table.add_column("profile", overflow="fold", min_width=7)
+    table.add_column("models", overflow="fold", min_width=10)
+    for name in ("reqs", "errs", "tokens", "cost", "exit", "took"):  # `took` last: the first to go when narrow
         table.add_column(name, justify="right", no_wrap=True)
-    table.add_column("id", no_wrap=True)
     for r in rows:
         run_id = r["run_id"] or os.path.basename(r["path"]).rsplit("-", 1)[-1].removesuffix(".cbor")
         if r["error"]:
-            table.add_row(_local_time(r["time"]), "?", "-", Text(f"unreadable: {r['error']}", style="red"),
-                          "-", "-", "-", "-", "-", "?", run_id)
+            table.add_row(run_id, _local_time(r["time"]), "?", "-", Text(f"unreadable: {r['error']}", style="red"),
+                          "-", "-", "-", "-", "?", "-")
             continue
         errs = r["errors"]
         table.add_row(
-            _local_time(r["time"]), r["agent"] or "?", Text(r["profile"] or "-"), Text(", ".join(r["models"] or []) or "-"),
+            run_id, _local_time(r["time"]), r["agent"] or "?", Text(r["profile"] or "-"), Text(", ".join(r["models"] or []) or "-"),
             _count(r["requests"]), Text(_count(errs), style="red" if errs else ""), _count(r["tokens"]),
-            format_cost(r["cost_usd"], partial=bool(r["unpriced_requests"])), _duration(r["duration_s"]),
-            Text(_exit(r), style="" if _exit(r) == "0" else "yellow"), run_id,
+            format_cost(r["cost_usd"], partial=bool(r["unpriced_requests"])),
+            Text(_exit(r), style="" if _exit(r) == "0" else "yellow"), _duration(r["duration_s"]),
         )
     print_table(console, table)
     console.print(Text(footer))

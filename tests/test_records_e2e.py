@@ -48,10 +48,10 @@ def test_offline_runs_are_listed_shown_by_id_and_pruned(tmp_path, isolated_env):
 
     table = cli("runs", env=env, cwd=work)
     lines = table.stdout.splitlines()
-    assert table.returncode == 0 and lines[0].split()[:4] == ["time", "agent", "profile", "models"]
+    assert table.returncode == 0 and lines[0].split()[:5] == ["id", "time", "agent", "profile", "models"]
     assert len(lines) == 5 and lines[-1].startswith("3 runs · ")
     codex_id = doc["runs"][1]["run_id"]
-    assert lines[2].split()[-1] == codex_id
+    assert lines[2].split()[0] == codex_id
 
     shown = cli("show", codex_id[:6], env=env, cwd=work)
     assert shown.returncode == 0 and "codex" in shown.stdout.splitlines()[0]

@@ -50,14 +50,14 @@ def test_runs_table_has_a_header_and_one_row_per_run(cli, cap) -> None:
     r = cli("runs")
     assert r.exit_code == 0 and r.stderr == ""
     lines = r.stdout.splitlines()
-    assert lines[0].split() == ["time", "agent", "profile", "models", "reqs", "errs", "tokens", "cost", "duration", "exit", "id"]
-    gemini, codex, claude = lines[1:4]
-    assert gemini.split()[2:4] == ["gemini", "work"] and gemini.split()[-2:] == ["cut", "9e313103"]
-    assert codex.split()[2:] == ["codex", "offline", "gpt-5", "2", "1", "1100", "-", "12.5s", "1", "c0dex002"]
+    assert lines[0].split() == ["id", "time", "agent", "profile", "models", "reqs", "errs", "tokens", "cost", "exit", "took"]
+    gemini, codex, claude = (line.split() for line in lines[1:4])
+    # the id, the local start time (two words), then the rest
+    assert gemini[0] == "9e313103" and gemini[3:] == ["gemini", "work", "gemini-2.5-pro", "1", "0", "1100", "-", "cut", "-"]
+    assert codex[0] == "c0dex002" and codex[3:] == ["codex", "offline", "gpt-5", "2", "1", "1100", "-", "1", "12.5s"]
     # claude-sonnet-4-5 at Anthropic: 2,000 uncached input, 8,000 cache reads, 500 output; haiku 300 in, 20 out
-    cells = claude.split()
-    assert cells[2:5] == ["claude", "work", "claude-sonnet-4-5,"] and cells[5] == "claude-haiku-4-5"
-    assert cells[6:9] == ["2", "0", "10.8k"] and cells[9].startswith("$0.0") and cells[-1] == "c1a0de01"
+    assert claude[0] == "c1a0de01" and claude[3:7] == ["claude", "work", "claude-sonnet-4-5,", "claude-haiku-4-5"]
+    assert claude[7:10] == ["2", "0", "10.8k"] and claude[10].startswith("$0.0") and claude[11:] == ["0", "12.5s"]
     assert str(cap) not in "\n".join(lines[:4])  # no path column: the id is what show and replay take
     assert lines[4].startswith("3 runs · ") and f"KiB in {cap}" in lines[4] and "keeping the newest 50 within 1.0 GiB" in lines[4]
 
@@ -298,3 +298,27 @@ def test_prune_reports_what_it_could_not_delete(cli, cap, tmp_path) -> None:
     assert r.exit_code == 1 and r.stderr.startswith(f"agentwrap: cannot delete {paths[0]}: Operation not permitted"
                                                      if os.geteuid() == 0 else "agentwrap: cannot delete")
     assert paths[0].exists() and paths[2].exists()
+
+
+def test_start_times_are_local_and_short_within_the_year(monkeypatch) -> None:
+    import time
+
+    from agentwrap.runs_cli import _local_time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        now = datetime(2026, 12, 1, tzinfo=timezone.utc)
+        assert _local_time("2026-11-20T09:00:00Z", now) == "11-20 04:00"
+        assert _local_time("2025-11-20T09:00:00Z", now) == "2025-11-20 04:00"
+        assert _local_time(None, now) == "?" and _local_time("garbage", now) == "garbage"
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
+def test_replay_takes_run_ids_too(cli, cap) -> None:
+    three_runs(cap)
+    for spec, message in (("ffff", "no run 'ffff'"), ("c", "run id 'c' is ambiguous")):
+        r = cli("replay", spec)
+        assert r.exit_code == 2 and r.stdout == "" and r.stderr.startswith(f"agentwrap: {message}") and r.stderr.count("\n") == 1
