@@ -22,7 +22,7 @@ from agentwrap.capture.retention import (
     parse_size,
 )
 from agentwrap.errors import ConfigError
-from tests.bundles import T0, copy_run, cut_footer, record_run
+from tests.bundles import T0, copy_run, record_run
 
 NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=timezone.utc)
 

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from agentwrap.cli import _build_app
 from agentwrap.capture.runs import INDEX_FILE_NAME
-from tests.bundles import ANTHROPIC, T0, Turn, copy_run, cut_footer, record_run
+from tests.bundles import T0, Turn, copy_run, cut_footer, record_run
 
 
 @pytest.fixture
