@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 import sys
 
-from agentwrap.cli_output import SCHEMA_VERSION, ExitCode
+from agentwrap.cli_output import ExitCode
 
 AGENT_NAMES = ("claude", "codex", "gemini")
+COMPLETE_VAR = "_AGENTWRAP_COMPLETE"  # typer's shell-completion protocol, for prog name "agentwrap"
 
 
 def _debug() -> bool:
@@ -58,23 +59,38 @@ def run_agent(
     return result.exit_code
 
 
+_VALUED = {"--profile": ("profile", "NAME|PATH"), "--capture-dir": ("capture_dir", "DIR")}
+
+
+def _needs_value(agent: str, option: str) -> int:
+    return _fail(
+        f"option {option} needs a value: agentwrap {agent} {option} {_VALUED[option][1]} -- AGENT_ARGS...",
+        ExitCode.USAGE,
+    )
+
+
 def _fast_agent_command(argv: list[str]) -> int | None:
     """Parse `AGENT [--profile X] [--quiet] [-- ARGS...]` without typer; None = let typer handle it."""
     agent, rest = argv[0], argv[1:]
     opts: dict = {"profile": None, "quiet": False, "capture_dir": None, "capture": True, "project": True}
-    valued = {"--profile": "profile", "--capture-dir": "capture_dir"}
     i = 0
     while i < len(rest):
         a = rest[i]
         if a == "--":
             return run_agent(agent, rest[i + 1 :], **opts)
         name, eq, value = a.partition("=")
-        if name in valued and eq:
-            opts[valued[name]] = value
+        if name in _VALUED and eq:
+            if not value:
+                return _needs_value(agent, name)
+            opts[_VALUED[name][0]] = value
             i += 1
             continue
-        if a in valued and i + 1 < len(rest):
-            opts[valued[a]] = rest[i + 1]
+        if a in _VALUED:
+            # `--profile` last, or followed by `--`: the value is missing (a profile named
+            # "--" is not a thing; a value that merely starts with "-" is taken as given).
+            if i + 1 >= len(rest) or rest[i + 1] == "--":
+                return _needs_value(agent, a)
+            opts[_VALUED[a][0]] = rest[i + 1]
             i += 2
             continue
         if a in ("--quiet", "-q"):
@@ -101,36 +117,59 @@ def _fast_agent_command(argv: list[str]) -> int | None:
     return run_agent(agent, [], **opts)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        import typer
+
+        from agentwrap import __version__
+
+        print(f"agentwrap {__version__}")
+        raise typer.Exit(ExitCode.OK)
+
+
 def _build_app():
     import typer
 
+    from agentwrap.cli_help import TidyGroup
+
     app = typer.Typer(
         name="agentwrap",
-        help="Run a coding agent behind a private, short-lived proxy.",
+        cls=TidyGroup,
         no_args_is_help=True,
-        add_completion=False,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
 
+    @app.callback()
+    def root(
+        version: bool = typer.Option(
+            False, "--version", "-V", is_eager=True, callback=_print_version, help="Print agentwrap's version and exit."
+        ),
+    ) -> None:
+        """Run a coding agent behind a private, short-lived proxy.
+
+        agentwrap claude|codex|gemini [--profile NAME|PATH] -- AGENT_ARGS...  ·  agentwrap runs  ·  agentwrap show ID
+        """
+
     def make_agent_command(agent: str):
         def command(
-            args: list[str] = typer.Argument(None, help="Arguments for the agent, after --."),
+            args: list[str] = typer.Argument(None, metavar="AGENT_ARGS", help="Arguments for the agent, after --."),
             profile: str = typer.Option(
-                None, "--profile", envvar="AGENTWRAP_PROFILE", help="Profile name or TOML path. Default: pass-through to the agent's own provider."
+                None, "--profile", metavar="NAME|PATH", envvar="AGENTWRAP_PROFILE",
+                help="Profile name or TOML path. Default: the project file's choice, else pass-through to the agent's own provider.",
             ),
             quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary line on exit."),
             capture_dir: str = typer.Option(
-                None, "--capture-dir", envvar="AGENTWRAP_CAPTURE_DIR",
+                None, "--capture-dir", metavar="DIR", envvar="AGENTWRAP_CAPTURE_DIR",
                 help="Where the run's capture bundle goes. Default: the platform state dir (agentwrap runs).",
             ),
             no_capture: bool = typer.Option(False, "--no-capture", help="Record no capture bundle for this run."),
             no_project: bool = typer.Option(
-                False, "--no-project", help="Ignore the project file (.agentwrap.toml) [env: AGENTWRAP_NO_PROJECT=1]."
+                False, "--no-project", help="Ignore the project file (.agentwrap.toml). (env: AGENTWRAP_NO_PROJECT=1)"
             ),
         ) -> None:
             raise typer.Exit(run_agent(agent, list(args or []), profile, quiet, capture_dir, not no_capture, not no_project))
 
-        command.__doc__ = f"Run {agent} behind the proxy: agentwrap {agent} [OPTIONS] -- ARGS..."
+        command.__doc__ = f"Run {agent} behind the proxy: agentwrap {agent} [OPTIONS] -- AGENT_ARGS..."
         return command
 
     for agent in AGENT_NAMES:
@@ -144,32 +183,21 @@ def _build_app():
 
     register_doctor(app)
 
-    @app.command("runs")
-    def runs(
-        json_out: bool = typer.Option(False, "--json", help="One JSON document with \"schema\": 1."),
-        limit: int = typer.Option(20, "-n", "--limit", help="How many runs, newest first."),
-        capture_dir: str = typer.Option(None, "--capture-dir", envvar="AGENTWRAP_CAPTURE_DIR", help="Default: the platform state dir."),
-    ) -> None:
-        """List recent runs (newest first) from the capture directory."""
-        raise typer.Exit(_guarded(lambda: _runs(json_out, limit, capture_dir)))
+    from agentwrap.runs_cli import register as register_runs
 
-    @app.command("show")
-    def show(
-        bundle: str = typer.Argument(..., help="A bundle path, or `latest`."),
-        json_out: bool = typer.Option(False, "--json", help="The run as one JSON document with \"schema\": 1."),
-        html: str = typer.Option(None, "--html", help="Write a self-contained HTML file here."),
-        capture_dir: str = typer.Option(None, "--capture-dir", envvar="AGENTWRAP_CAPTURE_DIR", help="Where `latest` is looked for."),
-    ) -> None:
-        """Render a capture bundle: terminal transcript, --json, or --html FILE."""
-        raise typer.Exit(_guarded(lambda: _show(bundle, json_out, html, capture_dir)))
+    register_runs(app)
 
     @app.command("replay", context_settings={"allow_extra_args": True})
     def replay(
-        bundle: str = typer.Argument(..., help="A bundle path, or `latest`."),
-        extra: list[str] = typer.Argument(None, help="Extra agent arguments, after --."),
-        cwd: str = typer.Option(None, "--cwd", help="Run the agent here instead of the recorded directory."),
+        bundle: str = typer.Argument(..., metavar="ID|PATH|latest",
+                                     help="A run id (or a unique prefix) from `agentwrap runs`, a bundle path, or `latest`."),
+        extra: list[str] = typer.Argument(None, metavar="AGENT_ARGS", help="Extra agent arguments, after --."),
+        cwd: str = typer.Option(None, "--cwd", metavar="DIR", help="Run the agent here. Default: the recorded directory."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary line on exit."),
-        capture_dir: str = typer.Option(None, "--capture-dir", envvar="AGENTWRAP_CAPTURE_DIR", help="Where the replay's own bundle goes."),
+        capture_dir: str = typer.Option(
+            None, "--capture-dir", metavar="DIR", envvar="AGENTWRAP_CAPTURE_DIR",
+            help="Where run ids and `latest` are looked for, and the replay's own bundle goes. Default: the platform state dir.",
+        ),
         no_capture: bool = typer.Option(False, "--no-capture", help="Record no bundle for the replay."),
     ) -> None:
         """Re-run a recorded session offline, serving the recorded responses; report any divergence."""
@@ -207,82 +235,11 @@ def _guarded(action) -> int:
         return _fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), ExitCode.FAILURE)
 
 
-def _capture_dir_or_default(capture_dir: str | None) -> str:
-    if capture_dir:
-        return os.path.expanduser(capture_dir)
-    from agentwrap.capture.runs import default_capture_dir
-
-    return str(default_capture_dir())
-
-
-def _resolve_bundle(spec: str, capture_dir: str | None) -> str:
-    from agentwrap.errors import ConfigError
-
-    if spec != "latest":
-        if not os.path.isfile(spec):
-            raise ConfigError(f"bundle {spec} not found")
-        return spec
-    from agentwrap.capture.runs import list_runs
-
-    directory = _capture_dir_or_default(capture_dir)
-    rows = list_runs(directory, limit=1)
-    if not rows:
-        raise ConfigError(f"no runs recorded in {directory} yet")
-    return rows[0]["path"]
-
-
-def _runs(json_out: bool, limit: int, capture_dir: str | None) -> int:
-    import json
-
-    from agentwrap.capture.runs import list_runs
-
-    rows = list_runs(_capture_dir_or_default(capture_dir), limit=limit)
-    if json_out:
-        print(json.dumps({"schema": SCHEMA_VERSION, "runs": rows}, indent=2))
-        return ExitCode.OK
-    if not rows:
-        print("no runs recorded yet", file=sys.stderr)
-        return ExitCode.OK
-    for r in rows:
-        if r.get("error"):
-            print(f"{'?':20}  {'-':7}  unreadable: {r['error']}")
-            continue
-        duration = f"{r['duration_s']:.1f}s" if r.get("duration_s") is not None else "-"
-        status = "exit " + str(r["exit_code"]) if r.get("complete") else "incomplete"
-        tokens = str(r["tokens"]) if r.get("tokens") is not None else "-"
-        print(
-            f"{(r.get('time') or '?')[:19]:20} {r.get('agent') or '?':7} {r.get('profile') or '-':12} "
-            f"{duration:>8} {status:>10} {r.get('requests') if r.get('requests') is not None else '-':>5} req "
-            f"{tokens:>8} tok  {r['path']}"
-        )
-    return ExitCode.OK
-
-
-def _show(spec: str, json_out: bool, html: str | None, capture_dir: str | None) -> int:
-    import json
-
-    from agentwrap.capture.reader import read_bundle
-    from agentwrap.capture.render import to_html, to_json, to_text
-
-    bundle = read_bundle(_resolve_bundle(spec, capture_dir))
-    if html:
-        fd = os.open(html, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(to_html(bundle))
-        print(f"agentwrap: wrote {html}", file=sys.stderr)
-        if not json_out:
-            return ExitCode.OK
-    if json_out:
-        print(json.dumps(to_json(bundle), indent=2, default=str))
-    else:
-        print(to_text(bundle))
-    return ExitCode.OK
-
-
 def _replay(spec: str, extra: list[str], cwd: str | None, quiet: bool, capture_dir: str | None, capture: bool) -> int:
+    from agentwrap.runs_cli import resolve_bundle
     from agentwrap.session import run_replay
 
-    path = _resolve_bundle(spec, capture_dir)
+    path = resolve_bundle(spec, capture_dir)
     r = run_replay(path, extra_args=extra, cwd=cwd, quiet=quiet, capture_dir=capture_dir, capture=capture)
     if r.diverged:
         print(f"agentwrap replay: diverged from {path}:", file=sys.stderr)
@@ -296,7 +253,14 @@ def _replay(spec: str, extra: list[str], cwd: str | None, quiet: bool, capture_d
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] in AGENT_NAMES:
+    if argv in (["--version"], ["-V"]):  # no typer for this either
+        from agentwrap import __version__
+
+        print(f"agentwrap {__version__}")
+        sys.exit(ExitCode.OK)
+    # A shell asking for completions calls agentwrap with its words in the environment.
+    completing = COMPLETE_VAR in os.environ
+    if argv and argv[0] in AGENT_NAMES and not completing:
         code = _fast_agent_command(argv)
         if code is not None:
             sys.exit(code)

@@ -14,7 +14,7 @@ import sys
 
 import typer
 
-from agentwrap.cli_output import ExitCode
+from agentwrap.cli_output import ExitCode, make_console, print_table
 
 __all__ = ["make_doctor_command", "register", "render_table"]
 
@@ -24,16 +24,11 @@ _LABELS = {"ok": "ok", "warn": "warn", "fail": "FAIL", "skip": "skip"}
 
 def render_table(checks, file=None) -> None:
     """Print the rows as a table on `file` (stdout), then a one-line count."""
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    no_color = bool(os.environ.get("NO_COLOR"))
-    # NO_COLOR: no escape sequences at all (rich alone would still send bold).
-    console = Console(
-        file=file or sys.stdout, no_color=no_color, highlight=False, emoji=False,
-        **({"color_system": None} if no_color else {}),
-    )
+    # Piped (not a terminal): no folding at all, so paths stay whole for grep and copy.
+    console = make_console(file)
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False, expand=False)
     table.add_column("status", no_wrap=True)
     table.add_column("check", no_wrap=True, overflow="fold")
@@ -44,7 +39,7 @@ def render_table(checks, file=None) -> None:
             cell.append("\nfix: ", style="bold")
             cell.append(c.fix)
         table.add_row(Text(_LABELS.get(c.status, c.status), style=_STYLES.get(c.status, "")), Text(c.name), cell)
-    console.print(table)
+    print_table(console, table)
     counts = {s: sum(1 for c in checks if c.status == s) for s in ("ok", "warn", "fail", "skip")}
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     console.print(Text(summary or "no checks"))
@@ -83,8 +78,8 @@ def make_doctor_command():
             help="Run the real agent through agentwrap for one prompt against the built-in scripted backend "
             "(no provider contacted). Default: off.",
         ),
-        timeout: float = typer.Option(10.0, "--timeout", min=0.1, show_default=False, help="Seconds per --online request. Default: 10."),
-        wire_timeout: float = typer.Option(120.0, "--wire-timeout", min=1.0, show_default=False, help="Seconds per --wire run. Default: 120."),
+        timeout: float = typer.Option(10.0, "--timeout", min=0.1, metavar="SECONDS", show_default=False, help="Seconds per --online request. Default: 10."),
+        wire_timeout: float = typer.Option(120.0, "--wire-timeout", min=1.0, metavar="SECONDS", show_default=False, help="Seconds per --wire run. Default: 120."),
         json_out: bool = typer.Option(False, "--json", help="One JSON document on stdout. Default: a table."),
     ) -> None:
         """Check agents, logins, settings that bypass the proxy, profiles and keys."""

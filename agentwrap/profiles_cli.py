@@ -315,7 +315,7 @@ def make_profiles_app() -> typer.Typer:
 
     @app.command("show")
     def show(
-        name: str = typer.Argument(..., help="Profile name or TOML path."),
+        name: str = typer.Argument(..., metavar="NAME|PATH", help="Profile name or TOML path."),
         json_out: bool = typer.Option(False, "--json", help="One JSON document on stdout. Default: TOML."),
     ) -> None:
         """Show a profile as resolved (extends merged; keys never shown, api_key_cmd never run)."""
@@ -372,7 +372,7 @@ def make_profiles_app() -> typer.Typer:
     @app.command("new")
     def new(
         name: str = typer.Argument(..., help="Name of the new profile (its file is NAME.toml in your profiles dir)."),
-        from_: str = typer.Option(None, "--from", help="Start from this profile (name or path). Default: a small Anthropic starter."),
+        from_: str = typer.Option(None, "--from", metavar="NAME|PATH", help="Start from this profile (name or path). Default: a small Anthropic starter."),
     ) -> None:
         """Write a commented starter profile into your profiles dir (never overwrites)."""
         from agentwrap.config.loader import NATIVE_PROFILE_NAME, builtin_profiles_dir, user_profiles_dir

@@ -101,7 +101,9 @@ def test_json_view(tmp_path: Path, protocol: str) -> None:
     assert doc["schema"] == 1 and doc["bundle"]["complete"]
     assert doc["run"]["agent"] == "claude" and doc["run"]["exit_code"] == 0 and doc["run"]["duration_s"] == 2.5
     first, second, refused = doc["exchanges"]
-    assert (first["model"], first["backend"], first["route_reason"], first["status"]) == ("model-a", "main", "rule 1: model glob", 200)
+    # The model is the one the upstream request named as sent (a Gemini URL's, here).
+    sent = "gemini-2.5-pro" if protocol == "gemini" else "model-a"
+    assert (first["model"], first["backend"], first["route_reason"], first["status"]) == (sent, "main", "rule 1: model glob", 200)
     assert first["protocol"] == protocol and first["path"] == TARGETS[protocol]
     assert first["ttfb_ms"] == 4.0 and first["latency_ms"] == 4.0 + len(_answer(protocol, 0))
     assert first["answer"] == "I'll look."
@@ -115,7 +117,8 @@ def test_json_view(tmp_path: Path, protocol: str) -> None:
     assert second["answer"] == f"Two files. {EVIL}" and not second["tool_calls"]
     assert refused["status"] == 401 and refused["errors"][0]["kind"] == "authentication"
     assert doc["totals"] == {"requests": 3, "errors": 1,
-                             "tokens": {"input_tokens": 3000, "output_tokens": 100, "cache_read_tokens": 400, "cache_write_tokens": 0}}
+                             "tokens": {"input_tokens": 3000, "output_tokens": 100, "cache_read_tokens": 400, "cache_write_tokens": 0},
+                             "cost_usd": None, "unpriced_requests": 2}  # model-a at up.example has no known price
 
 
 def test_text_view(tmp_path: Path) -> None:

@@ -33,7 +33,14 @@ _EXPORTS = {
     "to_text": "render",
     "bundle_filename": "runs",
     "default_capture_dir": "runs",
+    "find_run": "runs",
     "list_runs": "runs",
+    "RunFilter": "runs",
+    "RetentionSettings": "retention",
+    "apply_retention": "retention",
+    "load_retention_settings": "retention",
+    "request_cost": "cost",
+    "summarize": "summary",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -11,7 +11,8 @@ import json
 from html import escape
 from typing import Any
 
-from agentwrap.capture.render import exchange_line, run_lines
+from agentwrap.capture.cost import format_cost
+from agentwrap.capture.render import exchange_line, run_lines, shown_attempts
 
 __all__ = ["render_html"]
 
@@ -39,6 +40,9 @@ pre{white-space:pre-wrap;word-break:break-word;margin:4px 0;font:12.5px/1.4 ui-m
 .call{margin:4px 0}.call b{font-family:ui-monospace,monospace}
 .error{color:#a11;background:#fdecec;padding:4px 8px;margin:6px 0;border-radius:4px}
 h3{font-size:13px;margin:12px 0 4px;color:#5a6478}
+table.attempts{border-collapse:collapse;font-size:13px;margin:4px 0}
+table.attempts th,table.attempts td{border:1px solid #d8dce4;padding:2px 8px;text-align:left;vertical-align:top}
+table.attempts th{background:#f0f2f5;color:#5a6478;font-weight:600}
 """
 
 _JS = """
@@ -94,14 +98,45 @@ def _tokens(tokens: dict | None) -> str | None:
     return ", ".join(f"{k.removesuffix('_tokens').replace('_', ' ')} {v:,}" for k, v in tokens.items())
 
 
+def _route(route: dict | None) -> str | None:
+    if not route:
+        return None
+    text = route["reason"] or "routed"
+    if route["backend"]:
+        text += f" → {route['backend']}"
+    if route["model"]:
+        text += f", model {route['model']}"
+    if route["fallbacks"]:
+        text += f", fallbacks {', '.join(route['fallbacks'])}"
+    return text
+
+
+def _attempts(attempts: list[dict]) -> str:
+    attempts = shown_attempts(attempts)
+    if not attempts:
+        return ""
+    rows = "".join(
+        f"<tr><td>{_e(a['number'])}</td><td>{_e(a['backend'])}</td><td>{_e(a['model'])}</td>"
+        f"<td>{_e(a['upstream_url'])}</td><td>{_e(a['outcome'])}</td><td>{_e(a['decision'])}</td><td>{_e(a['why'])}</td></tr>"
+        for a in attempts
+    )
+    return (
+        f"<h3>attempts ({len(attempts)})</h3><table class=\"attempts\"><tr><th>#</th><th>backend</th><th>model</th>"
+        f"<th>upstream</th><th>outcome</th><th>decision</th><th>why</th></tr>{rows}</table>"
+    )
+
+
 def _facts(e: dict) -> str:
+    requested = e["requested_model"] if e["requested_model"] != e["model"] else None
     rows = [
-        ("model", e["model"]), ("backend", e["backend"]), ("route", e["route_reason"]), ("protocol", e["protocol"]),
+        ("model", e["model"]), ("requested model", requested), ("backend", e["backend"]), ("route", _route(e["route"])),
+        ("protocol", e["protocol"]),
         ("upstream", e["upstream_url"]), ("status", e["status"]),
         ("started", f"{e['started_ms'] / 1000:.3f} s" if e["started_ms"] is not None else None),
         ("latency", f"{e['latency_ms']:.1f} ms" if e["latency_ms"] is not None else None),
         ("first byte", f"{e['ttfb_ms']:.1f} ms" if e["ttfb_ms"] is not None else None),
         ("tokens", _tokens(e["tokens"])),
+        ("cost", format_cost(e["cost_usd"]) if e["cost_usd"] is not None else None),
         ("stop", e["stop_reason"]), ("messages", e["messages_total"]),
         ("agent got", "a response that differs from upstream" if e["agent_response_differs"] else None),
     ]
@@ -114,7 +149,7 @@ def _exchange(e: dict) -> str:
         classes.append("err")
     if not e["complete"]:
         classes.append("open-ended")
-    inner = [_facts(e)]
+    inner = [_facts(e), _attempts(e["attempts"])]
     if e["messages_added"]:
         inner.append(f"<h3>added to the conversation ({len(e['messages_added'])})</h3>")
         inner.extend(_message(m) for m in e["messages_added"])

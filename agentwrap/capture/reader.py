@@ -23,7 +23,7 @@ from agentwrap.capture.writer import FORMAT_NAME, FORMAT_VERSION, LOCATOR, MAGIC
 from agentwrap.errors import BundleFormatError, CaptureError
 
 __all__ = [
-    "Body", "Bundle", "Chunk", "ErrorRecord", "Exchange", "HttpRequest", "HttpResponse",
+    "Body", "Bundle", "Chunk", "ErrorRecord", "Exchange", "HttpRequest", "HttpResponse", "RouteRecord",
     "read_bundle", "read_header_footer",
 ]
 
@@ -84,6 +84,21 @@ class Body:
                     self._value = None
         return self._value
 
+    def text_field(self, key: str) -> str | None:
+        """A top-level text value of a JSON object body (its `model`, say), without expanding the rest."""
+        if self.is_json:
+            top = self._stored.get("json")
+            value = top.get(key) if isinstance(top, dict) else None
+            if isinstance(value, bytes):  # a reference: a long text stored as a blob of its own
+                try:
+                    value = self._expander.expand(value)
+                except KeyError:
+                    return None
+        else:
+            top = self.json
+            value = top.get(key) if isinstance(top, dict) else None
+        return value if isinstance(value, str) else None
+
     @property
     def bytes(self) -> bytes:
         if self._bytes is None:
@@ -109,6 +124,14 @@ class ErrorRecord:
 
 
 @dataclass(slots=True)
+class RouteRecord:
+    """One `route` item: the routing decision, or (with an `attempt` key) how one attempt went."""
+
+    at_ns: int
+    info: dict
+
+
+@dataclass(slots=True)
 class HttpRequest:
     at_ns: int
     method: str
@@ -127,13 +150,25 @@ class HttpResponse:
 
 @dataclass
 class Exchange:
-    """One request of the agent and everything that followed from it."""
+    """One request of the agent and everything that followed from it.
+
+    `routes` holds every `route` item in order: the routing decision (backend,
+    model, reason, fallbacks) and, after a failover or a retry, one item per
+    attempt (`attempt`, `backend`, `outcome`, `decision`, `why`), each recorded
+    when its attempt had ended. `route` is the decision's info (the last item
+    without `attempt`). `upstream_requests` and
+    `upstream_responses` hold every attempt's; `upstream_request` and
+    `upstream_response` are the last ones (what the agent's answer came from).
+    """
 
     id: int
     request: HttpRequest | None = None
     route: dict | None = None
     upstream_request: HttpRequest | None = None
     upstream_response: HttpResponse | None = None
+    routes: list[RouteRecord] = field(default_factory=list)
+    upstream_requests: list[HttpRequest] = field(default_factory=list)
+    upstream_responses: list[HttpResponse] = field(default_factory=list)
     chunks: list[Chunk] = field(default_factory=list)
     agent_response: HttpResponse | None = None
     agent_chunks: list[Chunk] = field(default_factory=list)
@@ -145,6 +180,11 @@ class Exchange:
     @property
     def complete(self) -> bool:
         return self.end_ns is not None
+
+    @property
+    def attempts(self) -> list[RouteRecord]:
+        """The recorded attempts (route items with an `attempt` number), in order."""
+        return [r for r in self.routes if "attempt" in r.info]
 
     @property
     def path(self) -> str:
@@ -332,7 +372,13 @@ class _Builder:
         self._ex(item).request = HttpRequest(item["at"], item["method"], item["target"], self._headers(item), body)
 
     def _route(self, item: dict) -> None:
-        self._ex(item).route = item["info"]
+        info = item["info"]
+        if not isinstance(info, dict):
+            raise TypeError(f"route info {type(info).__name__}")
+        ex = self._ex(item)
+        ex.routes.append(RouteRecord(item["at"], info))
+        if "attempt" not in info:
+            ex.route = info
 
     def _guard(self, item: dict) -> None:
         (self._ex(item).guards if item.get("x") is not None else self.guards).append(item["info"])
@@ -345,9 +391,12 @@ class _Builder:
         else:
             body = self._body(stored)
         ex.upstream_request = HttpRequest(item["at"], item["method"], item["url"], self._headers(item), body)
+        ex.upstream_requests.append(ex.upstream_request)
 
     def _upstream_response(self, item: dict) -> None:
-        self._ex(item).upstream_response = HttpResponse(item["at"], item["status"], self._headers(item))
+        ex = self._ex(item)
+        ex.upstream_response = HttpResponse(item["at"], item["status"], self._headers(item))
+        ex.upstream_responses.append(ex.upstream_response)
 
     def _chunk(self, item: dict) -> None:
         self._ex(item).chunks.append(Chunk(item["at"], bytes(item["data"])))

@@ -9,10 +9,14 @@ from __future__ import annotations
 import json
 
 from agentwrap.capture.answers import TOKEN_FIELDS, AnswerReader
+from agentwrap.capture.cost import format_cost, request_cost, run_time
 from agentwrap.capture.reader import Bundle, Exchange
+from agentwrap.capture.summary import (
+    attempts_view, content_type_header, final_backend, final_upstream_request, requested_model, route_view, routed_model,
+)
 from agentwrap.capture.turns import conversation, describe, first_new
 from agentwrap.cli_output import SCHEMA_VERSION
-from agentwrap.protocols.endpoints import classify, protocol_of_target
+from agentwrap.protocols.endpoints import protocol_of_target
 from agentwrap.protocols.sse import is_sse
 
 __all__ = ["to_json", "to_text", "to_html"]
@@ -26,18 +30,8 @@ def _ms(ns: int | None) -> float | None:
     return None if ns is None else round(ns / 1e6, 1)
 
 
-def _content_type_header(ex: Exchange) -> list[tuple[str, str]]:
-    """The content-type header of the response the agent got (its own, else the upstream's)."""
-    for resp in (ex.agent_response, ex.upstream_response):
-        if resp is not None:
-            for n, v in resp.headers:
-                if n.lower() == "content-type":
-                    return [(n, v)]
-    return []
-
-
 def _answer(ex: Exchange, protocol: str | None):
-    reader = AnswerReader(protocol, sse=is_sse(_content_type_header(ex)))
+    reader = AnswerReader(protocol, sse=is_sse(content_type_header(ex)))
     for piece in ex.agent_stream():
         reader.feed(piece)
     return reader.finish()
@@ -50,16 +44,14 @@ def _first_byte_ns(ex: Exchange) -> int | None:
     return min(times) if times else None
 
 
-def _exchange(ex: Exchange, protocol: str | None, added: list[dict], n_messages: int | None) -> dict:
+def _exchange(ex: Exchange, protocol: str | None, added: list[dict], n_messages: int | None, at) -> dict:
     req = ex.request
-    route = ex.route or {}
+    route = route_view(ex)
     answer = _answer(ex, protocol)
-    body = req.body.json if req is not None else None
-    model = route.get("model") or answer.model
-    if not model and isinstance(body, dict) and isinstance(body.get("model"), str):
-        model = body["model"]
-    if not model:
-        model = classify(ex.path.partition("?")[0]).model
+    model = routed_model(ex) if (ex.route or ex.upstream_request is not None) else None
+    model = model or answer.model or requested_model(ex)
+    sent = final_upstream_request(ex)
+    upstream_url = sent.target if sent is not None else None
     start = req.at_ns if req is not None else None
     first = _first_byte_ns(ex)
     errors = [{"kind": e.kind, "message": e.message} for e in ex.errors]
@@ -71,15 +63,19 @@ def _exchange(ex: Exchange, protocol: str | None, added: list[dict], n_messages:
         "path": ex.path,
         "protocol": protocol,
         "model": model,
-        "backend": route.get("backend"),
-        "route_reason": route.get("reason"),
-        "upstream_url": ex.upstream_request.target if ex.upstream_request else None,
+        "requested_model": requested_model(ex),
+        "backend": final_backend(ex),
+        "route_reason": route["reason"] if route else None,
+        "route": route,
+        "attempts": attempts_view(ex),
+        "upstream_url": upstream_url,
         "status": ex.status,
         "complete": ex.complete,
         "started_ms": _ms(start),
         "latency_ms": _ms(ex.end_ns - start) if ex.end_ns is not None and start is not None else None,
         "ttfb_ms": _ms(first - start) if first is not None and start is not None else None,
         "tokens": answer.usage,
+        "cost_usd": request_cost(model, upstream_url, answer.usage, at),
         "stop_reason": answer.stop_reason,
         "messages_total": n_messages,
         "messages_added": added,
@@ -96,6 +92,7 @@ def _exchange(ex: Exchange, protocol: str | None, added: list[dict], n_messages:
 def to_json(bundle: Bundle) -> dict:
     """The run as one JSON-ready document (`"schema": 1`)."""
     header, footer = bundle.header, bundle.footer or {}
+    at = run_time(header.get("started_at"))
     history: dict[str | None, list[list]] = {}
     exchanges = []
     for ex in bundle.exchanges:
@@ -107,13 +104,19 @@ def to_json(bundle: Bundle) -> dict:
             earlier = history.setdefault(protocol, [])
             added = [describe(protocol, m) for m in conv[first_new(conv, earlier):]]
             earlier.append(conv)
-        exchanges.append(_exchange(ex, protocol, added, len(conv) if conv is not None else None))
+        exchanges.append(_exchange(ex, protocol, added, len(conv) if conv is not None else None, at))
     tokens: dict[str, int] | None = None
+    cost: float | None = None
+    unpriced = 0
     for e in exchanges:
         if e["tokens"]:
             tokens = tokens or dict.fromkeys(TOKEN_FIELDS, 0)
             for k in TOKEN_FIELDS:
                 tokens[k] += e["tokens"].get(k, 0)
+            if e["cost_usd"] is not None:
+                cost = (cost or 0.0) + e["cost_usd"]
+            elif any(e["tokens"].values()):
+                unpriced += 1
     last_ns = max((x.end_ns or (x.request.at_ns if x.request else 0) for x in bundle.exchanges), default=0)
     duration = footer.get("duration_s")
     if duration is None:
@@ -126,6 +129,8 @@ def to_json(bundle: Bundle) -> dict:
             "requests": len(exchanges),
             "errors": sum(1 for e in exchanges if e["errors"] or (e["status"] or 0) >= 400) + len(bundle.errors),
             "tokens": tokens,
+            "cost_usd": round(cost, 8) if cost is not None else None,
+            "unpriced_requests": unpriced,
         },
         "errors": [{"kind": e.kind, "message": e.message} for e in bundle.errors],
         "exchanges": exchanges,
@@ -171,9 +176,42 @@ def exchange_line(e: dict) -> str:
         parts.append(_secs(e["latency_ms"]) + (f" (first byte {_secs(e['ttfb_ms'])})" if e["ttfb_ms"] is not None else ""))
     if e["tokens"]:
         parts.append(_tokens_text(e["tokens"]))
+    if e["cost_usd"] is not None:
+        parts.append(format_cost(e["cost_usd"]))
     if not e["complete"]:
         parts.append("unfinished")
     return "  ".join(parts)
+
+
+def shown_attempts(attempts: list[dict]) -> list[dict]:
+    """The attempts worth a line: none when the first one simply succeeded (the heading says it)."""
+    if len(attempts) == 1 and attempts[0]["decision"] == "done":
+        return []
+    return attempts
+
+
+def route_lines(e: dict) -> list[str]:
+    """The routing decision and every attempt, one line each (shared with the HTML view)."""
+    lines = []
+    route = e["route"]
+    if route and (route["reason"] or route["backend"]):
+        text = f"route: {route['reason'] or 'routed'}"
+        if route["backend"]:
+            text += f" → {route['backend']}"
+        if route["model"]:
+            text += f", model {route['model']}"
+            if route["requested_model"] and route["requested_model"] != route["model"]:
+                text += f" (asked for {route['requested_model']})"
+        if route["fallbacks"]:
+            text += f", fallbacks {', '.join(route['fallbacks'])}"
+        lines.append(text)
+    for a in shown_attempts(e["attempts"]):
+        head = f"attempt {a['number'] if a['number'] is not None else '?'} on {a['backend'] or '?'}"
+        if a["model"]:
+            head += f" ({a['model']})"
+        detail = a["why"] or ", ".join(x for x in (a["outcome"], a["decision"]) if x) or "no outcome recorded"
+        lines.append(f"{head}: {detail}")
+    return lines
 
 
 def run_lines(doc: dict) -> list[str]:
@@ -195,6 +233,8 @@ def run_lines(doc: dict) -> list[str]:
         summary.append(f"{totals['errors']} with errors")
     if totals["tokens"]:
         summary.append("tokens " + _tokens_text(totals["tokens"]))
+    if totals["cost_usd"] is not None:
+        summary.append("cost " + format_cost(totals["cost_usd"], partial=totals["unpriced_requests"] > 0))
     lines.append(" · ".join(summary))
     if not doc["bundle"]["complete"]:
         lines.append("INCOMPLETE: the bundle ends early (agentwrap did not finish the run); shown up to where it ends.")
@@ -210,8 +250,7 @@ def to_text(bundle: Bundle, *, max_chars: int = 600) -> str:
     for e in doc["exchanges"]:
         out.append("")
         out.append("── " + exchange_line(e))
-        if e["route_reason"]:
-            out.append(f"   route: {e['route_reason']}")
+        out.extend(f"   {line}" for line in route_lines(e))
         for m in e["messages_added"]:
             if m["text"]:
                 out.append(f"   {m['role']}: {_indent(_clip(m['text'], max_chars))}")

@@ -281,6 +281,8 @@ def run_session(opts: SessionOptions, env: Mapping[str, str] | None = None) -> S
                     "by_backend": dict(st.by_backend),
                 }
             )
+            if not recorder.failed:
+                _apply_retention(capture_dir, recorder.path)
         if wiring is not None and wiring.cleanup is not None:
             try:
                 wiring.cleanup()
@@ -329,6 +331,18 @@ def _capture_dir(opts: SessionOptions, env: Mapping[str, str]) -> str | None:
     if not os.access(path, os.W_OK | os.X_OK):
         raise ConfigError(f"capture directory {path} is not writable. Use --capture-dir DIR or --no-capture.")
     return path
+
+
+def _apply_retention(capture_dir: str, current: str) -> None:
+    """The capture directory's caps (`[capture]` in the user config), never deleting this run."""
+    from agentwrap.capture.retention import apply_retention
+
+    try:
+        apply_retention(capture_dir, current)
+    except ConfigError as exc:
+        print(f"agentwrap: warning: {exc}", file=sys.stderr)
+    except OSError as exc:
+        print(f"agentwrap: warning: could not prune old runs in {capture_dir}: {exc.strerror or exc}", file=sys.stderr)
 
 
 def _agent_version(binary: str, spec: AgentSpec) -> str | None:
