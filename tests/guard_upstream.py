@@ -29,7 +29,7 @@ from agentwrap.protocols.codec import codec
 from agentwrap.protocols.endpoints import classify
 from agentwrap.protocols.neutral.summary import RequestSummary
 
-__all__ = ["GuardUpstream", "Request", "shell_call", "loop_events", "text_events", "call_events", "python_args"]
+__all__ = ["GuardUpstream", "Request", "shell_call", "loop_events", "text_events", "call_events", "python_args", "mistyped_args"]
 
 
 @dataclass
@@ -67,6 +67,26 @@ def python_args(args_json: str) -> str:
     Not JSON; every agent rejects it as is."""
     value = json.loads(args_json)
     return repr(value)
+
+
+def mistyped_args(req: Request, name: str, args_json: str) -> str:
+    """The arguments with one non-string parameter of the tool's schema (a boolean or a number)
+    sent as a string, as models often do: `"false"`, `"60000"`. Representable on every wire,
+    Gemini's included (its function-call arguments must be an object)."""
+    tool = next(t for t in req.summary.tools if t.name == name)
+    props = (tool.parameters or {}).get("properties") or {}
+    args = json.loads(args_json)
+    for key, schema in props.items():
+        kind = schema.get("type") if isinstance(schema, dict) else None
+        if kind == "boolean":
+            args[key] = "false"
+            break
+        if kind in ("integer", "number"):
+            args[key] = "60000"
+            break
+    else:
+        raise AssertionError(f"{name} has no boolean or number parameter to mistype")
+    return json.dumps(args)
 
 
 def text_events(text: str, pieces: list[str] | None = None) -> list:
@@ -127,15 +147,19 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(data)
             return
         c = codec(protocol)
+        with up.lock:
+            up.answered += 1
+            response_id = f"msg_guard_{up.answered}"  # unique, as a real model's: agents group blocks by message id
+        events = [ev.MessageStart(response_id, e.model) if e.kind == "message_start" else e for e in events]
         if not summary.stream:
-            data = json.dumps(c.encode_response(events, summary.model or "guard-model", "resp_guard")).encode()
+            data = json.dumps(c.encode_response(events, summary.model or "guard-model", response_id)).encode()
             self.send_response(200)
             self.send_header("content-type", "application/json")
             self.send_header("content-length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
             return
-        enc = c.StreamEncoder(summary.model or "guard-model", "resp_guard")
+        enc = c.StreamEncoder(summary.model or "guard-model", response_id)
         chunks = [x for x in (*(enc.feed(e) for e in events), enc.finish()) if x]
         answer = Answer(len(chunks))
         with up.lock:
@@ -180,6 +204,7 @@ class GuardUpstream:
         self.fallback = ScriptedBackend(Script.from_toml('[[turns]]\ntext = "ok"\n', "<guard fallback>"))
         self.requests: list[tuple[str, str, dict, Any]] = []
         self.answers: list[Answer] = []
+        self.answered = 0
         self.lock = threading.Lock()
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.upstream = self

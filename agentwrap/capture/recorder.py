@@ -353,11 +353,10 @@ class Capture:
     def error(self, flow, kind: str, message: str) -> None:
         self.recorder.error(flow.xid if flow is not None else None, kind, message)
 
-    def stream(self, flow) -> list:
+    def agent_head(self, flow) -> None:
         response = flow.response
-        if response is not None and not response.relayed:
+        if response is not None:
             self.recorder.agent_response(flow.xid, response.status, response.headers)
-        return []
 
     def done(self, flow) -> None:
         self._notes(flow)

@@ -98,6 +98,12 @@ class StreamTap:
         self._chain.collect()
         return self._chain.notes
 
+    @property
+    def reencoded(self) -> bool:
+        """True once the output stopped being the upstream's own bytes (a rewrite, a cut, an
+        error event): from then on the resumed encoder writes the rest."""
+        return self._encoder is not None
+
     def feed(self, chunk: bytes) -> bytes:
         """Take one chunk of the upstream's body; return what goes to the agent now."""
         if self.done or not chunk:

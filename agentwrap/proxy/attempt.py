@@ -106,8 +106,41 @@ async def _relayed(flow: Flow, resp, addons, redactor) -> ProxyResponse:
     if flow.method == b"HEAD":
         await resp.aclose()
         return ProxyResponse(resp.status, headers, b"", relayed=True)
-    body = relay(flow, resp, passthrough(flow.protocol, sse and not sized, redactor), addons)
-    return ProxyResponse(resp.status, headers, body, relayed=True, close=resp.aclose)
+    filters = addons.stream(flow) if resp.status < 400 else []
+    if not filters:  # today's raw relay, byte for byte
+        body = relay(flow, resp, passthrough(flow.protocol, sse and not sized, redactor), addons)
+        return ProxyResponse(resp.status, headers, body, relayed=True, close=resp.aclose)
+    if sse:
+        from agentwrap.protocols.tap import StreamTap
+
+        tap = flow.guarded = StreamTap(flow.protocol, filters, id_hint=f"aw{flow.xid}")
+        headers = [(n, v) for n, v in headers if n != b"content-length"]
+        body = relay(flow, resp, redacting(tap, redactor), addons)
+        return ProxyResponse(resp.status, headers, body, relayed=True, close=resp.aclose)
+    from agentwrap.protocols.filters import filter_response
+
+    raw = await _read_whole(flow, resp, addons)
+    if isinstance(raw, ProxyResponse):
+        return raw
+    out = filter_response(flow.protocol, raw, filters, notes=(notes := []))
+    flow.guarded = notes
+    if out is raw:
+        return ProxyResponse(resp.status, headers, raw, relayed=True)
+    return ProxyResponse(resp.status, [(n, v) for n, v in headers if n != b"content-length"], out)
+
+
+async def _read_whole(flow: Flow, resp, addons, name: str = "") -> bytes | ProxyResponse:
+    """The whole upstream body (recorded as one upstream piece), or the agent's error response."""
+    try:
+        raw = await resp.aread()
+    except UpstreamError as exc:
+        addons.error(flow, "upstream_body", str(exc))
+        message = f"agentwrap: upstream {name or 'backend'} failed: {exc}"
+        return local.error(flow.protocol, "upstream_unreachable", message)
+    finally:
+        await resp.aclose()
+    addons.chunk(flow, raw)  # the whole body, as one upstream piece
+    return raw
 
 
 async def _translated(flow: Flow, leg: Leg, resp, addons, redactor, outcome: Outcome) -> tuple[ProxyResponse, Outcome]:
@@ -115,19 +148,19 @@ async def _translated(flow: Flow, leg: Leg, resp, addons, redactor, outcome: Out
     from agentwrap.protocols.translate import StreamTranslator, translate_response
 
     _, sse, _ = relayed_headers(resp.headers)
+    filters = addons.stream(flow) if resp.status < 400 else []
     if resp.status < 400 and sse:
-        translator = StreamTranslator(leg.ctx)
+        translator = StreamTranslator(leg.ctx, filters)
+        if filters:
+            flow.guarded = translator
         headers = [(b"content-type", translator.content_type.encode()), (b"cache-control", b"no-cache")]
         body = relay(flow, resp, redacting(translator, redactor), addons)
         return ProxyResponse(200, headers, body, close=resp.aclose), outcome
-    try:
-        raw = await resp.aread()
-    except UpstreamError as exc:
-        addons.error(flow, "upstream_body", str(exc))
-        message = f"agentwrap: upstream {leg.config.name!r} failed: {exc}"
-        return local.error(flow.protocol, "upstream_unreachable", message), Outcome.protocol_error(str(exc))
-    finally:
-        await resp.aclose()
-    addons.chunk(flow, raw)  # the whole body, as one upstream piece
-    translated = translate_response(leg.ctx, resp.status, raw, resp.headers)
+    raw = await _read_whole(flow, resp, addons, repr(leg.config.name))
+    if isinstance(raw, ProxyResponse):
+        return raw, Outcome.protocol_error("the upstream body could not be read")
+    notes: list = []
+    translated = translate_response(leg.ctx, resp.status, raw, resp.headers, filters, notes=notes)
+    if filters:
+        flow.guarded = notes
     return ProxyResponse(translated.status, list(translated.headers), translated.body), outcome

@@ -56,7 +56,7 @@ class Flow:
 
     __slots__ = (
         "xid", "method", "target", "headers", "body", "query", "authorized", "path", "endpoint", "protocol",
-        "model", "parsed", "decision", "plan", "reply", "response", "notes", "_summary", "_failed",
+        "model", "parsed", "decision", "plan", "reply", "response", "notes", "guarded", "_summary", "_failed",
     )
 
     def __init__(self, xid: int, method: bytes, target: bytes, headers: Headers, body: bytes) -> None:
@@ -77,6 +77,7 @@ class Flow:
         self.reply: ProxyResponse | None = None  # set by a `request` hook: agentwrap answers itself
         self.response: ProxyResponse | None = None
         self.notes: list[dict] = []  # what agentwrap changed or decided, for capture (`guard` items)
+        self.guarded: object | list | None = None  # what ran the stream filters (its `.notes`), or their notes
         self._summary: RequestSummary | None = None
         self._failed: set | None = None  # addon hooks that raised on this flow (reported once each)
 
@@ -124,6 +125,13 @@ class Flow:
     def attempts(self) -> list:
         """(Attempt, Outcome, Verdict) of each try at a backend so far."""
         return self.plan.history if self.plan is not None else []
+
+    def take_guard_notes(self) -> list:
+        """The stream filters' notes (`GuardNote`s) for this flow, once."""
+        source, self.guarded = self.guarded, None
+        if source is None:
+            return []
+        return list(source if isinstance(source, list) else source.notes)
 
     def note(self, info: dict[str, Any]) -> None:
         """Record what agentwrap changed or decided about this request (capture writes it as a `guard` item)."""

@@ -115,6 +115,14 @@ class Redacting:
         tail = self._inner.abort(error_type, message)
         return None if tail is None else self._scrub.feed(tail) + self._scrub.finish()
 
+    @property
+    def done(self) -> bool:
+        return getattr(self._inner, "done", False)
+
+    @property
+    def reencoded(self) -> bool | None:
+        return getattr(self._inner, "reencoded", None)
+
 
 def passthrough(protocol: str, sse: bool, redactor: Redactor | None) -> Passthrough:
     return Passthrough(protocol, sse) if redactor is None else KeyedPassthrough(protocol, sse, redactor)
@@ -124,46 +132,63 @@ def redacting(pipeline, redactor: Redactor | None):
     return pipeline if redactor is None else Redacting(pipeline, redactor)
 
 
-def _pipeline(pipeline, filters: list) -> object:
-    if filters:
-        # Stream filters (guards) plug in here: a StreamTranslator takes them after its
-        # adapter; a pass-through stream needs the tap of protocols/tap.py. Neither exists yet.
-        raise NotImplementedError(f"stream filters are not supported yet ({len(filters)} handed out)")
-    return pipeline
+def _report(hooks, addons, flow: Flow, data: bytes) -> None:
+    for hook in hooks:
+        try:
+            hook(flow, data)
+        except Exception as exc:
+            addons.failed(hook, flow, exc)
 
 
 async def relay(flow: Flow, resp, pipeline, addons) -> AsyncIterator[bytes]:
     """Yield what the agent gets for `resp`'s body; end the flow (`done`) and close `resp` whatever happens.
+
+    Three kinds of pipeline, recorded accordingly: `Passthrough` (the agent gets the
+    upstream's pieces: recorded once, as upstream pieces); a pass-through tap running
+    stream filters (`reencoded` says whether its output has stopped being the upstream's
+    bytes: until then recorded like a pass-through; from then on the agent's stream is
+    recorded whole, what it got so far first); anything else (a translation: the agent's
+    stream recorded piece by piece beside the upstream's). A pipeline whose `done` turns
+    True (a guard cut the stream) wants no more input: the upstream is closed at once, so
+    the provider stops generating.
 
     Raises the upstream's error when the pipeline cannot end the body well-formed
     (the server then cuts the connection: the only honest signal left).
     """
     on_chunk = addons.chunk_hooks
     on_agent = addons.agent_chunk_hooks
-    # A pass-through's pieces are the upstream's: recorded once, as upstream pieces.
     verbatim = isinstance(pipeline, Passthrough)
-    on_changed = () if verbatim else on_agent
+    tapped = not verbatim and getattr(pipeline, "reencoded", None) is not None
+    sent: list[bytes] | None = [] if tapped else None  # a tap's output while it is the upstream's bytes
+    lag = 0  # upstream bytes a tap has taken in but not yet put out (held for its filters)
+    if not verbatim and not tapped:
+        addons.agent_head(flow)
+    on_changed = () if verbatim or tapped else on_agent
     try:
-        pipeline = _pipeline(pipeline, addons.stream(flow))
         # The identity's feed only remembers the piece: skipped per piece (a call per
         # event is a tenth of the relay's cost), given the last piece if it fails.
         feed = None if type(pipeline) is Passthrough else pipeline.feed
         chunk = b""
         try:
             async for chunk in resp.aiter_raw():
-                for hook in on_chunk:
-                    try:
-                        hook(flow, chunk)
-                    except Exception as exc:
-                        addons.failed(hook, flow, exc)
+                if on_chunk:
+                    _report(on_chunk, addons, flow, chunk)
                 out = chunk if feed is None else feed(chunk)
+                if sent is not None:
+                    if pipeline.reencoded:  # the tap's output differs from here: record the agent's stream whole
+                        addons.agent_head(flow)
+                        out_so_far, sent, on_changed = b"".join(sent) + out, None, on_agent
+                        _report(on_agent, addons, flow, out_so_far)
+                    else:
+                        lag += len(chunk) - len(out)
+                        if out:
+                            sent.append(out)
+                elif out and on_changed:
+                    _report(on_changed, addons, flow, out)
                 if out:
-                    for hook in on_changed:
-                        try:
-                            hook(flow, out)
-                        except Exception as exc:
-                            addons.failed(hook, flow, exc)
                     yield out
+                if not verbatim and pipeline.done:
+                    break  # a guard ended the stream: read no more; `finally` closes the upstream
             end = pipeline.finish()
         except UpstreamError as exc:
             addons.error(flow, "upstream_stream", str(exc))
@@ -172,13 +197,15 @@ async def relay(flow: Flow, resp, pipeline, addons) -> AsyncIterator[bytes]:
             end = pipeline.abort(error_kind(exc), f"agentwrap: upstream stream failed: {exc}")
             if end is None:
                 raise
+        if sent is not None and pipeline.reencoded:
+            addons.agent_head(flow)
+            _report(on_agent, addons, flow, b"".join(sent) + (end or b""))
+        elif end:
+            # agentwrap's own: an error event, a translation's closing (not the upstream bytes held back)
+            own = end[pipeline.held:] if verbatim else end[lag:] if sent is not None else end
+            if own:
+                _report(on_agent, addons, flow, own)
         if end:
-            own = end[pipeline.held:] if verbatim else end  # agentwrap's: an error event, a translation's closing
-            for hook in on_agent if own else ():
-                try:
-                    hook(flow, own)
-                except Exception as exc:
-                    addons.failed(hook, flow, exc)
             yield end
     finally:
         addons.done(flow)

@@ -62,6 +62,8 @@ class SessionResult:
     errors: int
     duration_s: float
     bundle: str | None = None
+    failovers: int = 0
+    guard_actions: dict[str, int] = field(default_factory=dict)  # guard -> times it acted
 
 
 @dataclass(slots=True)
@@ -156,6 +158,7 @@ def bind_proxy(
     from agentwrap.backends.http import HttpTransport
     from agentwrap.proxy.addons import AddonChain
     from agentwrap.proxy.addons.commands import Commands
+    from agentwrap.proxy.addons.guards import Guards
     from agentwrap.proxy.addons.output_cap import OutputCap
     from agentwrap.proxy.addons.stats import Stats
     from agentwrap.proxy.dispatch import Dispatcher
@@ -191,7 +194,8 @@ def bind_proxy(
     routes = SessionRoutes(agent=spec.name, setup=setup, transport=HttpTransport(env=env), env=env, replay=replay,
                            services=services)
     stats = Stats()
-    addons = AddonChain([stats, Commands(routes), OutputCap()])
+    # Guards first: their `done` turns the stream filters' reports into notes the others read.
+    addons = AddonChain([Guards(routes), stats, Commands(routes), OutputCap()])
     dispatcher = Dispatcher(agent_protocol=spec.protocol, secret=secret, routes=routes, addons=addons)
     server = ProxyServer(dispatcher)
     server.adopt(sock or listen_loopback())
@@ -278,6 +282,7 @@ def run_session(opts: SessionOptions, env: Mapping[str, str] | None = None) -> S
                     "requests": st.requests,
                     "errors": st.errors,
                     "unauthorized": st.unauthorized,
+                    "guard_actions": dict(st.guard_actions),
                     "by_backend": dict(st.by_backend),
                 }
             )
@@ -294,6 +299,7 @@ def run_session(opts: SessionOptions, env: Mapping[str, str] | None = None) -> S
     result = SessionResult(
         exit_code_of(returncode), stats.requests, stats.errors, time.monotonic() - started,
         recorder.path if recorder is not None and not recorder.failed else None,
+        stats.failovers, dict(stats.guard_actions),
     )
     if not opts.quiet:
         print(summary_line(spec.name, result), file=sys.stderr)
@@ -304,11 +310,17 @@ def summary_line(agent: str, r: SessionResult) -> str:
     def plural(n: int, word: str) -> str:
         return f"{n} {word}" + ("" if n == 1 else "s")
 
-    line = (
-        f"agentwrap: {agent} exited {r.exit_code} · {plural(r.requests, 'request')}, "
-        f"{plural(r.errors, 'error')} · {r.duration_s:.1f} s"
-    )
+    line = f"agentwrap: {agent} exited {r.exit_code} · {plural(r.requests, 'request')}, {plural(r.errors, 'error')}"
+    if r.failovers:
+        line += f", {plural(r.failovers, 'failover')}"
+    if r.guard_actions:
+        which = ", ".join(f"{_GUARD_LABELS.get(g, g)} {n}" for g, n in sorted(r.guard_actions.items()))
+        line += f" · {plural(sum(r.guard_actions.values()), 'guard action')} ({which})"
+    line += f" · {r.duration_s:.1f} s"
     return line + (f" · {r.bundle}" if r.bundle else "")
+
+
+_GUARD_LABELS = {"loop": "repetition loop", "tool_loop": "tool-call loop", "tool_repair": "tool-call repair"}
 
 
 

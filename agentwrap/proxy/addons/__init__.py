@@ -19,8 +19,11 @@ and do no I/O (capture's own I/O stays on its writer thread):
 - `agent_chunk(flow, data)`: a piece the agent gets that the upstream did not send
   as is (a translated event, an error event agentwrap appends).
 - `error(flow, kind, message)`: something failed (`flow` is None for the session).
-- `stream(flow) -> list[StreamFilter]`: the response is about to stream; stream
-  filters (guards/base.py) for it, in order.
+- `stream(flow) -> list[StreamFilter]`: a backend answered a model call; stream
+  filters (guards/base.py) for its answer, in order (streamed or whole).
+- `agent_head(flow)`: from here the agent's response is agentwrap's own bytes,
+  not the upstream's (a translated stream, a pass-through stream a guard
+  re-encoded): `flow.response` holds its head.
 - `done(flow)`: the exchange is over (for a stream: after its last piece).
 
 Dispatch is by per-hook lists built when the chain is built (and again by
@@ -40,7 +43,8 @@ from typing import Any, Protocol
 
 __all__ = ["Addon", "AddonChain", "HOOKS"]
 
-HOOKS = ("request", "route", "upstream_request", "upstream_response", "chunk", "agent_chunk", "error", "stream", "done")
+HOOKS = ("request", "route", "upstream_request", "upstream_response", "chunk", "agent_chunk", "error", "stream", "agent_head",
+         "done")
 
 
 class Addon(Protocol):
@@ -67,7 +71,7 @@ class AddonChain:
         hooks = {name: tuple(fn for a in self.addons if callable(fn := getattr(a, name, None))) for name in HOOKS}
         self._request, self._route, self._upstream_request = hooks["request"], hooks["route"], hooks["upstream_request"]
         self._upstream_response, self._error, self._done = hooks["upstream_response"], hooks["error"], hooks["done"]
-        self._stream = hooks["stream"]
+        self._stream, self._agent_head = hooks["stream"], hooks["agent_head"]
         # The relay calls these itself, per piece (see relay.py).
         self.chunk_hooks = hooks["chunk"]
         self.agent_chunk_hooks = hooks["agent_chunk"]
@@ -110,6 +114,9 @@ class AddonChain:
             except Exception as exc:
                 self.failed(fn, flow, exc)
         return filters
+
+    def agent_head(self, flow) -> None:
+        self._run(self._agent_head, flow)
 
     def done(self, flow) -> None:
         self._run(self._done, flow)

@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 
 __all__ = ["Stats"]
 
+_GUARDS = frozenset({"loop", "tool_loop", "tool_repair"})
+_NOT_ACTIONS = frozenset({"pass", "failed", "error"})  # a record of a guard, not something it changed
+
 
 @dataclass(slots=True)
 class Stats:
@@ -24,6 +27,7 @@ class Stats:
     failovers: int = 0
     commands: int = 0
     by_backend: dict[str, int] = field(default_factory=dict)
+    guard_actions: dict[str, int] = field(default_factory=dict)  # guard -> times it acted (cut, repaired, ...)
 
     def request(self, flow) -> None:
         self.requests += 1
@@ -48,5 +52,9 @@ class Stats:
         response = flow.response
         if not flow.attempts and response is not None and response.status >= 400:
             self.errors += 1
-        if flow.notes and any(note.get("guard") == "command" for note in flow.notes):
-            self.commands += 1
+        for note in flow.notes:
+            guard = note.get("guard")
+            if guard == "command":
+                self.commands += 1
+            elif guard in _GUARDS and note.get("action") not in _NOT_ACTIONS:
+                self.guard_actions[guard] = self.guard_actions.get(guard, 0) + 1
