@@ -4,13 +4,16 @@ speaks another one) pointed at it."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import write_profile
+from tests.conftest import REPO, write_profile
 from tests.reliability.faults import FaultServer
 
 # The provider key agentwrap holds for the upstream; it must never reach the agent.
@@ -66,3 +69,51 @@ def route_proxy(start_proxy, tmp_path: Path):
         return start_proxy(AGENT_OF[protocol], profile, {**os.environ, "UP_KEY": UP_KEY})
 
     return make
+
+
+class ProxyProcess:
+    """A proxy in its own process (tests/reliability/proxy_proc.py)."""
+
+    def __init__(self, proc: subprocess.Popen, info: dict, stderr_path: Path) -> None:
+        self.proc, self.port, self.secret, self.pid = proc, info["port"], info["secret"], info["pid"]
+        self.base_url = f"http://127.0.0.1:{self.port}/{self.secret}"
+        self._stderr_path = stderr_path
+
+    def stop(self) -> str:
+        """Stop the proxy; return everything it printed on stderr."""
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self._stderr_path.read_text(errors="replace")
+
+
+@pytest.fixture
+def proxy_process(tmp_path: Path) -> Iterator:
+    """proxy_process(protocol, route, upstream_url, nofile=None) -> a ProxyProcess, stopped at teardown."""
+    started: list[ProxyProcess] = []
+
+    def start(protocol: str, route: str, url: str, nofile: int | None = None) -> ProxyProcess:
+        profile = profile_for(tmp_path, backend_protocol(protocol, route), url, name=f"p{len(started)}")
+        stderr_path = tmp_path / f"proxy{len(started)}.stderr"
+        argv = [sys.executable, "-m", "tests.reliability.proxy_proc", AGENT_OF[protocol], str(profile)]
+        if nofile is not None:
+            argv.append(str(nofile))
+        with open(stderr_path, "wb") as err:
+            proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
+                                    env={**os.environ, "UP_KEY": UP_KEY, "PYTHONPATH": str(REPO)}, cwd=str(REPO))
+        line = proc.stdout.readline()
+        proc.stdout.close()
+        if not line:
+            proc.wait(5)
+            raise AssertionError(f"the proxy process did not start: {stderr_path.read_text()}")
+        pp = ProxyProcess(proc, json.loads(line), stderr_path)
+        started.append(pp)
+        return pp
+
+    yield start
+    for pp in started:
+        pp.stop()

@@ -112,6 +112,11 @@ class Conn:
             head = await self.reader.readuntil(b"\r\n\r\n")
         except asyncio.IncompleteReadError:
             return None
+        except asyncio.LimitOverrunError:  # as a real server does: refuse an oversized head, close
+            body = b'{"error": {"code": 431, "message": "request head too large", "status": "INVALID_ARGUMENT"}}'
+            self.whole(431, "application/json", body, [("connection", "close")])
+            await self.drain()
+            return None
         line, *lines = head[:-4].decode("latin-1").split("\r\n")
         method, target, _ = line.split(" ", 2)
         headers = []
@@ -240,7 +245,8 @@ class FaultServer:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
     async def _start(self) -> None:
-        self._server = await asyncio.start_server(self._on_client, "127.0.0.1", 0, backlog=2048)
+        # A 1 MiB line limit: the server must record what a broken proxy forwards, not choke on it.
+        self._server = await asyncio.start_server(self._on_client, "127.0.0.1", 0, backlog=2048, limit=1 << 20)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -305,5 +311,5 @@ def closed_port() -> int:
         return s.getsockname()[1]
 
 
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 429: "Too Many Requests",
+_REASONS = {200: "OK", 400: "Bad Request", 431: "Request Header Fields Too Large", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 429: "Too Many Requests",
             500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}

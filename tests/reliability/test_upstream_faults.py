@@ -19,15 +19,15 @@ from dataclasses import dataclass
 import pytest
 
 from agentwrap.protocols.endpoints import classify
-from tests.reliability.clients import judge_raw, leaks, raw_call, sdk_call
+from tests.reliability.clients import error_shape_problem, judge_raw, leaks, raw_call, sdk_call
 from tests.reliability.conftest import UP_KEY
-from tests.reliability.faults import PROTOCOLS, Conn, canned, canned_stream, closed_port, sse_blocks
+from tests.reliability.faults import PROTOCOLS, Conn, canned, canned_stream, closed_port, good_request, sse_blocks
 
 pytestmark = pytest.mark.reliability
 
 SLOW_TIMEOUT_S = 0.3  # the backend's timeout_s in the slow cases
-HUGE_WHOLE_BYTES = 8 * 1024 * 1024
-HUGE_STREAM_EVENTS = 4000
+HUGE_WHOLE_BYTES = 4 * 1024 * 1024
+HUGE_STREAM_EVENTS = 2000
 
 
 async def _read(conn: Conn) -> tuple[str, bool] | None:
@@ -243,3 +243,103 @@ def test_upstream_fault(fault: Fault, route: str, protocol: str, stream: bool, f
     if err:
         problems.append(f"agentwrap printed on stderr: {err[:1000]}")
     assert not problems, "\n".join(problems)
+
+
+# -- a POST that reaches the upstream twice (hardening item 7) --------------------------------
+
+ITEM7 = ("hardening item 7: a reused keep-alive connection reset after the upstream read the request is retried, "
+         "so the POST reaches the upstream twice")
+
+
+async def reset_second_request(conn: Conn) -> None:
+    """The first request on a connection is answered (keep-alive); the second is read in full
+    and the connection reset, as an upstream that crashed while generating does. A retry on a
+    new connection would be answered."""
+    first = await _read(conn)
+    if first is None:
+        return
+    protocol, stream = first
+    ctype, data = canned(protocol, False)
+    conn.whole(200, ctype, data)
+    await conn.drain()
+    if conn.index == 0 and await conn.request() is not None:
+        conn.reset()
+        return
+    while await _read(conn) is not None:
+        conn.whole(200, ctype, data)
+        await conn.drain()
+
+
+@pytest.mark.xfail(strict=True, reason=ITEM7)
+@pytest.mark.parametrize("route", ["passthrough", "translated"])
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_a_post_reaches_the_upstream_once(protocol: str, route: str, fault_server, route_proxy) -> None:
+    up = fault_server(reset_second_request)
+    proxy = route_proxy(protocol, route, up.url)
+    first = raw_call(proxy.base_url, proxy.secret, protocol, False)
+    assert first.status == 200
+    second = raw_call(proxy.base_url, proxy.secret, protocol, False)
+    if second.status is not None and second.status >= 400:
+        assert error_shape_problem(protocol, second.body) is None
+    assert len(up.requests) == 2, (f"the second POST reached the upstream {len(up.requests) - 1} times "
+                                   f"(the agent got {second.status})")
+
+
+# -- a huge whole answer on a translated route (hardening item 6) ------------------------------
+
+ITEM6 = "hardening item 6: a translated whole answer is held whole in memory (a 200 MB answer took 1+ GB)"
+HUGE_ANSWER_BYTES = 200 * 1024 * 1024
+MEMORY_GROWTH_BOUND = 256 * 1024 * 1024
+
+
+async def two_hundred_mb(conn: Conn) -> None:
+    """A valid whole answer whose text is 200 MB, written a megabyte at a time."""
+    while (got := await _read(conn)) is not None:
+        protocol, _ = got
+        ctype, data = canned(protocol, False, "@@TEXT@@")
+        head, tail = data.split(b"@@TEXT@@")
+        conn.head(200, [("content-type", ctype)], length=len(head) + HUGE_ANSWER_BYTES + len(tail))
+        conn.send(head)
+        block = b"x" * (1 << 20)
+        for _ in range(HUGE_ANSWER_BYTES >> 20):
+            conn.send(block)
+            await conn.drain()
+        conn.send(tail)
+        await conn.drain()
+
+
+def _vm_hwm(pid: int) -> int:
+    """Peak resident memory of a process so far (bytes)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM")
+
+
+@pytest.mark.parametrize("route", ["passthrough", pytest.param("translated", marks=pytest.mark.xfail(strict=True, reason=ITEM6))])
+def test_a_200_mb_whole_answer_does_not_take_a_gigabyte(route: str, fault_server, proxy_process) -> None:
+    """The client gets the answer (or an error in its protocol) and agentwrap's peak memory grows
+    by less than 256 MiB: it never holds a whole huge answer, let alone copies of it."""
+    import httpx
+    import psutil
+
+    up = fault_server(two_hundred_mb)
+    proxy = proxy_process("anthropic_messages", route, up.url)
+    rss_before = psutil.Process(proxy.pid).memory_info().rss
+    path, body = good_request("anthropic_messages", False)
+    received = 0
+    with httpx.Client(timeout=60) as client:
+        with client.stream("POST", proxy.base_url + path, json=body, headers={"x-api-key": proxy.secret}) as r:
+            for piece in r.iter_raw():
+                received += len(piece)
+                tail = piece[-200:]
+            status = r.status_code
+    grew = _vm_hwm(proxy.pid) - rss_before
+    err = proxy.stop()
+    if status == 200:
+        assert received > HUGE_ANSWER_BYTES and tail.endswith(b"}")
+    else:
+        assert status >= 400 and error_shape_problem("anthropic_messages", tail) is None
+    assert grew < MEMORY_GROWTH_BOUND, f"agentwrap's peak memory grew by {grew >> 20} MiB for a {HUGE_ANSWER_BYTES >> 20} MB answer"
+    assert err == ""
