@@ -5,6 +5,7 @@ speaks another one) pointed at it."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, write_profile
-from tests.reliability.faults import FaultServer
+from tests.reliability.faults import FAULT_SERVER_THREAD, FaultServer
 
 # The provider key agentwrap holds for the upstream; it must never reach the agent.
 UP_KEY = "sk-upstream-KEY-0d1e2a3d4b5e6e7f"
@@ -117,3 +118,20 @@ def proxy_process(tmp_path: Path) -> Iterator:
     yield start
     for pp in started:
         pp.stop()
+
+
+@pytest.fixture
+def printed(capfd, caplog):
+    """printed() -> what agentwrap would have put on the agent's terminal since the last call:
+    its stderr, plus the log records (asyncio's among them) that Python's last-resort handler
+    prints in a real run; under pytest the logging plugin diverts those from stderr. Records
+    of the fault server's own thread are not agentwrap's."""
+    caplog.set_level(logging.WARNING)
+
+    def read() -> str:
+        _, err = capfd.readouterr()
+        records = [r for r in caplog.records if r.levelno >= logging.WARNING and r.threadName != FAULT_SERVER_THREAD]
+        caplog.clear()
+        return err + "".join(f"{r.name}: {r.getMessage()}\n" for r in records)
+
+    return read

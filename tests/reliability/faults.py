@@ -31,6 +31,7 @@ __all__ = [
     "PROTOCOLS", "GENERATE_PATH",
 ]
 
+FAULT_SERVER_THREAD = "fault-server"
 PROTOCOLS = ("anthropic_messages", "openai_chat", "openai_responses", "gemini")
 ANSWER_TEXT = "Hello from the fault server."
 GENERATE_PATH = {
@@ -232,7 +233,7 @@ class FaultServer:
 
     def __post_init__(self) -> None:
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="fault-server", daemon=True)
+        self._thread = threading.Thread(target=self._loop.run_forever, name=FAULT_SERVER_THREAD, daemon=True)
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task] = set()
 

@@ -219,7 +219,7 @@ def _check_answer(protocol: str, stream: bool, out, secret: str) -> None:
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-def test_malformed_request_bodies(protocol: str, fault_server, route_proxy, capfd) -> None:
+def test_malformed_request_bodies(protocol: str, fault_server, route_proxy, printed) -> None:
     up = fault_server()
     proxies = {route: route_proxy(protocol, route, up.url) for route in ("passthrough", "translated")}
 
@@ -233,7 +233,7 @@ def test_malformed_request_bodies(protocol: str, fault_server, route_proxy, capf
             _check_answer(protocol, stream, out, proxy.secret)
             good = raw_call(proxy.base_url, proxy.secret, protocol, stream)
             assert good.status == 200, f"{route}: the good request after it got {good.status}: {good.body[:300]!r}"
-        _, err = capfd.readouterr()
+        err = printed()
         assert err == "", f"agentwrap printed on stderr:\n{err[:2000]}"
 
     fuzz()
@@ -262,13 +262,13 @@ def _deep(protocol: str, depth: int) -> bytes:
 @pytest.mark.parametrize("route", ["passthrough", "translated"])
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 @pytest.mark.xfail(strict=True, reason=ITEM5)
-def test_json_nested_past_the_recursion_limit_is_a_400(protocol: str, route: str, depth: int, fault_server, route_proxy, capfd) -> None:
+def test_json_nested_past_the_recursion_limit_is_a_400(protocol: str, route: str, depth: int, fault_server, route_proxy, printed) -> None:
     up = fault_server()
     proxy = route_proxy(protocol, route, up.url)
     path, _ = good_request(protocol, False)
     out = raw_call(proxy.base_url, proxy.secret, protocol, False, path=path, content=_deep(protocol, depth))
     good = raw_call(proxy.base_url, proxy.secret, protocol, False)
-    _, err = capfd.readouterr()
+    err = printed()
     assert out.status is not None and 400 <= out.status < 500, f"status {out.status}: {out.body[:300]!r}"
     assert error_shape_problem(protocol, out.body) is None
     assert good.status == 200 and err == ""

@@ -12,6 +12,7 @@ truncation). Neither may hang, see the provider key, or make agentwrap print.
 from __future__ import annotations
 
 import asyncio
+import socket
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ async def _read(conn: Conn) -> tuple[str, bool] | None:
     req = await conn.request()
     if req is None:
         return None
-    endpoint = classify(req.path.removeprefix("/v1") if req.path.startswith("/v1/v1") else req.path)
+    endpoint = classify(req.path)
     protocol = endpoint.protocol
     assert protocol is not None, req.path
     stream = bool(endpoint.stream) if protocol == "gemini" else json.loads(req.body).get("stream") is True
@@ -202,7 +203,7 @@ def _cases():
 
 
 @pytest.mark.parametrize(("fault", "route", "protocol", "stream"), list(_cases()))
-def test_upstream_fault(fault: Fault, route: str, protocol: str, stream: bool, fault_server, route_proxy, capfd) -> None:
+def test_upstream_fault(fault: Fault, route: str, protocol: str, stream: bool, fault_server, route_proxy, printed) -> None:
     if fault.handler is None:
         url = f"http://127.0.0.1:{closed_port()}"
     else:
@@ -239,8 +240,7 @@ def test_upstream_fault(fault: Fault, route: str, protocol: str, stream: bool, f
         if UP_KEY in sdk.text or UP_KEY in sdk.detail:
             problems.append("SDK: the provider key reached the client")
 
-    out, err = capfd.readouterr()
-    if err:
+    if err := printed():
         problems.append(f"agentwrap printed on stderr: {err[:1000]}")
     assert not problems, "\n".join(problems)
 
@@ -343,3 +343,29 @@ def test_a_200_mb_whole_answer_does_not_take_a_gigabyte(route: str, fault_server
         assert status >= 400 and error_shape_problem("anthropic_messages", tail) is None
     assert grew < MEMORY_GROWTH_BOUND, f"agentwrap's peak memory grew by {grew >> 20} MiB for a {HUGE_ANSWER_BYTES >> 20} MB answer"
     assert err == ""
+
+
+# -- an upstream that never completes the TCP handshake ---------------------------------------
+
+F4 = ("finding F4: docs/profiles.md says a backend's timeout_s bounds the connect too, but the proxy keeps the "
+      "transport's 10 s connect timeout (proxy/dispatch.py Dispatcher._timeouts sets first byte and idle only)")
+
+
+@pytest.mark.xfail(strict=True, reason=F4)
+def test_timeout_s_bounds_the_connect(route_proxy) -> None:
+    """A listener whose accept queue is full drops SYNs, like a blackholed host: with
+    `timeout_s = 1` the agent gets the protocol's timeout error within about a second."""
+    import httpx
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port)):  # fills the queue: later SYNs go unanswered
+            proxy = route_proxy("anthropic_messages", "passthrough", f"http://127.0.0.1:{port}", timeout_s=1.0)
+            try:
+                out = raw_call(proxy.base_url, proxy.secret, "anthropic_messages", False, timeout_s=5)
+            except httpx.TimeoutException:
+                pytest.fail("no answer within 5 s of a request to a backend with timeout_s = 1")
+    assert out.status is not None and out.status >= 500 and error_shape_problem("anthropic_messages", out.body) is None
+    assert out.elapsed_s < 2.5, f"answered after {out.elapsed_s:.1f} s"
