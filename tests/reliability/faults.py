@@ -27,8 +27,8 @@ from agentwrap.backends.scripted import Script, ScriptedBackend
 from agentwrap.protocols.endpoints import classify
 
 __all__ = [
-    "ANSWER_TEXT", "FaultServer", "Conn", "SeenRequest", "canned", "canned_stream", "closed_port", "sse_blocks", "good_request", "serve_good",
-    "PROTOCOLS", "GENERATE_PATH",
+    "ANSWER_TEXT", "FAULT_SERVER_THREAD", "GENERATE_PATH", "PROTOCOLS", "Conn", "FaultServer", "SeenRequest",
+    "canned", "canned_stream", "closed_port", "good_request", "serve_good", "sse_blocks",
 ]
 
 FAULT_SERVER_THREAD = "fault-server"
@@ -312,5 +312,7 @@ def closed_port() -> int:
         return s.getsockname()[1]
 
 
-_REASONS = {200: "OK", 400: "Bad Request", 431: "Request Header Fields Too Large", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 429: "Too Many Requests",
-            500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
+_REASONS = {
+    200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 429: "Too Many Requests",
+    431: "Request Header Fields Too Large", 500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
+}

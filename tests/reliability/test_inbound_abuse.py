@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.reliability.clients import auth_headers, error_shape_problem, raw_call
-from tests.reliability.faults import PROTOCOLS, Conn, FaultServer, canned_stream, good_request, serve_good, sse_blocks
+from tests.reliability.faults import PROTOCOLS, Conn, FaultServer, canned_stream, good_request, sse_blocks
 
 pytestmark = pytest.mark.reliability
 

@@ -12,8 +12,8 @@ truncation). Neither may hang, see the provider key, or make agentwrap print.
 from __future__ import annotations
 
 import asyncio
-import socket
 import json
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 
