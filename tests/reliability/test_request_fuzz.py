@@ -246,8 +246,8 @@ def test_malformed_request_bodies(protocol: str, fault_server, route_proxy, prin
 # -- cases the fuzzer found or cannot reach, one test each ----------------------------------
 
 ITEM5 = "hardening item 5: JSON nested past the parser's recursion limit gets 500 RecursionError (SDKs retry 5xx), not a 400"
-F3 = ("finding F3: a lone UTF-16 surrogate escape in a string (valid JSON) makes the translated route answer 500 "
-      "UnicodeEncodeError when it re-encodes the request")
+F3 = ("finding F3: a lone UTF-16 surrogate escape in a string (valid JSON) gets 500 UnicodeEncodeError wherever "
+      "agentwrap re-encodes the request (translated routes, a backend with max_output_tokens or a model rewrite)")
 
 
 def _deep(protocol: str, depth: int) -> bytes:
@@ -274,14 +274,24 @@ def test_json_nested_past_the_recursion_limit_is_a_400(protocol: str, route: str
     assert good.status == 200 and err == ""
 
 
-@pytest.mark.parametrize("route", ["passthrough", "translated"])
+LIMIT_ABOVE_CAP = {
+    "anthropic_messages": {"max_tokens": 16}, "openai_chat": {"max_tokens": 16}, "openai_responses": {"max_output_tokens": 16},
+    "gemini": {"generationConfig": {"maxOutputTokens": 16}},
+}
+
+
+@pytest.mark.parametrize("route", ["passthrough", "passthrough_capped", "translated"])
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_lone_surrogate_in_a_string(protocol: str, route: str, fault_server, route_proxy, request) -> None:
-    if route == "translated":
+    """`passthrough_capped`: a backend with `max_output_tokens`, so agentwrap re-encodes the body."""
+    if route != "passthrough":
         request.applymarker(pytest.mark.xfail(strict=True, reason=F3))
     up = fault_server()
-    proxy = route_proxy(protocol, route, up.url)
+    capped = route == "passthrough_capped"
+    proxy = route_proxy(protocol, "passthrough" if capped else route, up.url, extra="max_output_tokens = 8\n" if capped else "")
     path, doc = good_request(protocol, False)
+    if capped:  # a limit above the cap, which agentwrap lowers
+        doc.update(LIMIT_ABOVE_CAP[protocol])
     body = json.dumps(doc).replace('"hi"', '"h\\ud800i"').encode()
     out = raw_call(proxy.base_url, proxy.secret, protocol, False, path=path, content=body)
     _check_answer(protocol, False, out, proxy.secret)
