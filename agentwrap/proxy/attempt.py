@@ -23,7 +23,12 @@ from agentwrap.proxy.relay import passthrough, redacting, relay
 from agentwrap.proxy.routes import Upstream
 from agentwrap.routing.failover import Outcome
 
-__all__ = ["Leg", "attempt"]
+__all__ = ["Leg", "attempt", "MAX_WHOLE_ANSWER_BYTES"]
+
+# A whole (not streamed) answer is read whole only up to this size, to be guarded or translated:
+# a larger one is relayed unguarded (same protocol) or refused with 502 (another protocol), so
+# agentwrap never holds a huge answer, let alone copies of it.
+MAX_WHOLE_ANSWER_BYTES = 32 * 1024 * 1024
 
 
 class Leg(UpstreamRequest):
@@ -119,9 +124,16 @@ async def _relayed(flow: Flow, resp, addons, redactor) -> ProxyResponse:
         return ProxyResponse(resp.status, headers, body, relayed=True, close=resp.aclose)
     from agentwrap.protocols.filters import filter_response
 
-    raw = await _read_whole(flow, resp, addons)
+    raw = await _read_whole(flow, resp, addons, limit=MAX_WHOLE_ANSWER_BYTES)
     if isinstance(raw, ProxyResponse):
         return raw
+    if isinstance(raw, list):  # larger than a whole answer should be: relayed as it comes, unguarded
+        addons.error(flow, "guards_skipped", f"a whole answer over {MAX_WHOLE_ANSWER_BYTES >> 20} MiB is relayed without guards")
+        body = relay(flow, _Prefixed(raw, resp), passthrough(flow.protocol, False, redactor), addons)
+        return ProxyResponse(resp.status, headers, body, relayed=True, close=resp.aclose)
+    if not _is_json(raw):  # an SDK would crash on it: say what happened, in the agent's protocol
+        addons.error(flow, "upstream_body", "the upstream answered a model call with a body that is not JSON")
+        return local.error(flow.protocol, "api_error", "agentwrap: the upstream answered with a body that is not JSON", 502)
     out = filter_response(flow.protocol, raw, filters, notes=(notes := []))
     flow.guarded = notes
     if out is raw:
@@ -129,16 +141,53 @@ async def _relayed(flow: Flow, resp, addons, redactor) -> ProxyResponse:
     return ProxyResponse(resp.status, [(n, v) for n, v in headers if n != b"content-length"], out)
 
 
-async def _read_whole(flow: Flow, resp, addons, name: str = "") -> bytes | ProxyResponse:
-    """The whole upstream body (recorded as one upstream piece), or the agent's error response."""
+def _is_json(raw: bytes) -> bool:
+    import json
+
     try:
-        raw = await resp.aread()
+        json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return False
+    return True
+
+
+class _Prefixed:
+    """A response whose first pieces were read already: they come first, then the rest."""
+
+    def __init__(self, first: list[bytes], resp) -> None:
+        self._first, self._resp = first, resp
+        self.status, self.headers = resp.status, resp.headers
+
+    async def aiter_raw(self):
+        for piece in self._first:
+            yield piece
+        self._first = []
+        async for piece in self._resp.aiter_raw():
+            yield piece
+
+    async def aclose(self) -> None:
+        await self._resp.aclose()
+
+
+async def _read_whole(flow: Flow, resp, addons, name: str = "", limit: int | None = None) -> bytes | list | ProxyResponse:
+    """The whole upstream body (recorded as one upstream piece), or the agent's error response.
+    With `limit`: more than `limit` bytes come back as the list of pieces read so far, the
+    response left open (the caller relays the rest)."""
+    pieces: list[bytes] = []
+    size = 0
+    try:
+        async for piece in resp.aiter_raw():
+            pieces.append(piece)
+            size += len(piece)
+            if limit is not None and size > limit:
+                return pieces
     except UpstreamError as exc:
+        await resp.aclose()
         addons.error(flow, "upstream_body", str(exc))
         message = f"agentwrap: upstream {name or 'backend'} failed: {exc}"
         return local.error(flow.protocol, "upstream_unreachable", message)
-    finally:
-        await resp.aclose()
+    await resp.aclose()
+    raw = b"".join(pieces)
     addons.chunk(flow, raw)  # the whole body, as one upstream piece
     return raw
 
@@ -156,9 +205,15 @@ async def _translated(flow: Flow, leg: Leg, resp, addons, redactor, outcome: Out
         headers = [(b"content-type", translator.content_type.encode()), (b"cache-control", b"no-cache")]
         body = relay(flow, resp, redacting(translator, redactor), addons)
         return ProxyResponse(200, headers, body, close=resp.aclose), outcome
-    raw = await _read_whole(flow, resp, addons, repr(leg.config.name))
+    raw = await _read_whole(flow, resp, addons, repr(leg.config.name), limit=MAX_WHOLE_ANSWER_BYTES)
     if isinstance(raw, ProxyResponse):
         return raw, Outcome.protocol_error("the upstream body could not be read")
+    if isinstance(raw, list):
+        await resp.aclose()
+        message = (f"agentwrap: the answer of {leg.config.name!r} is over {MAX_WHOLE_ANSWER_BYTES >> 20} MiB, too large to "
+                   "translate whole; ask for a streamed answer")
+        addons.error(flow, "upstream_body", message)
+        return local.error(flow.protocol, "api_error", message, 502), Outcome.ok(502)
     notes: list = []
     translated = translate_response(leg.ctx, resp.status, raw, resp.headers, filters, notes=notes)
     if filters:

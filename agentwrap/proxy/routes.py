@@ -75,6 +75,11 @@ class SessionRoutes:
         self._backends: dict[str, object] = {}
         self._hold(setup.keys)
 
+    @property
+    def keys(self) -> frozenset[str]:
+        """Every key value the session holds (what the agent must never get back)."""
+        return frozenset(self._keys)
+
     def _hold(self, keys: Iterable[str | None]) -> None:
         new = {k for k in keys if k} - self._keys
         if new:

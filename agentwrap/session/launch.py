@@ -34,6 +34,7 @@ __all__ = [
     "LEFTOVER_GRACE_S",
     "SignalForwarder",
     "exit_code_of",
+    "descendants_of",
     "kill_tree",
     "listen_loopback",
     "become_subreaper",
@@ -106,18 +107,34 @@ def _kill(procs: list, sig: str) -> None:
             pass
 
 
-def kill_tree(pid: int, descendants: list | None = None) -> None:
-    """SIGKILL the agent and its tree (after its grace period ran out)."""
-    import psutil
+def descendants_of(pid: int) -> list[int]:
+    """`pid`'s descendants, read from /proc (no psutil: this runs in a signal handler)."""
+    out: list[int] = []
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for tid in tasks:
+            try:
+                with open(f"/proc/{p}/task/{tid}/children") as f:
+                    kids = [int(k) for k in f.read().split()]
+            except OSError:
+                continue
+            out += kids
+            todo += kids
+    return out
 
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        procs = []
-    seen = {p.pid for p in procs}
-    procs += [p for p in descendants or [] if p.pid not in seen]
-    _kill(procs, "kill")
+
+def kill_tree(pid: int, descendants: list[int] | None = None) -> None:
+    """SIGKILL the agent and its tree (after its grace period ran out)."""
+    for p in dict.fromkeys([pid, *descendants_of(pid), *(descendants or [])]):
+        try:
+            os.kill(p, signal.SIGKILL)
+        except OSError:
+            pass
 
 
 def _orphans(exclude: set[int]) -> list:
@@ -217,12 +234,7 @@ class SignalForwarder:
         assert proc is not None
         if signum in (signal.SIGTERM, signal.SIGHUP) and self._killer is None:
             # Snapshot the tree now: once the agent exits its children are re-parented.
-            try:
-                import psutil
-
-                tree = psutil.Process(proc.pid).children(recursive=True)
-            except Exception:
-                tree = []
+            tree = descendants_of(proc.pid)
             timer = threading.Timer(KILL_GRACE_S, kill_tree, args=(proc.pid, tree))
             timer.daemon = True
             timer.start()
@@ -239,8 +251,10 @@ class SignalForwarder:
         if self._killer is not None:
             timer, tree = self._killer
             timer.cancel()
-            leftovers = [p for p in tree if p.is_running()]
-            if leftovers:
-                kill_tree(self.proc.pid, leftovers)
+            for p in tree:  # what of the tree is left gets no second grace (the agent itself is reaped)
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except OSError:
+                    pass
         reap_leftovers(self.exclude | {self.proc.pid})
         return returncode

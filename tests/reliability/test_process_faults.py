@@ -78,7 +78,6 @@ time.sleep(60)
 ITEM8 = "hardening item 8: the kill grace is 10 s, not the documented 5 s (SIGTERM is sent twice with a wait each)"
 
 
-@pytest.mark.xfail(strict=True, reason=ITEM8)
 def test_an_agent_ignoring_sigterm_is_killed_after_the_5_s_grace(tmp_path: Path) -> None:
     env = _install(tmp_path, STUCK_AGENT)
     pids_file = tmp_path / "pids.json"
@@ -140,7 +139,6 @@ with open(os.environ["PIDS_OUT"], "w") as f:
 ITEM9 = "hardening item 9: children of an agent that exits on its own outlive the run"
 
 
-@pytest.mark.xfail(strict=True, reason=ITEM9)
 @pytest.mark.parametrize("how", ["plain", "setsid", "daemon"])
 def test_children_of_an_agent_that_exits_do_not_outlive_the_run(how: str, tmp_path: Path) -> None:
     env = _install(tmp_path, LEAVER_AGENT)

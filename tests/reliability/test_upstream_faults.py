@@ -177,17 +177,7 @@ F1 = ("finding F1 (item 4's twin for whole answers): a pass-through 200 whose bo
 F2 = ("finding F2: the response.failed event agentwrap appends to a broken pass-through Responses stream has no "
       "sequence_number, id, created_at or model (protocols/codec.py stream_error)")
 # Known failures: (fault, route or None for both, protocol or None for all, streamed or None for both) -> reason.
-XFAIL: dict[tuple[str, str | None, str | None, bool | None], str] = {
-    ("stream_without_final_event", "passthrough", None, True): ITEM4,
-    ("stream_cut_mid_event", "passthrough", None, True): ITEM4,
-    ("garbage_bytes", "passthrough", None, True): ITEM4,
-    ("invalid_json_data_line", "passthrough", None, True): ITEM4,
-    ("garbage_body", "passthrough", None, False): F1,
-    ("reset_mid_body", "passthrough", "openai_responses", True): F2,
-    ("slow_past_timeout", "passthrough", "openai_responses", True): F2,
-    ("key_echoed_in_error", None, None, None): ITEM11,
-    ("key_echoed_in_answer", None, None, None): ITEM11,
-}
+XFAIL: dict[tuple[str, str | None, str | None, bool | None], str] = {}
 
 
 def _cases():
@@ -317,7 +307,7 @@ def _vm_hwm(pid: int) -> int:
     raise AssertionError("no VmHWM")
 
 
-@pytest.mark.parametrize("route", ["passthrough", pytest.param("translated", marks=pytest.mark.xfail(strict=True, reason=ITEM6))])
+@pytest.mark.parametrize("route", ["passthrough", "translated"])
 def test_a_200_mb_whole_answer_does_not_take_a_gigabyte(route: str, fault_server, proxy_process) -> None:
     """The client gets the answer (or an error in its protocol) and agentwrap's peak memory grows
     by less than 256 MiB: it never holds a whole huge answer, let alone copies of it."""

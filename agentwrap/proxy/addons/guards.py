@@ -160,6 +160,11 @@ class Guards:
                 seed = hashlib.sha1(b"%d:%b" % (len(flow.body), flow.body[-4096:])).hexdigest()[:12]
                 filters.append(ToolRepair(tools, flow.protocol, repair_arguments=repair.arguments, repair_names=repair.names,
                                           extract_text_calls=repair.text_calls, id_seed=seed))
+        keys = self.routes.keys
+        if keys:  # not a setting: a key agentwrap holds never reaches the agent, however the model splits it
+            from agentwrap.guards.keys import KeyGuard
+
+            filters.insert(0, KeyGuard(keys))
         loop = guards.loop
         if loop.enabled:
             from agentwrap.guards.loop import LoopGuard
