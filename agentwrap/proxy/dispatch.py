@@ -26,7 +26,9 @@ from agentwrap.proxy.routes import SessionRoutes
 from agentwrap.routing.failover import FailoverPlan
 from agentwrap.routing.router import RequestFacts
 
-__all__ = ["Dispatcher", "ProxyResponse"]
+__all__ = ["Dispatcher", "ProxyResponse", "UNREACHABLE_WINDOW_S"]
+
+UNREACHABLE_WINDOW_S = 60.0
 
 
 class Dispatcher:
@@ -39,6 +41,7 @@ class Dispatcher:
         self.addons = addons
         self._secret = secret.encode()
         self._ids = itertools.count(1)
+        self._down: dict[str, float] = {}  # backend -> when it was first found unreachable (monotonic)
 
     # -- the request path -------------------------------------------------------------
 
@@ -112,6 +115,28 @@ class Dispatcher:
             flow.response, outcome = await attempt(flow, routes.upstream(step.backend), rewrite, self.addons, routes.redactor)
             plan.record(outcome, now=time.time())
             self.addons.route(flow)
+        self._unreachable(flow)
+
+    def _unreachable(self, flow: Flow) -> None:
+        """A backend that cannot be reached twice in a row within `UNREACHABLE_WINDOW_S`: the
+        agent gets an error it does not retry, naming the backend, so the user learns in
+        seconds instead of after minutes of the agent's silent backoff. The first failure
+        stays a retryable 502 (a blip heals on the agent's retry)."""
+        if not flow.attempts:
+            return
+        step, outcome, _ = flow.attempts[-1]
+        now = time.monotonic()
+        if outcome.kind != "connect_error":
+            self._down.pop(step.backend, None)
+            return
+        first = self._down.get(step.backend)
+        if first is None or now - first > UNREACHABLE_WINDOW_S:
+            self._down[step.backend] = now
+            return
+        config = self.routes.profile.backends[step.backend]
+        message = (f"agentwrap: backend {config.name!r} at {config.base_url} is unreachable ({outcome.detail or 'connection failed'}). "
+                   f"Start it or fix its base_url in {self.routes.profile.source}; `agentwrap doctor --online` checks it.")
+        flow.response = local.error(flow.protocol, "invalid_request", message, 400)
 
     # -- what the server reports ----------------------------------------------------------
 
