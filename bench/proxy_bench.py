@@ -704,7 +704,8 @@ BACKENDS = {
 class Env:
     """Temporary bin dir with the stand-in, profile, environment."""
 
-    def __init__(self, upstream_port: int, agentwrap_cmd: list[str], translate: str | None = None) -> None:
+    def __init__(self, upstream_port: int, agentwrap_cmd: list[str], translate: str | None = None, guards: bool = True,
+                 keyless: bool = False) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="agentwrap-bench-"))
         self.bin = self.dir / "bin"
         self.bin.mkdir()
@@ -718,7 +719,9 @@ class Env:
         self.backend_protocol = protocol
         self.profile.write_text(
             f'[backends.up]\nprotocol = "{protocol}"\nbase_url = "{base}"\n'
-            f'api_key_env = "UP_KEY"\n\n[[routes]]\nbackend = "up"\n'
+            + ("" if keyless else 'api_key_env = "UP_KEY"\n') + '\n[[routes]]\nbackend = "up"\n'
+            + ("" if guards else "\n[guards.loop]\nenabled = false\n[guards.tool_loop]\nenabled = false\n"
+                                 "[guards.tool_repair]\nenabled = false\n")
         )
         self.cmd = agentwrap_cmd
         self.flags: list[str] = []  # agentwrap options placed after the agent name
@@ -1180,7 +1183,7 @@ def run(args: argparse.Namespace) -> Report:
     env: Env | None = None
     try:
         up, up_port = start_upstream(procs)
-        env = Env(up_port, args.agentwrap, translate=args.translate)
+        env = Env(up_port, args.agentwrap, translate=args.translate, guards=not args.no_guards, keyless=args.keyless)
         rep.meta["translate"] = args.translate
         rep.meta["backend_protocol"] = env.backend_protocol
         env.flags = ["--no-capture"] if args.no_capture else []
@@ -1243,6 +1246,10 @@ def main(argv: list[str] | None = None) -> int:
                          "OpenAI Responses; gemini: Gemini): measure translation (agent and direct stay Anthropic)")
     ap.add_argument("--pin", metavar="CPUS", help="run every process on these CPUs (comma-separated ids), e.g. 0")
     ap.add_argument("--no-capture", action="store_true", help="run agentwrap with --no-capture (capture overhead = the difference)")
+    ap.add_argument("--no-guards", action="store_true",
+                    help="switch the profile's guards off (guard overhead = the difference; the key guard stays while a key is held)")
+    ap.add_argument("--keyless", action="store_true",
+                    help="the backend gets no key (so no key is held and, with --no-guards, streams take the raw relay)")
     args = ap.parse_args(argv)
 
     def on_term(signum, frame):  # noqa: ARG001 - turn SIGTERM/SIGHUP into a clean unwind

@@ -12,27 +12,21 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from agentwrap.agents import AGENTS, AgentSpec
 from agentwrap.agents.base import WireContext
-from agentwrap.errors import AgentNotFound, AgentwrapError, ConfigError
+from agentwrap.errors import AgentNotFound, AgentwrapError
 from agentwrap.proxy.auth import UpstreamAuth
 from agentwrap.session.launch import SignalForwarder, become_subreaper, children_now, exit_code_of, kill_tree, listen_loopback, set_pdeathsig
-from agentwrap.session.plan import SessionPlan, check_protocols, plan_backend, resolve_plan, routed_backends
-
-if TYPE_CHECKING:
-    from agentwrap.proxy.addons import AddonChain
-    from agentwrap.proxy.addons.stats import Stats
-    from agentwrap.proxy.dispatch import Dispatcher
-    from agentwrap.proxy.server import ProxyServer
+from agentwrap.session.plan import SessionPlan, resolve_plan
+from agentwrap.session.records import apply_retention, capture_dir_of, open_recorder
+from agentwrap.session.wiring import BoundProxy, bind_proxy, scripted_of
 
 __all__ = [
     "SessionOptions", "SessionResult", "SessionPlan", "Launch", "BoundProxy",
@@ -113,95 +107,6 @@ def prepare_launch(opts: SessionOptions, env: Mapping[str, str]) -> Launch:
     return Launch(spec=spec, binary=binary, plan=plan, scripted=scripted_of(plan.profile))
 
 
-@dataclass(slots=True)
-class BoundProxy:
-    """A proxy whose socket is bound (port known) but whose loop may not run yet."""
-
-    server: "ProxyServer"
-    dispatcher: Dispatcher
-    secret: str
-    stats: "Stats"
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.port}/{self.secret}"
-
-    @property
-    def addons(self) -> "AddonChain":
-        """The proxy's addon chain; add capture here before the server starts."""
-        return self.dispatcher.addons
-
-
-def scripted_of(profile) -> dict:
-    """The profile's scripted backends, loaded (a broken script is a ConfigError)."""
-    names = [n for n, b in profile.backends.items() if b.type == "scripted"]
-    if not names:
-        return {}
-    from agentwrap.backends.scripted import ScriptedBackend
-
-    return {n: ScriptedBackend.from_file(profile.backends[n].script) for n in names}
-
-
-def bind_proxy(
-    spec: AgentSpec,
-    plan: SessionPlan,
-    env: Mapping[str, str],
-    *,
-    sock: socket.socket | None = None,
-    secret: str | None = None,
-    scripted: dict | None = None,
-    replay: object | None = None,
-) -> BoundProxy:
-    """Build the dispatcher, its routes and addons (stats, in-chat commands, output caps)
-    and the server for one session, on `sock` (or a new loopback socket); add capture
-    to `addons` if wanted, then call `server.start()`."""
-    from agentwrap.backends.http import HttpTransport
-    from agentwrap.proxy.addons import AddonChain
-    from agentwrap.proxy.addons.commands import Commands
-    from agentwrap.proxy.addons.guards import Guards
-    from agentwrap.proxy.addons.output_cap import OutputCap
-    from agentwrap.proxy.addons.stats import Stats
-    from agentwrap.proxy.dispatch import Dispatcher
-    from agentwrap.proxy.routes import ProfileSetup, SessionRoutes, SessionServices
-    from agentwrap.proxy.server import ProxyServer
-
-    def resolve_auth(backend) -> tuple[UpstreamAuth, str | None]:
-        bp = plan_backend(backend, routes.profile, spec, plan.native, env, plan.key_mode)
-        return bp.auth, bp.key
-
-    def switch_profile(name: str) -> ProfileSetup:
-        """`!/profile(NAME)`: the same session, another profile; the key mode stays what it was."""
-        from agentwrap.config.loader import load_profile
-
-        profile = load_profile(name, env=env)
-        check_protocols(profile, spec)
-        resolved = [plan_backend(b, profile, spec, plan.native, env, plan.key_mode) for b in routed_backends(profile)]
-        return ProfileSetup(profile, {bp.name: bp.auth for bp in resolved}, scripted_of(profile), [bp.key for bp in resolved if bp.key])
-
-    def profile_names() -> tuple[str, ...]:
-        try:
-            from agentwrap.config.loader import ProfileCatalog
-
-            return tuple(ProfileCatalog(os.getcwd()).names())
-        except Exception:  # listing is a convenience for !/profile; never fail a session over it
-            return ()
-
-    secret = secret or secrets.token_urlsafe(24)
-    setup = ProfileSetup(plan.profile, plan.auth, scripted if scripted is not None else scripted_of(plan.profile),
-                         list(plan.keys))
-    services = SessionServices(switch_profile=switch_profile, resolve_auth=resolve_auth,
-                               profile_names=profile_names)  # listed only when `!/profile` needs them
-    routes = SessionRoutes(agent=spec.name, setup=setup, transport=HttpTransport(env=env), env=env, replay=replay,
-                           services=services)
-    stats = Stats()
-    # Guards first: their `done` turns the stream filters' reports into notes the others read.
-    addons = AddonChain([Guards(routes), stats, Commands(routes), OutputCap()])
-    dispatcher = Dispatcher(agent_protocol=spec.protocol, secret=secret, routes=routes, addons=addons)
-    server = ProxyServer(dispatcher)
-    server.adopt(sock or listen_loopback())
-    return BoundProxy(server, dispatcher, secret, stats)
-
-
 def run_session(opts: SessionOptions, env: Mapping[str, str] | None = None) -> SessionResult:
     """Run the agent behind the proxy and return its exit code and the session's counts."""
     env = dict(os.environ if env is None else env)
@@ -218,7 +123,7 @@ def run_session(opts: SessionOptions, env: Mapping[str, str] | None = None) -> S
     origin = f"http://127.0.0.1:{sock.getsockname()[1]}"
     server = bound = None
 
-    capture_dir = _capture_dir(opts, env)
+    capture_dir = capture_dir_of(opts, env)
     tmpdir = tempfile.mkdtemp(prefix="agentwrap-")
     wiring = None
     recorder = None
@@ -263,7 +168,7 @@ def run_session(opts: SessionOptions, env: Mapping[str, str] | None = None) -> S
         if capture_dir is not None:  # after the spawn: not on the start-to-exec path
             from agentwrap.capture.recorder import Capture
 
-            recorder = _open_recorder(capture_dir, launch, opts, env, secret)
+            recorder = open_recorder(capture_dir, launch, opts, env, secret)
             bound.addons.add(Capture(recorder))
         server.start()
         returncode = signals.wait()
@@ -287,7 +192,7 @@ def run_session(opts: SessionOptions, env: Mapping[str, str] | None = None) -> S
                 }
             )
             if not recorder.failed:
-                _apply_retention(capture_dir, recorder.path)
+                apply_retention(capture_dir, recorder.path)
         if wiring is not None and wiring.cleanup is not None:
             try:
                 wiring.cleanup()
@@ -323,156 +228,10 @@ def summary_line(agent: str, r: SessionResult) -> str:
 _GUARD_LABELS = {"loop": "repetition loop", "tool_loop": "tool-call loop", "tool_repair": "tool-call repair"}
 
 
+def __getattr__(name: str):
+    # `agentwrap replay` lives in its own module, imported only by that command.
+    if name in ("run_replay", "ReplayResult"):
+        from agentwrap.session import replay
 
-def _capture_dir(opts: SessionOptions, env: Mapping[str, str]) -> str | None:
-    """The capture directory, made private and checked writable before the agent starts."""
-    if not opts.capture:
-        return None
-    path = opts.capture_dir or env.get("AGENTWRAP_CAPTURE_DIR")
-    if not path:
-        from agentwrap.capture.runs import default_capture_dir
-
-        path = str(default_capture_dir())
-    path = os.path.expanduser(path)
-    try:
-        os.makedirs(path, mode=0o700, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(
-            f"capture directory {path} cannot be created: {exc.strerror}. Use --capture-dir DIR or --no-capture."
-        ) from exc
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise ConfigError(f"capture directory {path} is not writable. Use --capture-dir DIR or --no-capture.")
-    return path
-
-
-def _apply_retention(capture_dir: str, current: str) -> None:
-    """The capture directory's caps (`[capture]` in the user config), never deleting this run."""
-    from agentwrap.capture.retention import apply_retention
-
-    try:
-        apply_retention(capture_dir, current)
-    except ConfigError as exc:
-        print(f"agentwrap: warning: {exc}", file=sys.stderr)
-    except OSError as exc:
-        print(f"agentwrap: warning: could not prune old runs in {capture_dir}: {exc.strerror or exc}", file=sys.stderr)
-
-
-def _agent_version(binary: str, spec: AgentSpec) -> str | None:
-    """The agent's version from its npm package.json, when the binary lives in one (cheap: no exec)."""
-    import json
-
-    path = os.path.realpath(binary)
-    for _ in range(6):
-        path = os.path.dirname(path)
-        candidate = os.path.join(path, "package.json")
-        if os.path.isfile(candidate):
-            try:
-                with open(candidate, encoding="utf-8") as f:
-                    data = json.load(f)
-            except (OSError, ValueError):
-                return None
-            return data.get("version") if data.get("name") == spec.npm_package else None
-    return None
-
-
-def _open_recorder(capture_dir: str, launch: Launch, opts: SessionOptions, env: Mapping[str, str], secret: str):
-    """Create the run's bundle; every key agentwrap knows is handed over for redaction."""
-    import datetime
-    import hashlib
-
-    from agentwrap import __version__
-    from agentwrap.capture.recorder import Recorder
-    from agentwrap.capture.runs import bundle_filename
-
-    now = datetime.datetime.now(datetime.timezone.utc)
-    run_id = secrets.token_hex(4)
-    plan = launch.plan
-    profile = plan.profile
-    keys = [secret, *plan.keys]
-    keys += [env[b.api_key_env] for b in profile.backends.values() if b.api_key_env and env.get(b.api_key_env)]
-    header = {
-        "agentwrap_version": __version__,
-        "agent": plan.spec.name,
-        "agent_version": _agent_version(launch.binary, plan.spec),
-        "argv": [plan.spec.name, *opts.args],
-        "cwd": os.path.abspath(opts.cwd or os.getcwd()),
-        "replay_of": opts.replay_of,
-        "profile": profile.name,
-        "profile_source": profile.source,
-        "profile_reason": plan.reason,
-        "profile_hash": hashlib.sha256(repr(profile).encode()).hexdigest()[:16],
-        "started_at": now.isoformat().replace("+00:00", "Z"),
-        "run_id": run_id,
-    }
-
-    def on_error(message: str) -> None:
-        print(f"agentwrap: {message}", file=sys.stderr)
-
-    path = os.path.join(capture_dir, bundle_filename(plan.spec.name, run_id, now))
-    return Recorder(path, header, keys, on_error=on_error)
-
-
-@dataclass(slots=True)
-class ReplayResult:
-    session: SessionResult
-    served: int
-    recorded: int
-    divergences: list[str]
-    unused: list[str]
-
-    @property
-    def diverged(self) -> bool:
-        return bool(self.divergences or self.unused)
-
-
-def run_replay(
-    bundle_path: str,
-    *,
-    extra_args: list[str] | None = None,
-    cwd: str | None = None,
-    quiet: bool = False,
-    capture_dir: str | None = None,
-    capture: bool = True,
-    env: Mapping[str, str] | None = None,
-) -> ReplayResult:
-    """Re-run a recorded session offline: same agent, same args (plus `extra_args`), same
-    cwd unless `cwd`, with the recorded responses served instead of any backend."""
-    from agentwrap.backends.replay import RecordedExchange, ReplayBackend
-    from agentwrap.capture.reader import read_bundle
-
-    bundle = read_bundle(bundle_path)
-    header = bundle.header
-    agent = header.get("agent")
-    if agent not in AGENTS:
-        raise ConfigError(f"{bundle_path}: the recorded agent {agent!r} is not one agentwrap runs")
-    argv = list(header.get("argv") or [agent])
-    recorded = []
-    for ex in bundle.exchanges:
-        if ex.request is None or not ex.complete or ex.status is None:
-            continue
-        response = ex.agent_response or ex.upstream_response
-        recorded.append(
-            RecordedExchange(
-                index=len(recorded), method=ex.request.method, path=ex.path, body=ex.request.body.bytes,
-                status=ex.status, headers=list(response.headers) if response else [], chunks=ex.agent_stream(),
-            )
-        )
-    backend = ReplayBackend(recorded)
-    opts = SessionOptions(
-        agent=agent,
-        args=[*argv[1:], *(extra_args or [])],
-        quiet=quiet,
-        capture_dir=capture_dir,
-        capture=capture,
-        cwd=cwd or header.get("cwd"),
-        replay=backend,
-        replay_of=os.path.abspath(bundle_path),
-    )
-    result = run_session(opts, env)
-    return ReplayResult(
-        session=result,
-        served=backend.served,
-        recorded=len(recorded),
-        divergences=[str(d) for d in backend.divergences],
-        unused=[f"recorded exchange {ex.index + 1} ({ex.method} {ex.path}) was never requested" for ex in backend.unused()],
-    )
+        return getattr(replay, name)
+    raise AttributeError(f"module 'agentwrap.session' has no attribute {name!r}")
