@@ -10,7 +10,7 @@ import json
 
 from agentwrap.capture.answers import TOKEN_FIELDS, AnswerReader
 from agentwrap.capture.cost import format_cost, request_cost, run_time
-from agentwrap.capture.reader import Bundle, Exchange
+from agentwrap.capture.bundle import Bundle, Exchange
 from agentwrap.capture.summary import (
     attempts_view, content_type_header, final_backend, final_upstream_request, requested_model, route_view, routed_model,
 )

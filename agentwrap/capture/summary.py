@@ -21,7 +21,7 @@ from typing import Any
 
 from agentwrap.capture.answers import TOKEN_FIELDS, usage_of_body
 from agentwrap.capture.cost import request_cost, run_time
-from agentwrap.capture.reader import Bundle, Exchange, HttpRequest
+from agentwrap.capture.bundle import Bundle, Exchange, HttpRequest
 from agentwrap.protocols.endpoints import classify, protocol_of_target
 from agentwrap.protocols.sse import is_sse
 

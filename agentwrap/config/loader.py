@@ -29,12 +29,14 @@ a profile file is actually validated, so the zero-config path stays light.
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from agentwrap.config.model import BackendConfig, GuardsConfig, ModelInfo, ProfileConfig, RouteConfig, WhenConfig
+from agentwrap.config.build import build_profile, guards_config, native_profile
+from agentwrap.config.files import ProfileEntry, entry_from_file
+from agentwrap.config.model import ProfileConfig
+from agentwrap.config.project import PROJECT_FILE_NAME, ProjectFile, find_project_file, load_project_file
 from agentwrap.errors import ConfigError
 
 __all__ = [
@@ -56,7 +58,6 @@ __all__ = [
     "guards_config",
 ]
 
-PROJECT_FILE_NAME = ".agentwrap.toml"
 NATIVE_PROFILE_NAME = "native"
 LAYERS = ("built-in", "user", "project")  # lowest precedence first
 
@@ -75,176 +76,12 @@ def user_profiles_dir() -> Path:
     return Path(user_config_dir("agentwrap")) / "profiles"
 
 
-def native_profile(agent: str, protocol: str, base_url: str, headers: tuple[tuple[str, str], ...] = ()) -> ProfileConfig:
-    """The zero-config profile: the agent talks to its own provider (or the endpoint the user
-    configured for it) through the proxy."""
-    backend = BackendConfig(name="native", protocol=protocol, base_url=base_url, headers=headers)
-    return ProfileConfig(
-        name="native",
-        source="<built-in native pass-through>",
-        backends={"native": backend},
-        routes=(RouteConfig(backend="native"),),
-        source_kind="native",
-    )
-
-
-def guards_config(data: Mapping[str, Any] | None, base: GuardsConfig = GuardsConfig()) -> GuardsConfig:
-    """`base` with a validated `[guards]` table laid over it, key by key."""
-    if not data:
-        return base
-    from dataclasses import replace
-
-    return GuardsConfig(
-        loop=replace(base.loop, **data.get("loop", {})),
-        tool_loop=replace(base.tool_loop, **data.get("tool_loop", {})),
-        tool_repair=replace(base.tool_repair, **data.get("tool_repair", {})),
-    )
-
-
 def is_path_spec(spec: str) -> bool:
     """A profile spec is a path when it has a slash or ends in .toml; otherwise a name."""
     return os.sep in spec or "/" in spec or spec.endswith(".toml")
 
 
 # -- reading files --------------------------------------------------------------
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from exc
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}. Fix the syntax at that line.") from exc
-
-
-def _validate(validator_name: str, data: dict[str, Any], path: Path) -> dict[str, Any]:
-    from pydantic_core import ValidationError
-
-    from agentwrap.config import schema
-
-    validator = getattr(schema, validator_name)
-    try:
-        return validator.validate_python(data)
-    except ValidationError as exc:
-        first = schema.describe_error(exc.errors()[0], project=validator_name == "PROJECT_VALIDATOR")
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise ConfigError(f"{path}: {first}{more}") from exc
-
-
-def _absolutize_scripts(data: dict[str, Any], base_dir: Path) -> dict[str, Any]:
-    """Make relative `script` paths absolute against the file that declared them (before merging)."""
-    backends = data.get("backends")
-    if not backends:
-        return data
-    fixed = {}
-    for name, b in backends.items():
-        script = b.get("script")
-        if script and "$" not in script and not script.startswith("~") and not Path(script).is_absolute():
-            b = {**b, "script": str(base_dir / script)}
-        fixed[name] = b
-    return {**data, "backends": fixed}
-
-
-class ProfileEntry:
-    """One profile as found in one layer: validated, not merged, not expanded.
-
-    A plain slotted class rather than a dataclass: this module is on the
-    start-up path, and each dataclass costs about a millisecond to create.
-    """
-
-    __slots__ = ("name", "kind", "path", "data")
-
-    def __init__(self, name: str, kind: str, path: Path, data: dict[str, Any]) -> None:
-        self.name = name
-        self.kind = kind  # "built-in" | "user" | "project" | "path"
-        self.path = path  # the file it is written in
-        self.data = data
-
-    def __repr__(self) -> str:
-        return f"ProfileEntry({self.name!r}, {self.kind!r}, {str(self.path)!r})"
-
-    @property
-    def field_prefix(self) -> str:
-        """Where the profile's keys sit inside its file (project profiles live under [profiles.NAME])."""
-        return f"profiles.{self.name}." if self.kind == "project" else ""
-
-    @property
-    def source(self) -> str:
-        return f"{self.path} [profiles.{self.name}]" if self.kind == "project" else str(self.path)
-
-    @property
-    def description(self) -> str:
-        return self.data.get("description", "")
-
-
-def _entry_from_file(path: Path, kind: str, name: str | None = None) -> ProfileEntry:
-    data = _validate("PROFILE_VALIDATOR", _read_toml(path), path)
-    if name is None:
-        name = data.get("name") or path.stem
-    return ProfileEntry(name=name, kind=kind, path=path, data=_absolutize_scripts(data, path.parent))
-
-
-class ProjectFile:
-    """A validated `.agentwrap.toml`."""
-
-    __slots__ = ("path", "default_profile", "agents", "profiles", "guards")
-
-    def __init__(
-        self,
-        path: Path,
-        default_profile: str | None = None,
-        agents: dict[str, str] | None = None,
-        profiles: dict[str, ProfileEntry] | None = None,
-        guards: dict[str, Any] | None = None,
-    ) -> None:
-        self.path = path
-        self.default_profile = default_profile
-        self.agents = agents or {}  # agent -> profile spec
-        self.profiles = profiles or {}
-        self.guards = guards or {}  # the top-level [guards] table, validated, for every session here
-
-    def __repr__(self) -> str:
-        return f"ProjectFile({str(self.path)!r})"
-
-    def choice(self, agent: str) -> tuple[str, str] | None:
-        """(profile spec, reason) the project file picks for `agent`, or None."""
-        if agent in self.agents:
-            return self.agents[agent], f"{self.path} [agents.{agent}]"
-        if self.default_profile:
-            return self.default_profile, f"{self.path} profile"
-        return None
-
-
-def find_project_file(cwd: Path) -> Path | None:
-    """The nearest `.agentwrap.toml` in `cwd` or one of its parents."""
-    here = Path(cwd).absolute()
-    for d in (here, *here.parents):
-        candidate = d / PROJECT_FILE_NAME
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def load_project_file(path: Path) -> ProjectFile:
-    """Read and validate a project file; raises ConfigError naming the file and the field."""
-    data = _validate("PROJECT_VALIDATOR", _read_toml(path), path)
-    profiles: dict[str, ProfileEntry] = {}
-    for name, pdata in (data.get("profiles") or {}).items():
-        for bname, b in (pdata.get("backends") or {}).items():
-            if "api_key_cmd" in b:
-                # A project file comes with a repository you may not have written; running a
-                # command from it whenever an agent starts would hand that repository a shell.
-                raise ConfigError(
-                    f"{path}: profiles.{name}.backends.{bname}.api_key_cmd: not allowed in a project file "
-                    f"(it would run a command from the repository); put the backend in a user profile "
-                    f"(agentwrap profiles new NAME) and select it here with profile = \"NAME\""
-                )
-        profiles[name] = ProfileEntry(name=name, kind="project", path=path, data=_absolutize_scripts(pdata, path.parent))
-    agents = {agent: choice["profile"] for agent, choice in (data.get("agents") or {}).items()}
-    return ProjectFile(path=path, default_profile=data.get("profile"), agents=agents, profiles=profiles, guards=data.get("guards"))
 
 
 # -- the catalogue ----------------------------------------------------------------
@@ -308,7 +145,7 @@ class ProfileCatalog:
     def _file_entry(self, path: Path, kind: str, name: str | None) -> ProfileEntry:
         cached = self._files.get(path)
         if cached is None:
-            cached = self._files[path] = _entry_from_file(path, kind, name)
+            cached = self._files[path] = entry_from_file(path, kind, name)
         return cached
 
     def _in_layer(self, layer: str, name: str) -> ProfileEntry | None:
@@ -394,7 +231,7 @@ class ProfileCatalog:
 
     def build(self, entry: ProfileEntry, env: Mapping[str, str]) -> ProfileConfig:
         """Merge, check across fields, expand `${VAR}`s and build the ProfileConfig."""
-        return _build(entry, self.merged(entry), env)
+        return build_profile(entry, self.merged(entry), env)
 
     def resolve(self, spec: str, env: Mapping[str, str] | None = None) -> ProfileConfig:
         """Load the profile `spec` (a name or a path) ready for a session (project guards applied)."""
@@ -408,100 +245,6 @@ class ProfileCatalog:
         from dataclasses import replace
 
         return replace(profile, guards=guards_config(project.guards, profile.guards))
-
-
-def _build(entry: ProfileEntry, data: dict[str, Any], env: Mapping[str, str]) -> ProfileConfig:
-    from agentwrap.config.envref import EnvRefError, expand_refs
-    from agentwrap.config.schema import check_profile, check_url
-
-    file, prefix = entry.path, entry.field_prefix
-
-    def fail(where: str, message: str) -> ConfigError:
-        return ConfigError(f"{file}: {prefix}{where}: {message}")
-
-    problem = check_profile(data)
-    if problem is not None:
-        raise fail(*problem)
-
-    def expand(value: str, where: str) -> str:
-        try:
-            out = expand_refs(value, env)
-        except EnvRefError as exc:
-            raise fail(where, str(exc)) from None
-        if any(c in out for c in "\r\n\0"):
-            # These values end up in HTTP heads, where a line break would forge a header.
-            raise fail(where, "contains a line break or NUL (check the variables it reads); remove it")
-        return out
-
-    backends: dict[str, BackendConfig] = {}
-    for name, b in data["backends"].items():
-        where = f"backends.{name}"
-        base_url = None
-        if b.get("base_url"):
-            base_url = expand(b["base_url"], f"{where}.base_url").rstrip("/")
-            bad = check_url(base_url)
-            if bad:
-                raise fail(f"{where}.base_url", bad)
-        script = None
-        if b.get("script"):
-            script_path = Path(os.path.expandvars(b["script"])).expanduser()
-            if not script_path.is_absolute():
-                script_path = file.parent / script_path
-            if not script_path.is_file():
-                raise fail(f"{where}.script", f"file {script_path} not found")
-            script = str(script_path)
-        headers = tuple((k, expand(v, f"{where}.headers.{k}")) for k, v in (b.get("headers") or {}).items())
-        backends[name] = BackendConfig(
-            name=name,
-            type=b.get("type", "http"),
-            protocol=b.get("protocol"),
-            base_url=base_url,
-            api_key_env=b.get("api_key_env"),
-            headers=headers,
-            timeout_s=b.get("timeout_s"),
-            max_output_tokens=b.get("max_output_tokens"),
-            script=script,
-            api_key_cmd=expand(b["api_key_cmd"], f"{where}.api_key_cmd") if b.get("api_key_cmd") else None,
-            auth_scheme=b.get("auth_scheme"),
-            credentials=b.get("credentials"),
-            models={m: ModelInfo(**info) for m, info in (b.get("models") or {}).items()},
-        )
-
-    routes = []
-    for i, r in enumerate(data.get("routes") or []):
-        when = r.get("when")
-        routes.append(
-            RouteConfig(
-                backend=r["backend"],
-                model=expand(r["model"], f"routes[{i}].model") if r.get("model") else None,
-                when=WhenConfig(**when) if when is not None else None,
-                fallbacks=tuple(r.get("fallbacks", [])),
-            )
-        )
-    if not routes:
-        # No routes: everything goes to the first backend declared.
-        routes.append(RouteConfig(backend=next(iter(backends))))
-
-    agent_env: dict[str, dict[str, str]] = {}
-    for agent, variables in (data.get("agent_env") or {}).items():
-        agent_env[agent] = {
-            var: expand(str(value), f"agent_env.{agent}.{var}") for var, value in variables.items()
-        }
-
-    if entry.kind == "path":
-        name = data.get("name") or entry.name
-    else:
-        name = entry.name
-    return ProfileConfig(
-        name=name,
-        source=entry.source,
-        backends=backends,
-        routes=tuple(routes),
-        description=data.get("description", ""),
-        source_kind=entry.kind,
-        agent_env=agent_env,
-        guards=guards_config(data.get("guards")),
-    )
 
 
 # -- the public entry points ------------------------------------------------------
