@@ -587,8 +587,22 @@ def small_payload() -> dict:
     return {"model": MODEL, "max_tokens": 64, "messages": [{"role": "user", "content": "Say hello."}]}
 
 
+# --tools: the requests declare Claude Code-like tools, so tool-call repair is on for every answer
+# (it watches the text for calls written into it; the fake upstream's answers hold none).
+TOOLS = [
+    {"name": "Bash", "description": "Run a shell command.", "input_schema": {
+        "type": "object", "properties": {"command": {"type": "string"}, "timeout": {"type": "number"}}, "required": ["command"]}},
+    {"name": "Write", "description": "Write a file.", "input_schema": {
+        "type": "object", "properties": {"file_path": {"type": "string"}, "content": {"type": "string"}},
+        "required": ["file_path", "content"]}},
+]
+WITH_TOOLS = False
+
+
 def stream_payload(n: int, bulk: bool = False) -> dict:
     p = {**small_payload(), "stream": True, "events": n, "max_tokens": n}  # max_tokens: n for --translate
+    if WITH_TOOLS:
+        p["tools"] = TOOLS
     if bulk:
         # The Anthropic upstream reads "write"; it does not survive translation, so a translated
         # request carries the marker in fields agentwrap maps into every backend protocol: the
@@ -1074,6 +1088,9 @@ def render(rep: Report) -> str:
         out.append("translate: none - backend anthropic_messages (pass-through)")
     if m.get("pin"):
         out.append(f"pinned: every process on CPU {m['pin']}")
+    if "guards" in m:
+        out.append(f"guards: {m['guards']} - key held: {'yes' if m['key_held'] else 'no'} - requests declare tools: "
+                   f"{'yes' if m['tools'] else 'no'}")
     out.append("")
     row = "{:<44} {:>12} {:>12} {:>14}  {}"
     out.append(row.format("figure", "direct", "proxy", "diff / ratio", "target"))
@@ -1185,6 +1202,9 @@ def run(args: argparse.Namespace) -> Report:
         up, up_port = start_upstream(procs)
         env = Env(up_port, args.agentwrap, translate=args.translate, guards=not args.no_guards, keyless=args.keyless)
         rep.meta["translate"] = args.translate
+        rep.meta["guards"] = "off" if args.no_guards else "on"
+        rep.meta["key_held"] = not args.keyless
+        rep.meta["tools"] = args.tools
         rep.meta["backend_protocol"] = env.backend_protocol
         env.flags = ["--no-capture"] if args.no_capture else []
         log = (lambda *a: print(*a, file=sys.stderr, flush=True)) if not args.silent else (lambda *a: None)
@@ -1248,9 +1268,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-capture", action="store_true", help="run agentwrap with --no-capture (capture overhead = the difference)")
     ap.add_argument("--no-guards", action="store_true",
                     help="switch the profile's guards off (guard overhead = the difference; the key guard stays while a key is held)")
+    ap.add_argument("--tools", action="store_true",
+                    help="streamed requests declare tools (tool-call repair then watches every answer)")
     ap.add_argument("--keyless", action="store_true",
                     help="the backend gets no key (so no key is held and, with --no-guards, streams take the raw relay)")
     args = ap.parse_args(argv)
+    global WITH_TOOLS
+    WITH_TOOLS = args.tools
 
     def on_term(signum, frame):  # noqa: ARG001 - turn SIGTERM/SIGHUP into a clean unwind
         raise SystemExit(128 + signum)
