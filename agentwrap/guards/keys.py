@@ -60,7 +60,9 @@ class KeyGuard:
     def __init__(self, keys) -> None:
         self._keys = sorted({k for k in keys if len(k) >= MIN_HELD_PREFIX}, key=len, reverse=True)
         self._held = {"text_delta": "", "thinking_delta": ""}
-        self._sent = {"text_delta": "", "thinking_delta": ""}  # the end of what went out, to see a key begun there
+        self._kbytes = [k.encode() for k in self._keys]
+        self._ctx = b""  # the end of the text that went out (UTF-8), to see a key begun there
+        self._thinking_ctx = ""
         self._longest = max((len(k) for k in self._keys), default=1) - 1
         self.notes: list[GuardNote] = []
         self._noted = False
@@ -72,7 +74,7 @@ class KeyGuard:
     def _scrub(self, kind: str, text: str) -> tuple[str, str]:
         """(text to send, tail to hold) with every key masked, also one that began in text
         already sent (its remaining characters are masked)."""
-        sent = self._sent[kind]
+        sent = self._ctx.decode("latin-1") if kind == "text_delta" else self._thinking_ctx  # keys are ASCII
         whole = sent + text
         hit = False
         for key in self._keys:
@@ -94,7 +96,10 @@ class KeyGuard:
             if n:
                 text, tail = text[:-n], text[-n:]
                 break
-        self._sent[kind] = (sent + text)[-self._longest:]
+        if kind == "text_delta":
+            self._ctx = (self._ctx + text.encode("utf-8", "surrogatepass"))[-self._longest:]
+        else:
+            self._thinking_ctx = (sent + text)[-self._longest:]
         return text, tail
 
     def feed(self, event: NeutralEvent) -> list[NeutralEvent]:
@@ -117,13 +122,13 @@ class KeyGuard:
         if self.holding:
             return False
         # The literals' insides, escapes and all: a key (ASCII, no quote or backslash) reads the
-        # same escaped, and an escape sequence can never be part of one.
-        inner = "".join(lit[1:-1].decode("latin-1") for lit in literals)
-        seen = self._sent["text_delta"] + inner
-        for key in self._keys:
+        # same escaped, and an escape sequence can never be part of one. Bytes only, no decoding.
+        inner = literals[0][1:-1] if len(literals) == 1 else b"".join([lit[1:-1] for lit in literals])
+        seen = self._ctx + inner
+        for key in self._kbytes:
             if key in seen or _begins_key(inner, key):
                 return False
-        self._sent["text_delta"] = seen[-self._longest:]
+        self._ctx = seen[-self._longest:]
         return True
 
     def _release(self) -> list[NeutralEvent]:

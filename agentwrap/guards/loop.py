@@ -341,6 +341,9 @@ def _ignore(text: str) -> None:
     return None
 
 
+LANE_BATCH_BYTES = 256  # text-lane bytes gathered before the detector looks at them
+
+
 class LoopGuard:
     """The loop guard as a stream filter: cuts (or warns about) a repetition loop.
 
@@ -368,8 +371,12 @@ class LoopGuard:
         self._thinking = LoopDetector(sensitivity)
         self._feed_text = self._text.feed  # bound once: this is the per-token path
         self._feed_thinking = self._thinking.feed
+        self._pending: list[bytes] = []  # text-lane literals not looked at yet
+        self._pending_bytes = 0
 
     def feed(self, event: NeutralEvent) -> list[NeutralEvent]:
+        if self._pending:
+            self._flush()
         kind = type(event)
         if kind is TextDelta:
             if (found := self._feed_text(event.text)) is not None:
@@ -383,22 +390,39 @@ class LoopGuard:
         return [event]
 
     def lane_text(self, literals: list[bytes]) -> bool:
+        """Text-lane runs are gathered, undecoded, and looked at once `LANE_BATCH_BYTES` of them
+        have come: the detector checks only every ~250 characters anyway (split-invariant), so
+        a loop is found at most one batch later, and a run costs a list append."""
         if self._feed_text is _ignore:
             return True
+        self._pending += literals
+        self._pending_bytes += len(literals[0]) if len(literals) == 1 else sum(map(len, literals))
+        if self._pending_bytes >= LANE_BATCH_BYTES:
+            self._flush()
+        return True
+
+    def _flush(self) -> None:
+        literals, self._pending, self._pending_bytes = self._pending, [], 0
+        if self._feed_text is _ignore:
+            return
         raw = b"".join(literals)
         if b"\\" not in raw:
             # No escapes: the only quotes are the literals' own.
             text = raw.replace(b'"', b"").decode()
         else:
             # The literals' contents joined are one JSON string's (an escape is whole
-            # within its literal): one C scan for the run. (A surrogate pair split
+            # within its literal): one C scan for the batch. (A surrogate pair split
             # across two literals becomes one character here, two lone ones apart.)
             text = scanstring('"' + b"".join([lit[1:-1] for lit in literals]).decode() + '"', 1)[0]
         if (found := self._feed_text(text)) is not None:
             self._found(found, "text")
-        return True
 
     def finish(self) -> list[NeutralEvent]:
+        if self._pending:
+            try:
+                self._flush()
+            except Cut:
+                pass  # the answer is over: the loop is recorded, nothing is left to cut
         return []
 
     def _found(self, found: LoopFinding, lane: str) -> None:

@@ -62,7 +62,7 @@ class Cutting(Exception):
 class FilterChain:
     """An ordered list of stream filters run as one; see the module docstring."""
 
-    __slots__ = ("filters", "notes", "texting", "_all", "_seen", "_holders", "_texters")
+    __slots__ = ("filters", "notes", "texting", "_all", "_seen", "_holders", "_texters", "_lane_fns")
 
     def __init__(self, filters: Iterable[Any]) -> None:
         self.filters: list[Any] = list(filters)
@@ -74,6 +74,7 @@ class FilterChain:
     def _lists(self) -> None:
         self._holders = [f for f in self.filters if hasattr(f, "holding")]
         self._texters = [f for f in self.filters if getattr(f, "wants_text", True)]
+        self._lane_fns = tuple(f.lane_text for f in self._texters)  # bound once: called per lane run
         self.texting = bool(self._texters)  # whether a filter wants the lane's text runs
 
     @property
@@ -106,18 +107,24 @@ class FilterChain:
         """None when every filter that wants text took the run unchanged; else the events to
         send instead (the run decoded and fed from the filter that declined it on).
         Raises `Cutting` (the run is dropped)."""
-        for f in self._texters:
+        texters, start = self._texters, 0
+        while True:
+            k = start - 1
             try:
-                if f.lane_text(literals):
-                    continue
+                for k in range(start, len(texters)):  # the common case: every filter takes the run
+                    if not self._lane_fns[k](literals):
+                        break
+                else:
+                    return None
             except Cut as cut:
-                raise self._cutting(cut, self.filters.index(f), []) from None
-            except Exception as exc:
-                self._drop(f, exc, "lane_text")
-                continue  # as if it had passed the run
+                raise self._cutting(cut, self.filters.index(texters[k]), []) from None
+            except Exception as exc:  # our bug: that filter goes, the rest still get the run
+                self._drop(texters[k], exc, "lane_text")
+                texters, start = self._texters, k  # the ones after it moved down to k
+                continue
+            # texters[k] declined: the run decoded and fed from it on (the ones before took it)
             texts = json.loads(b"[" + b",".join(literals) + b"]")
-            return self._run(self.filters.index(f), [TextDelta(t) for t in texts if t])
-        return None
+            return self._run(self.filters.index(texters[k]), [TextDelta(t) for t in texts if t])
 
     def finish(self) -> list[NeutralEvent]:
         """The end of the stream: everything still held, in order. Raises `Cutting`."""

@@ -37,6 +37,8 @@ def take(scanner: EmbeddedScanner, literals: list[bytes]) -> bool:
     last = literals[-1]
     if len(last) > 2 and last[-2] != 0x20 and last[-3] != 0x5C and last[-7:-5] != b"\\u":
         scanner.line_start = scanner.ws_line = False  # ends with a visible character, not an escape
+    elif b"\\" not in joined and joined.strip(b'" '):
+        scanner.line_start = scanner.ws_line = False  # no escape (so no newline), and something visible
     else:
         _line_state(scanner, literals)
     return True
