@@ -37,10 +37,10 @@ from agentwrap.protocols.sse import SseParser
         ("!/frobnicate", Command("unknown", None, "!/frobnicate")),
         ("!/", Command("unknown", None, "!/")),
         ("!/model gpt-5", Command("unknown", None, "!/model gpt-5")),
-        ("!/model", Command("model", None, "!/model", "!/model(NAME) needs a name in the parentheses")),
-        ("!/model()", Command("model", None, "!/model()", "!/model(NAME) needs a name in the parentheses")),
+        ("!/model", Command("model", None, "!/model", "::model(NAME) needs a name in the parentheses")),
+        ("!/model()", Command("model", None, "!/model()", "::model(NAME) needs a name in the parentheses")),
         ("!/model(a b)", Command("model", "a b", "!/model(a b)", "'a b' is not a valid name; names have no spaces or parentheses")),
-        ("!/help(me)", Command("help", "me", "!/help(me)", "!/help takes no argument")),
+        ("!/help(me)", Command("help", "me", "!/help(me)", "::help takes no argument")),
         # Claude Code's reminders around the prompt are not what the user typed
         ("<system-reminder>\nctx\n</system-reminder>\n!/status", Command("status", None, "!/status")),
         # not commands
@@ -95,8 +95,8 @@ APPLY = [
     ("!/profile(nope)", SET, SET, ["unknown profile 'nope'", "Known profiles: work, offline, deepseek"]),
     ("!/reset", SET, SessionOverrides(), ["overrides cleared; back to profile work's routes"]),
     ("!/reset", SessionOverrides(), SessionOverrides(), ["no overrides to clear"]),
-    ("!/frobnicate", SET, SET, ["unknown command '!/frobnicate'", "Known commands: !/help, !/status, !/model(NAME)"]),
-    ("!/model()", SET, SET, ["needs a name", "Usage: !/model(NAME)"]),
+    ("!/frobnicate", SET, SET, ["unknown command '!/frobnicate'", "Known commands: ::help, ::status, ::model(NAME)"]),
+    ("!/model()", SET, SET, ["needs a name", "Usage: ::model(NAME)"]),
 ]
 
 
@@ -133,4 +133,17 @@ def test_reply_encodes_in_every_protocol(protocol: str) -> None:
     parser = SseParser()
     events = parser.feed(stream) + parser.finish()
     joined = "".join(e.data for e in events)
-    assert json.dumps("!/model(NAME)")[1:-1] in joined
+    assert json.dumps("::model(NAME)")[1:-1] in joined
+
+
+@pytest.mark.parametrize("typed", ["::status", "::model(gpt-5)", "  ::reset  ", "::help"])
+def test_the_tui_safe_prefix_is_a_command(typed):
+    cmd = parse_command(typed)
+    assert cmd is not None and cmd.name == typed.strip()[2:].split("(")[0] and cmd.problem is None
+    assert may_contain_command(json.dumps({"messages": [{"role": "user", "content": typed}]}).encode())
+
+
+@pytest.mark.parametrize("text", ["std::vector<int> v;", "a::b", "use ::status to see it", "::"])
+def test_code_with_double_colons_is_not_a_command(text):
+    cmd = parse_command(text)
+    assert cmd is None or cmd.name == "unknown" and text.strip() == "::"

@@ -250,8 +250,10 @@ def test_unreachable_upstream_gets_protocol_shaped_502(start_proxy, tmp_path):
         client.messages.create(model="m", max_tokens=8, messages=[{"role": "user", "content": "hi"}])
     assert info.value.status_code == 502
     assert "cannot connect" in info.value.message or "failed" in info.value.message
+    # the second failure in a row is not retryable: it names the backend and where to fix it
     r = httpx.post(proxy.base_url + "/v1/messages", json={"model": "m"})
-    assert r.status_code == 502 and r.json()["type"] == "error"
+    assert r.status_code == 400 and r.json()["type"] == "error"
+    assert "unreachable" in r.json()["error"]["message"] and str(dead_port) in r.json()["error"]["message"]
 
 
 def test_upstream_errors_reach_the_agent_verbatim(start_proxy, upstream_factory, tmp_path):

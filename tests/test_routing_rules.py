@@ -133,10 +133,10 @@ OVERRIDE_PROFILE = profile(
     ("overrides", "model", "expected", "fragment"),
     [
         (None, "claude-sonnet-4", ("main", "rewritten", 2), "routes[2]: always"),
-        (SessionOverrides(model="claude-opus-4"), "claude-sonnet-4", ("opus", "claude-opus-4", 1), "!/model(claude-opus-4) override"),
-        (SessionOverrides(model="local-x"), "claude-sonnet-4", ("main", "local-x", 2), "!/model(local-x) override"),
-        (SessionOverrides(backend="cheap"), "claude-sonnet-4", ("cheap", None, -1), "!/backend(cheap) override"),
-        (SessionOverrides(backend="cheap", model="m2"), "claude-sonnet-4", ("cheap", "m2", -1), "!/model(m2) override"),
+        (SessionOverrides(model="claude-opus-4"), "claude-sonnet-4", ("opus", "claude-opus-4", 1), "::model(claude-opus-4) override"),
+        (SessionOverrides(model="local-x"), "claude-sonnet-4", ("main", "local-x", 2), "::model(local-x) override"),
+        (SessionOverrides(backend="cheap"), "claude-sonnet-4", ("cheap", None, -1), "::backend(cheap) override"),
+        (SessionOverrides(backend="cheap", model="m2"), "claude-sonnet-4", ("cheap", "m2", -1), "::model(m2) override"),
         (SessionOverrides(backend="gone"), "claude-sonnet-4", ("main", "rewritten", 2), "routes[2]"),  # unknown backend: ignored
         (SessionOverrides(profile="other"), "claude-sonnet-4", ("main", "rewritten", 2), "routes[2]"),  # the dispatcher swaps profiles
         # background requests keep their own route

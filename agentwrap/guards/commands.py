@@ -1,5 +1,12 @@
-"""In-chat commands: `!/help`, `!/status`, `!/model(NAME)`, `!/backend(NAME)`,
-`!/profile(NAME)`, `!/reset`, answered by agentwrap itself.
+"""In-chat commands: `::help`, `::status`, `::model(NAME)`, `::backend(NAME)`,
+`::profile(NAME)`, `::reset`, answered by agentwrap itself.
+
+The prefix is `::` because the agents' own TUIs take the others for
+themselves: Claude Code, Codex and Gemini CLI all switch to shell mode on a
+leading `!` (so `!/status` ran `/status` in bash), and reserve `/` (their
+slash commands) and `@` (file mentions); `::status` is sent to the model as
+typed in all three (checked in each TUI). `!/` still works where no TUI
+stands between (`-p`, `exec`).
 
 Pure: text in, a reply and new session overrides out. The commands addon
 (`proxy/addons/commands.py`)
@@ -36,19 +43,21 @@ __all__ = [
 
 # name -> (usage, what it does)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "help": ("!/help", "list these commands"),
-    "status": ("!/status", "show the profile, backend and model in use, overrides and tokens so far"),
-    "model": ("!/model(NAME)", "use model NAME for the rest of the session"),
-    "backend": ("!/backend(NAME)", "send requests to backend NAME for the rest of the session"),
-    "profile": ("!/profile(NAME)", "switch to profile NAME for the rest of the session"),
-    "reset": ("!/reset", "clear every override: back to the profile's routes"),
+    "help": ("::help", "list these commands"),
+    "status": ("::status", "show the profile, backend and model in use, overrides and tokens so far"),
+    "model": ("::model(NAME)", "use model NAME for the rest of the session"),
+    "backend": ("::backend(NAME)", "send requests to backend NAME for the rest of the session"),
+    "profile": ("::profile(NAME)", "switch to profile NAME for the rest of the session"),
+    "reset": ("::reset", "clear every override: back to the profile's routes"),
 }
 _TAKES_NAME = frozenset({"model", "backend", "profile"})
 
-_COMMAND = re.compile(r"!/([A-Za-z][A-Za-z0-9_-]*)(?:\((.*)\))?")
+_COMMAND = re.compile(r"(?:::|!/)([A-Za-z][A-Za-z0-9_-]*)(?:\((.*)\))?")
+PREFIXES = ("::", "!/")
 # Claude Code 2.1.x may put <system-reminder> blocks into the user's message;
 # they are not what the user typed.
 _REMINDER = re.compile(r"<system-reminder>.*?</system-reminder>", re.DOTALL)
+_CONTEXT_END = "</session_context>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,20 +89,24 @@ class CommandContext:
 
 def may_contain_command(body: bytes) -> bool:
     """Cheap pre-check on the raw request body: could it carry a command at all?"""
-    return b"!/" in body or b"!\\/" in body
+    return b"::" in body or b"!/" in body or b"!\\/" in body
 
 
 def parse_command(text: str | None) -> Command | None:
     """The command `text` consists of, or None when it is not (only) a command.
 
-    Text that starts with `!/` on a single line is a command attempt: an
+    Text that starts with `::` or `!/` on a single line is a command attempt: an
     unknown or malformed one comes back as `Command("unknown")` or with a
     `problem`, so the user gets a helpful reply instead of a model's guess.
     """
-    if not text or "!/" not in text:
+    if not text or ("::" not in text and "!/" not in text):
         return None
+    # Gemini CLI (0.61) sends its session context in the first user message, before what the
+    # user typed: an introduction ending in </session_context>.
+    if _CONTEXT_END in text:
+        text = text.rsplit(_CONTEXT_END, 1)[1]
     stripped = _REMINDER.sub("", text).strip()
-    if not stripped.startswith("!/") or "\n" in stripped or "\r" in stripped:
+    if not stripped.startswith(PREFIXES) or "\n" in stripped or "\r" in stripped:
         return None
     m = _COMMAND.fullmatch(stripped)
     if m is None:
@@ -158,7 +171,7 @@ def apply_command(cmd: Command, ctx: CommandContext) -> tuple[str, SessionOverri
     name = cmd.arg or ""
     if cmd.name == "model":
         new = SessionOverrides(model=name, backend=ov.backend, profile=ov.profile)
-        reply = f"agentwrap: model {name} for the rest of this session (background requests keep their own route). !/reset undoes it."
+        reply = f"agentwrap: model {name} for the rest of this session (background requests keep their own route). ::reset undoes it."
         if ctx.models and name not in ctx.models:
             reply += f" Note: the profile declares no model {name!r} (declared: {_names(ctx.models)}); the backend decides whether it exists."
         return reply, new
@@ -166,12 +179,12 @@ def apply_command(cmd: Command, ctx: CommandContext) -> tuple[str, SessionOverri
         if name not in ctx.backends:
             return f"agentwrap: unknown backend {name!r}; nothing changed. Known backends: {_names(ctx.backends)}.", ov
         new = SessionOverrides(model=ov.model, backend=name, profile=ov.profile)
-        return f"agentwrap: backend {name} for the rest of this session. !/reset undoes it.", new
+        return f"agentwrap: backend {name} for the rest of this session. ::reset undoes it.", new
     # profile
     if name not in ctx.profiles:
         return f"agentwrap: unknown profile {name!r}; nothing changed. Known profiles: {_names(ctx.profiles)}.", ov
     # A new profile brings its own backends and routes, so backend and model overrides end here.
-    return f"agentwrap: profile {name} for the rest of this session. !/reset undoes it.", SessionOverrides(profile=name)
+    return f"agentwrap: profile {name} for the rest of this session. ::reset undoes it.", SessionOverrides(profile=name)
 
 
 def reply_events(text: str, model: str, response_id: str = "msg_agentwrap_command") -> list[NeutralEvent]:

@@ -38,9 +38,9 @@ class ProfileSetup:
 class SessionServices:
     """What the proxy asks of the session while it runs (each one optional)."""
 
-    switch_profile: Callable[[str], ProfileSetup] | None = None  # `!/profile(NAME)`; raises ConfigError
+    switch_profile: Callable[[str], ProfileSetup] | None = None  # `::profile(NAME)`; raises ConfigError
     resolve_auth: Callable[[BackendConfig], tuple[UpstreamAuth, str | None]] | None = None  # (credential, key value)
-    profile_names: Callable[[], tuple[str, ...]] | None = None  # listed by `!/profile`
+    profile_names: Callable[[], tuple[str, ...]] | None = None  # listed by `::profile`
 
 
 class Upstream(NamedTuple):
@@ -104,7 +104,7 @@ class SessionRoutes:
 
     def upstream(self, name: str) -> Upstream:
         """Backend `name` of the current profile, with its credential (resolved on first use:
-        a backend no route names is reached through `!/backend`)."""
+        a backend no route names is reached through `::backend`)."""
         config = self.profile.backends[name]
         auth = self._auth.get(name)
         if auth is None:

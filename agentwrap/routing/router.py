@@ -224,9 +224,9 @@ def choose_route(
     ov = overrides if overrides is not None and foreground else None
 
     if ov is not None and ov.backend is not None and ov.backend in profile.backends:
-        why = f"!/backend({ov.backend}) override"
+        why = f"::backend({ov.backend}) override"
         if ov.model is not None:
-            why += f", !/model({ov.model}) override"
+            why += f", ::model({ov.model}) override"
         return RouteDecision(-1, ov.backend, ov.model, (), why)
 
     requested = ov.model if ov is not None and ov.model is not None else facts.model
@@ -238,7 +238,7 @@ def choose_route(
         why = f"routes[{i}]: {reason}"
         if ov is not None and ov.model is not None:
             rewrite = ov.model
-            why += f"; !/model({ov.model}) override"
+            why += f"; ::model({ov.model}) override"
         return RouteDecision(i, route.backend, rewrite, route.fallbacks, why)
     return None
 

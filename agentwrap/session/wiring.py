@@ -80,7 +80,7 @@ def bind_proxy(
         return bp.auth, bp.key
 
     def switch_profile(name: str) -> ProfileSetup:
-        """`!/profile(NAME)`: the same session, another profile; the key mode stays what it was."""
+        """`::profile(NAME)`: the same session, another profile; the key mode stays what it was."""
         from agentwrap.config.loader import load_profile
 
         profile = load_profile(name, env=env)
@@ -93,14 +93,14 @@ def bind_proxy(
             from agentwrap.config.loader import ProfileCatalog
 
             return tuple(ProfileCatalog(os.getcwd()).names())
-        except Exception:  # listing is a convenience for !/profile; never fail a session over it
+        except Exception:  # listing is a convenience for ::profile; never fail a session over it
             return ()
 
     secret = secret or secrets.token_urlsafe(24)
     setup = ProfileSetup(plan.profile, plan.auth, scripted if scripted is not None else scripted_of(plan.profile),
                          list(plan.keys))
     services = SessionServices(switch_profile=switch_profile, resolve_auth=resolve_auth,
-                               profile_names=profile_names)  # listed only when `!/profile` needs them
+                               profile_names=profile_names)  # listed only when `::profile` needs them
     routes = SessionRoutes(agent=spec.name, setup=setup, transport=HttpTransport(env=env), env=env, replay=replay,
                            services=services)
     stats = Stats()

@@ -1,10 +1,10 @@
-"""In-chat commands (`!/help`, `!/status`, `!/model(NAME)`, ...) as an addon.
+"""In-chat commands (`::help`, `::status`, `::model(NAME)`, ...; `!/` too) as an addon.
 
 Parsing and the replies' text stay pure in `guards/commands.py`; this addon
 applies them to the session: it answers the request itself (`flow.reply`,
 an assistant message in the agent's protocol, no backend contacted) and
-changes the session's routes (overrides, `!/profile`, `!/reset`). Only a
-request whose raw body holds `!/` is looked at (a byte search), so ordinary
+changes the session's routes (overrides, `::profile`, `::reset`). Only a
+request whose raw body holds `::` or `!/` is looked at (a byte search), so ordinary
 requests pay nothing.
 """
 
@@ -25,7 +25,7 @@ __all__ = ["Commands"]
 class Commands:
     def __init__(self, routes: SessionRoutes) -> None:
         self.routes = routes
-        self.last_backend: str | None = None  # the last request's route, for `!/status`
+        self.last_backend: str | None = None  # the last request's route, for `::status`
         self.last_model: str | None = None
 
     def request(self, flow: Flow) -> None:
@@ -36,7 +36,9 @@ class Commands:
         except RequestError as exc:
             flow.reply = local.error(flow.protocol, "invalid_request", f"agentwrap: {exc}")
             return
-        command = parse_command(summary.last_user_text)
+        # Gemini CLI asks a routing question in JSON mode before each turn, with the user's text
+        # in it: that is no place for a command's answer (it must parse as the schema says).
+        command = None if summary.json_mode else parse_command(summary.last_user_text)
         if command is not None:
             flow.reply = self._answer(flow, command, summary)
 

@@ -84,7 +84,7 @@ def _tail(protocol: str, body: dict, keep: int) -> dict:
 
 class Guards:
     """See the module docstring. `routes` is the session's (`routes.profile.guards` may change
-    with `!/profile`)."""
+    with `::profile`)."""
 
     def __init__(self, routes) -> None:
         self.routes = routes
