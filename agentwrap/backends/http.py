@@ -543,7 +543,9 @@ class HttpTransport:
                 target = f"http://{host_header}{target}"  # absolute-form, RFC 9112 3.2.2
                 extra = ((b"proxy-authorization", proxy.auth),) if proxy.auth else ()
         if not (target.isascii() and target.isprintable() and " " not in target):
-            target = quote(target, safe=_URL_SAFE)
+            # surrogatepass: a lone surrogate (a model name from JSON, put in a Gemini path) is sent
+            # percent-encoded like any other code point, for the upstream to refuse.
+            target = quote(target, safe=_URL_SAFE, errors="surrogatepass")
         return _Route(tls=scheme == "https", host=host, port=port, authority=f"{authority}:{port}".encode(),
                       host_header=host_header.encode(), target=target.encode(), proxy=proxy,
                       extra_headers=extra, key=(scheme, host, port, proxy), where=where)
