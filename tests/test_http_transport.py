@@ -6,6 +6,7 @@ import asyncio
 import base64
 import socket
 import ssl
+import struct
 from collections.abc import Coroutine
 from typing import Any
 
@@ -265,12 +266,72 @@ def test_pooled_connection_closed_by_server_is_not_reused() -> None:
     run(main())
 
 
-def test_pooled_connection_dropped_before_the_response_is_retried_once() -> None:
+def _drop_second_request(seen: list[SeenRequest]):
+    """Answer the first request; read the second in full and drop the connection without a
+    byte of response (an upstream that crashed while generating). Later connections answer."""
+
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, index: int) -> None:
-        await read_request(reader)
+        seen.append(await read_request(reader))
         writer.write(ok(b"first" if index == 0 else b"retried"))
-        if index == 0:  # drop the second request without a byte of response
-            await read_request(reader)
+        if index == 0:
+            seen.append(await read_request(reader))
+            return
+        await wait_for_eof(reader)
+
+    return handler
+
+
+def test_pooled_connection_dropped_after_an_idempotent_request_is_retried_once() -> None:
+    seen: list[SeenRequest] = []
+
+    async def main() -> None:
+        async with RawServer(_drop_second_request(seen)) as server:
+            transport = HttpTransport(env=NO_ENV)
+            try:
+                url = f"http://127.0.0.1:{server.port}/"
+                assert await (await transport.request("GET", url, [])).aread() == b"first"
+                assert await (await transport.request("GET", url, [])).aread() == b"retried"
+            finally:
+                await transport.aclose()
+        assert server.connections == 2
+
+    run(main())
+
+
+def test_a_post_the_upstream_read_is_not_sent_again() -> None:
+    """A reused connection dropped after the whole POST went out: the upstream may be acting on
+    it, so the failure is raised (the failover plan decides), never a second copy sent."""
+    seen: list[SeenRequest] = []
+
+    async def main() -> None:
+        async with RawServer(_drop_second_request(seen)) as server:
+            transport = HttpTransport(env=NO_ENV)
+            try:
+                url = f"http://127.0.0.1:{server.port}/"
+                assert await (await transport.request("POST", url, [], b"1")).aread() == b"first"
+                with pytest.raises(UpstreamProtocol, match="closed the connection before responding"):
+                    await transport.request("POST", url, [], b"2")
+            finally:
+                await transport.aclose()
+        assert server.connections == 1
+        assert [r.body for r in seen] == [b"1", b"2"]
+
+    run(main())
+
+
+def test_a_post_whose_write_failed_on_a_reused_connection_is_sent_again() -> None:
+    """The upstream resets a reused connection while a large POST is still being written:
+    it cannot have read the request, so it goes out once more on a fresh connection."""
+    big = b"x" * (32 * 1024 * 1024)
+    seen: list[SeenRequest] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, index: int) -> None:
+        seen.append(await read_request(reader))
+        writer.write(ok(b"first" if index == 0 else b"retried"))
+        if index == 0:
+            await reader.readuntil(b"\r\n\r\n")  # the next head, not its body: reset mid-write
+            sock = writer.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             return
         await wait_for_eof(reader)
 
@@ -280,10 +341,11 @@ def test_pooled_connection_dropped_before_the_response_is_retried_once() -> None
             try:
                 url = f"http://127.0.0.1:{server.port}/"
                 assert await (await transport.request("POST", url, [], b"1")).aread() == b"first"
-                assert await (await transport.request("POST", url, [], b"2")).aread() == b"retried"
+                assert await (await transport.request("POST", url, [], big)).aread() == b"retried"
             finally:
                 await transport.aclose()
         assert server.connections == 2
+        assert [len(r.body) for r in seen] == [1, len(big)]
 
     run(main())
 

@@ -22,9 +22,10 @@ No I/O here: the in-memory pieces only hand over bytes they already hold.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Iterable
 from typing import Any, Protocol
+
+from agentwrap.protocols._json import dumps_bytes
 
 __all__ = ["Backend", "UpstreamRequest", "UpstreamResponse", "MemoryResponse"]
 
@@ -65,7 +66,7 @@ class UpstreamRequest:
     def body(self) -> bytes:
         if self._body is None:
             # Compact and UTF-8 as is: what the agents themselves send (JSON.stringify, serde_json).
-            self._body = b"" if self._json is None else json.dumps(self._json, ensure_ascii=False, separators=(",", ":")).encode()
+            self._body = b"" if self._json is None else dumps_bytes(self._json)
         return self._body
 
 

@@ -33,6 +33,7 @@ __all__ = ["Timeouts", "HttpTransport", "HttpBackend", "UpstreamResponse"]
 
 READ_CHUNK_BYTES = 64 * 1024
 MAX_RESPONSE_HEAD_BYTES = 64 * 1024
+CONNECT_TIMEOUT_SECONDS = 10.0  # TCP + TLS (+ CONNECT) handshake, unless a backend's timeout_s is shorter
 HAPPY_EYEBALLS_DELAY_SECONDS = 0.25  # RFC 8305's recommended value
 ROUTE_CACHE_ENTRIES = 256
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -40,6 +41,8 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 _DROPPED_HEADERS = frozenset({b"host", b"content-length", b"transfer-encoding", b"connection",
                               b"keep-alive", b"proxy-connection", b"te", b"upgrade"})
 _BODY_METHODS = frozenset({b"POST", b"PUT", b"PATCH"})
+# RFC 9110 9.2.2: a request of these methods may be sent again after the connection failed.
+_IDEMPOTENT_METHODS = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
 _PROXY_VARS = frozenset({"http_proxy", "https_proxy", "all_proxy", "no_proxy"})
 _URL_SAFE = "!#$%&'()*+,/:;=?@[]~"
 # TimeoutError, ConnectionError, ssl.SSLError, socket.gaierror are OSErrors;
@@ -49,7 +52,7 @@ _FOREIGN_ERRORS = (OSError, EOFError, h11.ProtocolError, asyncio.LimitOverrunErr
 
 @dataclass(frozen=True, slots=True)
 class Timeouts:
-    connect_s: float = 10.0  # TCP + TLS (+ CONNECT) handshake
+    connect_s: float = CONNECT_TIMEOUT_SECONDS  # TCP + TLS (+ CONNECT) handshake
     first_byte_s: float = 600.0  # request sent -> response head received
     read_idle_s: float = 600.0  # max gap between body chunks while we wait for one
 
@@ -78,7 +81,9 @@ class _Route:
 
 
 class _NoResponse(ConnectionError):
-    """The connection ended before a single response byte arrived."""
+    """A pooled connection failed before the request was fully written (or, for an
+    idempotent method, before a single response byte arrived): the upstream cannot have
+    acted on it (or may act twice harmlessly), so it is sent again on a fresh connection."""
 
 
 def _upstream_error(exc: BaseException, where: str, phase: str, timeout_s: float, conn: _Conn | None) -> UpstreamError:
@@ -373,9 +378,12 @@ class HttpTransport:
                       timeouts: Timeouts | None = None) -> UpstreamResponse:
         """Send one request; return once the response head has arrived.
 
-        A pooled connection found dead before any response byte arrived is
-        replaced by a fresh one, once. Raises ConfigError (URL, proxy settings),
-        UpstreamTimeout, UpstreamProtocol.
+        A pooled connection that fails before the request is fully written is
+        replaced by a fresh one, once (for an idempotent method also one that
+        closes before any response byte arrived). A POST the upstream may have
+        read is never sent twice: that failure is raised, and the failover plan
+        decides. Raises ConfigError (URL, proxy settings), UpstreamTimeout,
+        UpstreamProtocol.
         """
         if self._closed:
             raise RuntimeError("HttpTransport is closed")
@@ -413,6 +421,10 @@ class HttpTransport:
     async def _exchange(self, conn: _Conn, route: _Route, request: h11.Request, body: bytes,
                         t: Timeouts) -> UpstreamResponse:
         h, reader, writer = conn.h11, conn.reader, conn.writer
+        # Until the whole request has been handed to the kernel the upstream cannot have
+        # read it: a failure then may be retried. Afterwards it may be generating already
+        # (a reset is as likely a crash mid-request as a stale keep-alive connection).
+        retryable = True
         try:
             async with asyncio.timeout(t.first_byte_s):
                 try:
@@ -426,15 +438,17 @@ class HttpTransport:
                         writer.write(head)
                         writer.write(body)
                     await writer.drain()
+                    retryable = request.method in _IDEMPOTENT_METHODS
                     while (event := h.next_event()) is h11.NEED_DATA or type(event) is h11.InformationalResponse:
                         if event is h11.NEED_DATA:  # else a 1xx: wait for the real head
                             data = await reader.read(READ_CHUNK_BYTES)
                             if not data and not conn.received:
-                                raise _NoResponse()
+                                conn.eof = True
+                                raise _NoResponse() if retryable else ConnectionError()
                             conn.received, conn.eof = True, not data
                             h.receive_data(data)
                 except ConnectionError as exc:
-                    if conn.received or isinstance(exc, _NoResponse):
+                    if conn.received or not retryable or isinstance(exc, _NoResponse):
                         raise
                     raise _NoResponse(*exc.args) from exc
         except BaseException:
@@ -529,7 +543,9 @@ class HttpTransport:
                 target = f"http://{host_header}{target}"  # absolute-form, RFC 9112 3.2.2
                 extra = ((b"proxy-authorization", proxy.auth),) if proxy.auth else ()
         if not (target.isascii() and target.isprintable() and " " not in target):
-            target = quote(target, safe=_URL_SAFE)
+            # surrogatepass: a lone surrogate (a model name from JSON, put in a Gemini path) is sent
+            # percent-encoded like any other code point, for the upstream to refuse.
+            target = quote(target, safe=_URL_SAFE, errors="surrogatepass")
         return _Route(tls=scheme == "https", host=host, port=port, authority=f"{authority}:{port}".encode(),
                       host_header=host_header.encode(), target=target.encode(), proxy=proxy,
                       extra_headers=extra, key=(scheme, host, port, proxy), where=where)
@@ -650,7 +666,9 @@ class HttpBackend:
         self.config = config  # config.model.BackendConfig
         self.transport = transport
         t = config.timeout_s
-        self.timeouts = Timeouts(first_byte_s=t, read_idle_s=t) if t else None
+        # `timeout_s` bounds the connect too, but never lengthens it: a handshake that takes
+        # longer than CONNECT_TIMEOUT_SECONDS is a dead host, whatever the backend's generation speed.
+        self.timeouts = Timeouts(connect_s=min(t, CONNECT_TIMEOUT_SECONDS), first_byte_s=t, read_idle_s=t) if t else None
 
     def url(self, protocol: str, target: str) -> str:
         return upstream_url(self.config.protocol or protocol, self.config.base_url or "", target)

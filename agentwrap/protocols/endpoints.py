@@ -9,8 +9,10 @@ it for OpenAI-style bases and never doubles `/v1`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import unquote
 
-__all__ = ["Endpoint", "classify", "protocol_of_target", "protocol_of_url", "upstream_url", "rewrite_gemini_model"]
+__all__ = ["Endpoint", "classify", "protocol_of_target", "protocol_of_url", "upstream_url", "rewrite_gemini_model",
+           "has_dot_segment"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,18 @@ def upstream_url(protocol: str, base_url: str, path_and_query: str) -> str:
     if protocol == "gemini":
         return _strip_suffix(base_url, ("/v1beta", "/v1alpha", "/v1")) + path_and_query
     return base_url.rstrip("/") + path_and_query
+
+
+def has_dot_segment(path: str) -> bool:
+    """Whether `path` (no query) has a `.` or `..` segment as some server may read it:
+    percent-decoded (again and again: `%252e`), `\\` taken for `/`. Such a path could
+    climb out of a backend's base URL path (`/gateway/anthropic` + `/../../v1/messages`),
+    and no agent sends one. Ordinary paths cost three substring tests."""
+    if "/." not in path and "%" not in path and "\\" not in path:
+        return False
+    while "%" in path and (decoded := unquote(path, errors="surrogateescape")) != path:
+        path = decoded
+    return any(segment in (".", "..") for segment in path.replace("\\", "/").split("/"))
 
 
 def rewrite_gemini_model(path: str, model: str) -> str:

@@ -44,6 +44,7 @@ from typing import Any
 
 from agentwrap.errors import UpstreamProtocol
 from agentwrap.guards.base import Cut, GuardNote
+from agentwrap.protocols._json import dumps_bytes
 from agentwrap.protocols.codec import codec
 from agentwrap.protocols.neutral.events import NeutralEvent, Stop, TextDelta
 
@@ -246,4 +247,4 @@ def filter_response(protocol: str, body: bytes, filters: Iterable[Any], *, notes
     start = next((e for e in events if e.kind == "message_start"), None)
     created = next((data[k] for k in ("created", "created_at") if isinstance(data, dict) and type(data.get(k)) is int), 0)
     rendered = codec(protocol).encode_response(out, start.model if start else "", start.id if start else "", created=created)
-    return json.dumps(rendered, ensure_ascii=False, separators=(",", ":")).encode()
+    return dumps_bytes(rendered)

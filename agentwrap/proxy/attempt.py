@@ -15,7 +15,7 @@ import time
 
 from agentwrap.backends.base import UpstreamRequest
 from agentwrap.errors import ConfigError, RequestError, UpstreamError, UpstreamTimeout
-from agentwrap.protocols.endpoints import rewrite_gemini_model
+from agentwrap.protocols.endpoints import has_dot_segment, rewrite_gemini_model
 from agentwrap.proxy import local
 from agentwrap.proxy.flow import Flow, ProxyResponse
 from agentwrap.proxy.headers import PASS_THROUGH, TRANSLATED, relayed_headers, upstream_headers, upstream_target
@@ -68,6 +68,8 @@ def _translated_leg(flow: Flow, up: Upstream, rewrite: str | None) -> Leg:
     config = up.config
     path, payload, ctx = translate_request(flow.protocol, flow.parsed, flow.path, config.protocol, rewrite,
                                            created=int(time.time()), max_tokens_cap=config.max_output_tokens)
+    if has_dot_segment(path.partition("?")[0]):  # a Gemini path carries the model the agent named
+        raise RequestError(f"the model would make the upstream path {path!r}, which leaves the backend's base URL")
     if ctx.notes:
         flow.note({"guard": "translation", "notes": list(ctx.notes)})
     headers = upstream_headers(flow.headers, policy=TRANSLATED, backend=config, auth=up.auth, extra=ctx.upstream_headers)

@@ -35,14 +35,15 @@ def backend_protocol(protocol: str, route: str) -> str:
 
 
 def profile_for(tmp_path: Path, backend: str, url: str, *, timeout_s: float | None = None, name: str = "up",
-                extra: str = "") -> Path:
-    """A one-backend profile; `extra`: more `key = value` lines for the backend's table."""
+                extra: str = "", route_extra: str = "") -> Path:
+    """A one-backend profile; `extra`, `route_extra`: more `key = value` lines for the backend's
+    table and for its route."""
     base = url + ("/v1" if backend.startswith("openai") else "")
     timeout = f"timeout_s = {timeout_s}\n" if timeout_s else ""
     return write_profile(
         tmp_path / f"{name}.toml",
         f'[backends.{name}]\nprotocol = "{backend}"\nbase_url = "{base}"\napi_key_env = "UP_KEY"\n{timeout}{extra}'
-        f'\n[[routes]]\nbackend = "{name}"\n',
+        f'\n[[routes]]\nbackend = "{name}"\n{route_extra}',
     )
 
 
@@ -66,9 +67,9 @@ def route_proxy(start_proxy, tmp_path: Path):
     """route_proxy(protocol, route, upstream_url, timeout_s=None) -> a RunningProxy whose
     one backend is at `upstream_url`, speaking `protocol` (passthrough) or its translation."""
 
-    def make(protocol: str, route: str, url: str, timeout_s: float | None = None, extra: str = ""):
+    def make(protocol: str, route: str, url: str, timeout_s: float | None = None, extra: str = "", route_extra: str = ""):
         backend = backend_protocol(protocol, route)
-        profile = profile_for(tmp_path, backend, url, timeout_s=timeout_s, extra=extra)
+        profile = profile_for(tmp_path, backend, url, timeout_s=timeout_s, extra=extra, route_extra=route_extra)
         return start_proxy(AGENT_OF[protocol], profile, {**os.environ, "UP_KEY": UP_KEY})
 
     return make

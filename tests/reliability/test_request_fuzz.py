@@ -32,7 +32,7 @@ pytestmark = pytest.mark.reliability
 EXAMPLES = int(os.environ.get("RELIABILITY_FUZZ_EXAMPLES", "40"))
 # Lone UTF-16 surrogates (`"\ud800"`, valid JSON) make translated routes answer 500 (finding F3,
 # test_lone_surrogate_in_a_string below). Once that test passes, set this to True.
-LONE_SURROGATES = False
+LONE_SURROGATES = True
 ANSWER_BOUND_S = 10.0
 FUZZ_SETTINGS = settings(
     max_examples=EXAMPLES,
@@ -261,7 +261,6 @@ def _deep(protocol: str, depth: int) -> bytes:
 @pytest.mark.parametrize("depth", [1_000, 100_000])
 @pytest.mark.parametrize("route", ["passthrough", "translated"])
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-@pytest.mark.xfail(strict=True, reason=ITEM5)
 def test_json_nested_past_the_recursion_limit_is_a_400(protocol: str, route: str, depth: int, fault_server, route_proxy, printed) -> None:
     up = fault_server()
     proxy = route_proxy(protocol, route, up.url)
@@ -274,6 +273,62 @@ def test_json_nested_past_the_recursion_limit_is_a_400(protocol: str, route: str
     assert good.status == 200 and err == ""
 
 
+def _depth(value) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    return 0
+
+
+def _with_deep_tool(protocol: str, depth: int) -> tuple[str, bytes]:
+    """A valid model call with one tool whose parameter schema makes the body exactly `depth`
+    levels deep: a place every route carries through (schema cleaning, re-encoding) whole."""
+    path, doc = good_request(protocol, False)
+    schema: dict = {"type": "string"}
+    tools = {
+        "anthropic_messages": lambda s: [{"name": "T", "description": "d", "input_schema": s}],
+        "openai_chat": lambda s: [{"type": "function", "function": {"name": "T", "description": "d", "parameters": s}}],
+        "openai_responses": lambda s: [{"type": "function", "name": "T", "description": "d", "parameters": s}],
+        "gemini": lambda s: [{"functionDeclarations": [{"name": "T", "description": "d", "parameters": s}]}],
+    }[protocol]
+    while _depth({**doc, "tools": tools({"type": "object", "properties": {"a": schema}})}) <= depth:
+        schema = {"type": "object", "properties": {"a": schema}}
+    doc["tools"] = tools(schema)
+    if _depth(doc) < depth:  # one level short: the innermost schema gets an `items` list
+        schema_at = doc["tools"]
+        while _depth(schema_at) > 1:
+            schema_at = next(v for v in (schema_at.values() if isinstance(schema_at, dict) else schema_at) if _depth(v) == _depth(schema_at) - 1)
+        schema_at["enum"] = ["x"]
+    assert _depth(doc) == depth
+    return path, json.dumps(doc).encode()
+
+
+@pytest.mark.parametrize("route", ["passthrough", "passthrough_rewritten", "translated"])
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_nesting_at_the_limit_is_served_and_past_it_is_a_400(protocol: str, route: str, fault_server, route_proxy,
+                                                             printed) -> None:
+    """Item 5 at its boundary: a body exactly MAX_JSON_DEPTH deep goes through every route,
+    re-encoded (a model rewrite, a `max_output_tokens` cap) or translated, without a 5xx;
+    one level deeper is a 400 in the protocol's shape and never reaches the upstream."""
+    from agentwrap.proxy.flow import MAX_JSON_DEPTH
+
+    up = fault_server()
+    rewritten = route == "passthrough_rewritten"
+    proxy = route_proxy(protocol, "passthrough" if rewritten else route, up.url,
+                        extra="max_output_tokens = 8\n" if rewritten else "",
+                        route_extra='model = "rewritten"\n' if rewritten else "")
+    path, at_limit = _with_deep_tool(protocol, MAX_JSON_DEPTH)
+    out = raw_call(proxy.base_url, proxy.secret, protocol, False, path=path, content=at_limit)
+    assert out.status is not None and out.status < 500, f"status {out.status}: {out.body[:300]!r}"
+    seen = len(up.requests)
+    path, past = _with_deep_tool(protocol, MAX_JSON_DEPTH + 1)
+    out = raw_call(proxy.base_url, proxy.secret, protocol, False, path=path, content=past)
+    assert out.status == 400 and error_shape_problem(protocol, out.body) is None, f"{out.status}: {out.body[:300]!r}"
+    assert len(up.requests) == seen
+    assert printed() == ""
+
+
 LIMIT_ABOVE_CAP = {
     "anthropic_messages": {"max_tokens": 16}, "openai_chat": {"max_tokens": 16}, "openai_responses": {"max_output_tokens": 16},
     "gemini": {"generationConfig": {"maxOutputTokens": 16}},
@@ -282,10 +337,8 @@ LIMIT_ABOVE_CAP = {
 
 @pytest.mark.parametrize("route", ["passthrough", "passthrough_capped", "translated"])
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-def test_lone_surrogate_in_a_string(protocol: str, route: str, fault_server, route_proxy, request) -> None:
+def test_lone_surrogate_in_a_string(protocol: str, route: str, fault_server, route_proxy) -> None:
     """`passthrough_capped`: a backend with `max_output_tokens`, so agentwrap re-encodes the body."""
-    if route != "passthrough":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=F3))
     up = fault_server()
     capped = route == "passthrough_capped"
     proxy = route_proxy(protocol, "passthrough" if capped else route, up.url, extra="max_output_tokens = 8\n" if capped else "")

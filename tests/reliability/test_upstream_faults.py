@@ -260,7 +260,6 @@ async def reset_second_request(conn: Conn) -> None:
         await conn.drain()
 
 
-@pytest.mark.xfail(strict=True, reason=ITEM7)
 @pytest.mark.parametrize("route", ["passthrough", "translated"])
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_a_post_reaches_the_upstream_once(protocol: str, route: str, fault_server, route_proxy) -> None:
@@ -341,7 +340,6 @@ F4 = ("finding F4: docs/profiles.md says a backend's timeout_s bounds the connec
       "transport's 10 s connect timeout (proxy/dispatch.py Dispatcher._timeouts sets first byte and idle only)")
 
 
-@pytest.mark.xfail(strict=True, reason=F4)
 def test_timeout_s_bounds_the_connect(route_proxy) -> None:
     """A listener whose accept queue is full drops SYNs, like a blackholed host: with
     `timeout_s = 1` the agent gets the protocol's timeout error within about a second."""

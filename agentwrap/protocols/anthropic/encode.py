@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from agentwrap.protocols._json import dumps_bytes
 from agentwrap.protocols._blocks import Block, BlockSequencer, Collector, dumps, parse_args
 from agentwrap.protocols.neutral.events import NeutralEvent, Usage, error_status
 from agentwrap.protocols.sse import encode_sse
@@ -39,7 +40,7 @@ def _error_body(error_type: str, message: str) -> dict:
 
 def encode_error(error_type: str, message: str, status: int | None = None) -> tuple[int, bytes]:
     """Render a neutral error as Anthropic's (status, JSON body); overloaded is 529."""
-    return error_status(error_type, status, overloaded=529), dumps(_error_body(error_type, message)).encode()
+    return error_status(error_type, status, overloaded=529), dumps_bytes(_error_body(error_type, message))
 
 
 def _usage(usage: Usage) -> dict:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from agentwrap.protocols._json import dumps_bytes
 from agentwrap.protocols._blocks import Block, BlockSequencer, Collector, dumps, parse_args
 from agentwrap.protocols.neutral.events import NeutralEvent, Usage, error_status
 
@@ -47,7 +48,7 @@ def _error_body(error_type: str, message: str, status: int) -> dict:
 def encode_error(error_type: str, message: str, status: int | None = None) -> tuple[int, bytes]:
     """Render a neutral error as Google's (status, JSON body)."""
     code = error_status(error_type, status)
-    return code, dumps(_error_body(error_type, message, code)).encode()
+    return code, dumps_bytes(_error_body(error_type, message, code))
 
 
 def _usage(usage: Usage) -> dict:

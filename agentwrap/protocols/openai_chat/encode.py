@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from agentwrap.protocols._json import dumps_bytes
 from agentwrap.protocols._blocks import Collector, dumps
 from agentwrap.protocols.neutral.events import NeutralEvent, Usage, error_status, merge_usage
 
@@ -43,7 +44,7 @@ def error_object(error_type: str, message: str) -> dict:
 
 def encode_error(error_type: str, message: str, status: int | None = None) -> tuple[int, bytes]:
     """Render a neutral error as OpenAI's (status, JSON body)."""
-    return error_status(error_type, status), dumps({"error": error_object(error_type, message)}).encode()
+    return error_status(error_type, status), dumps_bytes({"error": error_object(error_type, message)})
 
 
 def _usage(usage: Usage) -> dict:

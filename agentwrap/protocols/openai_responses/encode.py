@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from agentwrap.protocols._json import dumps_bytes
 from agentwrap.protocols._blocks import Block, BlockSequencer, dumps
 from agentwrap.protocols.neutral.events import NeutralEvent, Usage, error_status
 from agentwrap.protocols.openai_chat.encode import error_object
@@ -37,7 +38,7 @@ _FAILED_CODES = {
 
 def encode_error(error_type: str, message: str, status: int | None = None) -> tuple[int, bytes]:
     """Render a neutral error as OpenAI's (status, JSON body)."""
-    return error_status(error_type, status), dumps({"error": error_object(error_type, message)}).encode()
+    return error_status(error_type, status), dumps_bytes({"error": error_object(error_type, message)})
 
 
 def _usage(usage: Usage) -> dict:

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from agentwrap.protocols._json import encodable
 from agentwrap.protocols.codec import codec
 from agentwrap.protocols.neutral.request import wire_tool_name
 
@@ -91,17 +92,18 @@ def translate_request(
     hint = response_id or hashlib.sha1(f"{len(req.messages)}:{req.messages[-1:]!r}".encode()).hexdigest()[:16]
     namespaces = {}
     if agent_protocol == "openai_responses":
-        namespaces = {t.name: (t.namespace, t.name[len(t.namespace) + 2 :]) for t in req.tools if t.namespace and t.name.startswith(t.namespace + "__")}
+        namespaces = {t.name: (encodable(t.namespace), encodable(t.name[len(t.namespace) + 2 :])) for t in req.tools
+                      if t.namespace and t.name.startswith(t.namespace + "__")}
     ctx = TranslationContext(
         agent_protocol=agent_protocol,
         backend_protocol=backend_protocol,
-        agent_model=req.model or model,
+        agent_model=encodable(req.model or model),  # the agent's strings echoed in its stream: valid UTF-8
         backend_model=model,
         stream=req.stream,
         response_id=response_id,
         created=created,
         include_usage=agent_protocol != "openai_chat" or (isinstance(body, dict) and _include_usage(body)),
-        tool_names={wire_tool_name(t.name, backend_protocol): t.name for t in req.tools},
+        tool_names={wire_tool_name(t.name, backend_protocol): encodable(t.name) for t in req.tools},
         custom_tools=frozenset(t.name for t in req.tools if t.tool_kind == "custom") if backend_protocol != "openai_responses" else frozenset(),
         namespaces=namespaces,
         id_hint=hint,

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from agentwrap.errors import UpstreamProtocol
+from agentwrap.protocols._json import dumps_bytes
 from agentwrap.protocols._lenient import load_body
 from agentwrap.protocols.codec import codec
 from agentwrap.protocols.neutral.events import NeutralEvent
@@ -71,7 +72,7 @@ def error_response(agent_protocol: str, error_type: str, message: str, retry_aft
             # Gemini CLI reads the delay from google.rpc.RetryInfo in the body.
             data = json.loads(body)
             data["error"]["details"] = [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{retry_after:g}s"}]
-            body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+            body = dumps_bytes(data)
     return TranslatedResponse(code, body, headers)
 
 
@@ -113,4 +114,4 @@ def translate_response(ctx: TranslationContext, status: int, body: bytes, header
         out = b"".join(encoder.feed(e) for e in events) + encoder.finish()
         return TranslatedResponse(200, out, [(b"content-type", b"text/event-stream")])
     rendered = codec(ctx.agent_protocol).encode_response(events, ctx.agent_model, response_id, created=ctx.created)
-    return TranslatedResponse(200, json.dumps(rendered, ensure_ascii=False, separators=(",", ":")).encode(), [(b"content-type", b"application/json")])
+    return TranslatedResponse(200, dumps_bytes(rendered), [(b"content-type", b"application/json")])
