@@ -808,9 +808,9 @@ def test_no_proxy_and_loopback_bypass_the_proxy() -> None:
     ],
 )
 def test_no_proxy_rules(no_proxy: str, host: str, port: int, bypass: bool) -> None:
-    from agentwrap.backends.http import _no_proxy_matches, _no_proxy_rules
+    from agentwrap.backends.urls import no_proxy_matches, no_proxy_rules
 
-    assert _no_proxy_matches(_no_proxy_rules(no_proxy), host, port) is bypass
+    assert no_proxy_matches(no_proxy_rules(no_proxy), host, port) is bypass
 
 
 def test_unsupported_proxy_scheme_is_a_config_error() -> None:
