@@ -17,7 +17,8 @@ from agentwrap.config import ProfileCatalog, load_profile, native_profile, selec
 from agentwrap.config.model import GuardsConfig, LoopGuardConfig, ProfileConfig, ToolLoopGuardConfig, ToolRepairConfig
 from agentwrap.config.schema import GUARD_KEYS
 from agentwrap.errors import ConfigError
-from agentwrap.profiles_cli import STARTER_HEADER, make_profiles_app
+from agentwrap.config.starter import STARTER_HEADER
+from agentwrap.profiles_cli import make_profiles_app
 from agentwrap.session import resolve_plan as resolve_routing
 from agentwrap.session.plan import plan_session
 
