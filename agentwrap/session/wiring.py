@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -96,7 +95,7 @@ def bind_proxy(
         except Exception:  # listing is a convenience for ::profile; never fail a session over it
             return ()
 
-    secret = secret or secrets.token_urlsafe(24)
+    secret = secret or os.urandom(24).hex()  # (`secrets` would import hashlib: ~5 ms of start-up)
     setup = ProfileSetup(plan.profile, plan.auth, scripted if scripted is not None else scripted_of(plan.profile),
                          list(plan.keys))
     services = SessionServices(switch_profile=switch_profile, resolve_auth=resolve_auth,
