@@ -72,6 +72,7 @@ def rx(i: int, b: bytes, chunk: bytes = b"x", path: str = "/v1/responses") -> Re
     ("session 0f8fad5b-d9cb-469f-a165-70867728950e", "session abcdefab-cdef-abcd-efab-cdefabcdefab"),
     ("Today is Thursday, December 3", "Today is Friday, January 4"),
     ("cwd /tmp/tmpk3j_x9q/work/made.txt", "cwd /tmp/pytest-of-me/work/made.txt"),
+    ("home /var/folders/xy/abc_123/T/tmpqwerty", "home /var/folders/xy/abc_123/T/tmpasdfgh"),
     ("token aZ3kLm9QpR2x", "token Qm8vTy2LpZ0a"),
     ("commit 9fceb02d0ae598e95dc970b74767f19372d61af8", "commit 1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d"),
 ])
@@ -84,6 +85,8 @@ def test_run_varying_values_match_by_the_recorded_kind(recorded, now):
     ("create made.txt", "create mode.txt"),  # an ordinary word
     ("Chunk ID: abc1ef", "Chunk ID: abc1e"),  # a hex id of another length
     ("cwd /tmp/abc/made.txt", "cwd /home/abc/made.txt"),  # not a temporary root
+    ("saved /tmp/made.txt", "saved /tmp/mode.txt"),  # a file in /tmp, not a directory made for one run
+    ("in src/tmp/abcdef/made.txt", "in src/tmp/ghijkl/made.txt"),  # a relative path is no temporary root
     ("token abcdefghij", "token klmnopqrst"),  # lower-case words are words, not ids
     ("use the deadbeef", "use the cafebabe"),  # hex without a digit on either side
     ("say hello", "say hello twice"),  # more words

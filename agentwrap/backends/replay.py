@@ -24,7 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentwrap.backends.base import MemoryResponse
-from agentwrap.backends.replay_match import VOLATILE_KEYS, Learned, Mismatch, compare, first_difference, key_of, normalise, request_key
+from agentwrap.backends.replay_match import (
+    VOLATILE_KEYS, Learned, Mismatch, compare, first_difference, key_of, normalise, request_key,
+)
 
 __all__ = ["RecordedExchange", "ReplayBackend", "ReplayReply", "Divergence", "request_key", "VOLATILE_KEYS"]
 
@@ -69,26 +71,31 @@ def _latin1(text: str | bytes) -> bytes:
 
 @dataclass
 class ReplayBackend:
+    """Serves `exchanges` (in recorded order) to the requests of a replayed run."""
+
     exchanges: list[RecordedExchange]
     divergences: list[Divergence] = field(default_factory=list)
     served: int = 0
-    learned: Learned = field(default_factory=Learned)
-    _queues: dict[str, deque[RecordedExchange]] = field(default_factory=dict)
+    learned: Learned = field(default_factory=Learned)  # the run-varying ids matched so far
+    _queues: dict[str, deque[RecordedExchange]] = field(default_factory=dict)  # key -> recordings, oldest first
     _bodies: dict[int, Any] = field(default_factory=dict)  # recorded index -> normalised body
+    _endpoints: dict[int, str] = field(default_factory=dict)  # recorded index -> method and path, digits masked
     _left: dict[int, RecordedExchange] = field(default_factory=dict)  # not served yet, in recorded order
     _requests: int = 0
 
     def __post_init__(self) -> None:
         for ex in self.exchanges:
             body = self._bodies[ex.index] = normalise(ex.body)
+            self._endpoints[ex.index] = key_of(ex.method, ex.path, None)
             self._queues.setdefault(key_of(ex.method, ex.path, body), deque()).append(ex)
             self._left[ex.index] = ex
 
     def respond(self, method: str, path: str, body: bytes) -> ReplayReply | None:
-        """The recorded answer to this request, or None (and a divergence) if there is none."""
+        """The recorded answer to this request, or None (and a divergence) if there is none:
+        the oldest recording left with an equal key, else the oldest that matches by learning."""
         self._requests += 1
         now = self.learned.apply(normalise(body))
-        ex = self._by_key(key_of(method, path, now)) or self._by_learning(method, path, now)
+        ex = self._by_key(key_of(method, path, now)) or self._by_learning(key_of(method, path, None), now)
         if ex is None:
             self.divergences.append(Divergence(self._requests, method, path, self._explain(method, path, now)))
             return None
@@ -104,8 +111,10 @@ class ReplayBackend:
                 return ex
         return None
 
-    def _by_learning(self, method: str, path: str, now: Any) -> RecordedExchange | None:
-        for ex in self._candidates(method, path, exact_path=True):
+    def _by_learning(self, endpoint: str, now: Any) -> RecordedExchange | None:
+        for ex in self._left.values():
+            if self._endpoints[ex.index] != endpoint:
+                continue
             try:
                 pairs = compare(now, self._bodies[ex.index])
             except Mismatch:
@@ -113,14 +122,6 @@ class ReplayBackend:
             self.learned.learn(pairs)
             return ex
         return None
-
-    def _candidates(self, method: str, path: str, *, exact_path: bool) -> list[RecordedExchange]:
-        """The recordings left for this method and path (digits masked; `exact_path=False`: query ignored)."""
-        if exact_path:
-            want = key_of(method, path, None)
-            return [ex for ex in self._left.values() if key_of(ex.method, ex.path, None) == want]
-        base = path.split("?", 1)[0]
-        return [ex for ex in self._left.values() if ex.method.upper() == method.upper() and ex.path.split("?", 1)[0] == base]
 
     def url(self, protocol: str, target: str) -> str:
         return "replay:" + target
@@ -146,7 +147,9 @@ class ReplayBackend:
         return list(self._left.values())
 
     def _explain(self, method: str, path: str, now: Any) -> str:
-        candidates = self._candidates(method, path, exact_path=False)
+        base = path.split("?", 1)[0]
+        candidates = [ex for ex in self._left.values()
+                      if ex.method.upper() == method.upper() and ex.path.split("?", 1)[0] == base]
         if not candidates:
             return "no recording of this endpoint is left"
         ex = candidates[0]

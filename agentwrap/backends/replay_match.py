@@ -55,11 +55,13 @@ VOLATILE_KEYS = frozenset(
 )
 
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-_TEMP_ROOT = r"(?:/private)?(?:/tmp|/var/tmp|/var/folders/[^/\s]+/[^/\s]+/T)"
-# One token: a UUID, a temporary root with the directory under it, a word, a run of spaces, one other character.
-_TOKEN = re.compile(rf"(?P<uuid>{_UUID})|(?P<temp>{_TEMP_ROOT}/[^/\s\"'`]+)|\w+|\s+|.", re.S)
+# An absolute temporary root and the directory right under it (mkdtemp names: no dot).
+_TEMP_ROOT = r"(?<![\w./-])(?:/private)?(?:/tmp|/var/tmp|/var/folders/[\w-]+/[\w-]+/T)"
+_TEMP_DIR = r"[\w-]+(?![\w.-])"
+# One token: a UUID, a temporary directory, a word, a run of spaces, one other character.
+_TOKEN = re.compile(rf"{_UUID}|{_TEMP_ROOT}/{_TEMP_DIR}|\w+|\s+|.", re.S)
 _IS_UUID = re.compile(rf"{_UUID}\Z")
-_IS_TEMP = re.compile(rf"({_TEMP_ROOT})/[^/\s\"'`]+\Z")
+_IS_TEMP = re.compile(rf"({_TEMP_ROOT})/{_TEMP_DIR}\Z")
 _HEX_LOWER = re.compile(r"[0-9a-f]+\Z")
 _HEX_UPPER = re.compile(r"[0-9A-F]+\Z")
 _ID = re.compile(r"[A-Za-z0-9_-]+\Z")
