@@ -81,12 +81,17 @@ def _find_binary(spec: AgentSpec, env: Mapping[str, str]) -> str:
 
 
 def replay_plan(spec: AgentSpec, opts: SessionOptions, env: Mapping[str, str]) -> SessionPlan:
-    from agentwrap.config.model import BackendConfig, ProfileConfig, RouteConfig
+    from agentwrap.config.model import (
+        BackendConfig, GuardsConfig, LoopGuardConfig, ProfileConfig, RouteConfig, ToolLoopGuardConfig, ToolRepairConfig,
+    )
     from agentwrap.session.plan import BackendPlan
 
     backend = BackendConfig(name="replay", type="replay")
+    # The record holds what the agent got, guards' work included: nothing acts on it again.
+    off = GuardsConfig(LoopGuardConfig(enabled=False), ToolLoopGuardConfig(enabled=False), ToolRepairConfig(enabled=False))
     profile = ProfileConfig(
-        name="replay", source=opts.replay_of or "<replay>", backends={"replay": backend}, routes=(RouteConfig(backend="replay"),)
+        name="replay", source=opts.replay_of or "<replay>", backends={"replay": backend}, routes=(RouteConfig(backend="replay"),),
+        guards=off,
     )
     native = spec.native(env, opts.cwd or os.getcwd())
     return SessionPlan(

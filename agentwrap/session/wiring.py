@@ -104,7 +104,9 @@ def bind_proxy(
                            services=services)
     stats = Stats()
     # Guards first: their `done` turns the stream filters' reports into notes the others read.
-    addons = AddonChain([Guards(routes), stats, Commands(routes), OutputCap()])
+    # A replay answers in-chat commands from the record, like every other request (session/replay.py).
+    commands = [Commands(routes)] if replay is None else []
+    addons = AddonChain([Guards(routes), stats, *commands, OutputCap()])
     dispatcher = Dispatcher(agent_protocol=spec.protocol, secret=secret, routes=routes, addons=addons)
     server = ProxyServer(dispatcher)
     server.adopt(sock or listen_loopback())
