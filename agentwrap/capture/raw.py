@@ -24,8 +24,9 @@ from agentwrap.protocols.sse import is_sse
 
 __all__ = ["BODY_END", "KEY_VARIABLES", "ValueTable", "curl_command", "curl_head", "legs"]
 
-# Split bodies this deep (body -> messages -> each message; Code Assist's
-# body -> request -> contents -> each): shared values sit at these levels.
+# Objects are split this deep, and an array's elements are values of their own
+# (body -> messages -> each message; Code Assist's body -> request -> contents
+# -> each): the values a session resends sit there.
 SPLIT_DEPTH = 3
 
 # Headers a replayed request must not copy: curl sets them itself (host, length,
@@ -49,8 +50,8 @@ class ValueTable:
     """Distinct JSON values, each stored once; `node(value)` is a body as references into them.
 
     A node is an int (an index into `values`), `{"o": [[key, node], ...]}` (an
-    object) or `{"a": [node, ...]}` (an array); only the first `SPLIT_DEPTH`
-    levels are split, anything deeper is one value.
+    object) or `{"a": [index, ...]}` (an array, each element one value); only
+    the first `SPLIT_DEPTH` levels are split.
     """
 
     def __init__(self) -> None:
@@ -77,7 +78,7 @@ class ValueTable:
         if depth < SPLIT_DEPTH and isinstance(value, dict) and value:
             return {"o": [[str(k), self.node(v, depth + 1)] for k, v in value.items()]}
         if depth < SPLIT_DEPTH and isinstance(value, list) and value:
-            return {"a": [self.node(v, depth + 1) for v in value]}
+            return {"a": [self.ref(v) for v in value]}  # each element whole: a message, a tool, a part
         return self.ref(value)
 
 
@@ -104,7 +105,7 @@ def _json_or_text(data: bytes, headers: list[tuple[str, str]], table: ValueTable
 def _request_leg(title: str, req: HttpRequest, table: ValueTable, *, kind: str) -> dict:
     value = req.body.json
     if value is not None:
-        body = {"json": table.node(value)}
+        body: dict | None = {"json": table.node(value)}
     else:
         body = {"text": table.ref(_text(req.body.bytes))} if req.body.bytes else None
     return {"kind": kind, "title": title, "head": _head(f"{req.method} {req.target}", req.headers), "body": body,
@@ -169,7 +170,7 @@ def curl_head(req: HttpRequest | None) -> str | None:
     for name, value in req.headers:
         if name.lower() not in _CURL_SKIPS:
             lines.append(f"  -H {_quote(f'{name}: {value}', variable)}")
-    if req.body.bytes:
+    if req.body.is_json or req.body.bytes:  # (a JSON body is never empty; not serialised just to see)
         lines.append(f"  --data-binary @- <<'{BODY_END}'")
     return " \\\n".join(lines)
 
