@@ -28,7 +28,7 @@ from typing import Any
 
 from agentwrap.capture.bundle import Bundle, Exchange
 from agentwrap.capture.cost import format_cost
-from agentwrap.capture.raw import ValueTable, curl_head, legs
+from agentwrap.capture.raw import ValueTable, curl_command, curl_head, legs
 from agentwrap.capture.render import run_lines, shown_attempts
 from agentwrap.capture.summary import final_upstream_request
 from agentwrap.capture.turns import system_prompt, tool_names
@@ -190,7 +190,9 @@ def _curl(ex: Exchange | None, raw: list[dict]) -> dict | None:
     head = curl_head(final)
     if head is None:
         return None
-    leg = next(i for i, leg in enumerate(raw) if leg.get("request") is final)
+    leg = next((i for i, leg in enumerate(raw) if leg.get("request") is final), None)
+    if leg is None:  # not among the legs (never seen): the whole command in the page
+        return {"head": curl_command(final).rstrip("\n"), "leg": None}
     return {"head": head, "leg": leg}
 
 
