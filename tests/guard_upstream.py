@@ -132,6 +132,16 @@ class _Handler(BaseHTTPRequestHandler):
         with up.lock:
             up.requests.append((self.command, self.path, headers, body))
         events = None
+        with up.lock:
+            failure = up.failures.pop(0) if endpoint.kind == "generate" and up.failures else None
+        if failure is not None:
+            status, data = failure
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
         if endpoint.kind == "generate" and isinstance(body, dict):
             summary = codec(protocol).summarize_request(body, path)
             if not summary.json_mode:
@@ -197,7 +207,7 @@ class GuardUpstream:
     """`with GuardUpstream(scenario) as up:` -> `up.url`, `up.requests`, `up.answers`."""
 
     def __init__(self, scenario: Callable[[Request], list | None], *, default_protocol: str = "anthropic_messages",
-                 chunk_delay_s: float = 0.0) -> None:
+                 chunk_delay_s: float = 0.0, ssl_context=None) -> None:
         self.scenario = scenario
         self.default_protocol = default_protocol
         self.chunk_delay_s = chunk_delay_s
@@ -205,14 +215,27 @@ class GuardUpstream:
         self.requests: list[tuple[str, str, dict, Any]] = []
         self.answers: list[Answer] = []
         self.answered = 0
+        self.failures: list[tuple[int, bytes]] = []  # answers to the next model requests, instead of the scenario
         self.lock = threading.Lock()
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.upstream = self
+        self.tls = ssl_context is not None
+        if ssl_context is not None:
+            self._server.socket = ssl_context.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    def fail_next(self, status: int, body: dict) -> None:
+        """Answer the next model request with `status` and `body` (JSON) instead of the scenario."""
+        with self.lock:
+            self.failures.append((status, json.dumps(body).encode()))
 
     def model_bodies(self) -> list[dict]:
         return [b for m, p, h, b in self.requests if isinstance(b, dict) and classify(p.split("?", 1)[0]).kind == "generate"]

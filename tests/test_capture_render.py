@@ -159,8 +159,14 @@ def test_html_is_self_contained_and_escaped(tmp_path: Path) -> None:
     _session(path, "anthropic_messages")
     page = to_html(read_bundle(path))
     assert page.startswith("<!doctype html>") and page.rstrip().endswith("</html>")
-    assert "<script>alert" not in page and "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;&amp;" in page
-    assert not re.search(r"\b(src|href)\s*=", page) and "<link" not in page and "@import" not in page and "url(" not in page
+    assert "<script>alert" not in page and "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;" in page
+    # The raw data block cannot end its <script> early, and holds the text as recorded.
+    data = page.split('<script type="application/json" id="raw-data">')[1].split("</script>")[0]
+    assert "<" not in data and EVIL in json.dumps(json.loads(data), ensure_ascii=False)
+    assert page.count("<script") == 2  # the data block and the viewer's own script
+    # Nothing is loaded: no src, no link, no import; the only links are to the page's own requests.
+    assert not re.search(r"\bsrc\s*=", page) and not re.search(r'\bhref\s*=\s*"(?!#x\d+")', page)
+    assert "<link" not in page and "@import" not in page and "url(" not in page
     assert "default-src 'none'" in page
     assert page.count("<details") == page.count("</details>") and page.count('class="ex') == 3
     assert "a.py\nb.py" in page and "rule 1: model glob" in page
