@@ -146,6 +146,15 @@ class _Handler(BaseHTTPRequestHandler):
             if self.command != "HEAD":
                 self.wfile.write(data)
             return
+        if isinstance(events, tuple):  # (status, JSON body): the model's provider refuses
+            status, doc = events
+            data = json.dumps(doc).encode()
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
         c = codec(protocol)
         with up.lock:
             up.answered += 1
@@ -194,10 +203,14 @@ class _Server(ThreadingHTTPServer):
 
 
 class GuardUpstream:
-    """`with GuardUpstream(scenario) as up:` -> `up.url`, `up.requests`, `up.answers`."""
+    """`with GuardUpstream(scenario) as up:` -> `up.url`, `up.requests`, `up.answers`.
 
-    def __init__(self, scenario: Callable[[Request], list | None], *, default_protocol: str = "anthropic_messages",
-                 chunk_delay_s: float = 0.0) -> None:
+    A scenario returns the answer's neutral events, None (the plain fallback answer)
+    or `(status, JSON document)` for a refusal. With `ssl_context` it serves TLS.
+    """
+
+    def __init__(self, scenario: Callable[[Request], list | tuple | None], *, default_protocol: str = "anthropic_messages",
+                 chunk_delay_s: float = 0.0, ssl_context=None) -> None:
         self.scenario = scenario
         self.default_protocol = default_protocol
         self.chunk_delay_s = chunk_delay_s
@@ -208,11 +221,17 @@ class GuardUpstream:
         self.lock = threading.Lock()
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.upstream = self
+        if ssl_context is not None:
+            self._server.socket = ssl_context.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return f"http://127.0.0.1:{self.port}"
 
     def model_bodies(self) -> list[dict]:
         return [b for m, p, h, b in self.requests if isinstance(b, dict) and classify(p.split("?", 1)[0]).kind == "generate"]
