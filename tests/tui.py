@@ -10,6 +10,7 @@ with a deadline; nothing sleeps for a fixed time to let an agent catch up.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -25,9 +26,15 @@ set -g remain-on-exit on
 set -g history-limit 20000
 set -g focus-events on
 set -s escape-time 0
-set -g default-terminal "tmux-256color"
+set -g default-terminal "{term}"
 set -g status off
 """
+
+
+def _term() -> str:
+    """tmux's own terminal type when this system knows it, else the older screen one."""
+    dirs = ("/usr/share/terminfo", "/lib/terminfo", "/etc/terminfo")
+    return "tmux-256color" if any(os.path.exists(f"{d}/t/tmux-256color") for d in dirs) else "screen-256color"
 
 
 class Terminal:
@@ -37,7 +44,7 @@ class Terminal:
         assert TMUX, "tmux is missing: apt-get install tmux (the CI script installs it)"
         self.socket = str(tmp_path / "tmux.sock")
         self.conf = tmp_path / "tmux.conf"
-        self.conf.write_text(_CONF)
+        self.conf.write_text(_CONF.format(term=_term()))
         self.env = dict(env)
         self.cwd = cwd
         self.size = (width, height)
