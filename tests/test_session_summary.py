@@ -237,3 +237,18 @@ def test_summary_of_a_real_claude_run(tmp_path, isolated_env):
     assert runs.returncode == 0, runs.stderr
     (run,) = json.loads(runs.stdout)["runs"]
     assert run["cost_usd"] == pytest.approx(price) and run["models"] == [MODEL], run
+
+
+def test_a_local_run_never_imports_the_price_library():
+    """Pricing a run whose requests all went to loopback, a LAN host or an in-process backend
+    is decided before genai-prices is imported (its import costs ~250 ms at the end of a run)."""
+    code = (
+        "import sys\n"
+        "from agentwrap.capture.cost import run_cost\n"
+        "u = {'input_tokens': 100, 'output_tokens': 5}\n"
+        "reqs = [('claude-opus-5-5', url, u) for url in ('http://127.0.0.1:8080/v1/messages', 'http://localhost:11434/v1/chat/completions',\n"
+        "        'http://192.168.1.20:8000/v1/responses', 'http://gpu-box:8000/v1/chat/completions', 'scripted://offline')]\n"
+        "print(run_cost(reqs), 'genai_prices' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "(None, 5) False", out.stdout + out.stderr
