@@ -83,20 +83,22 @@ def test_status_typed_in_the_agents_tui(agent, terminal):
 
     # agentwrap answers the command itself, in the agent's own chat
     term.submit("::status")
-    screen = term.wait_for("backends: scripted")
+    screen = term.wait_for("backends: scripted", nudge_s=10)
     assert "profile:  offline" in screen, screen
     assert "agentwrap status" in screen
     assert "No such file or directory" not in screen  # not run as a shell command
+    first = _tokens_in(screen)
 
     # an ordinary prompt still reaches the (scripted) model
     term.submit("say hello to the terminal")
-    term.wait_for(ANSWER)
+    term.wait_for(ANSWER, nudge_s=10)
     # and the next `::status` counts the tokens that answer used
     term.submit("::status")
-    screen = term.wait_for(r"tokens:\s+[1-9]\d* in, [1-9]\d* out", regex=True)
+    screen = term.wait_for("backends: scripted", count=2, nudge_s=10)
+    assert _tokens_in(screen) > first, screen
 
     term.submit(QUIT[agent])
-    assert term.wait_exit(timeout=45) == 0
+    assert term.wait_exit(timeout=45, nudge_s=10) == 0
     screen = term.screen(history=True)
     summary = re.search(rf"agentwrap: {agent} exited 0 · (\d+) requests?, 0 errors · (.+?) on scripted · tokens (\S+) in", screen)
     assert summary, screen
@@ -107,3 +109,12 @@ def test_status_typed_in_the_agents_tui(agent, terminal):
     assert own, f"{agent} no longer prints its own resume command:\n{screen}"
     expected = {"claude": f"--resume {own.group(1)}", "codex": f"resume {own.group(1)}", "gemini": f"--resume {own.group(1)}"}
     assert resume.group(1).strip() == expected[agent]
+    leftovers = term.leftovers()
+    assert not leftovers, f"still running on the agent's terminal after agentwrap exited:\n{leftovers}"
+
+
+def _tokens_in(screen: str) -> int:
+    """The input tokens of the newest `::status` answer on the screen."""
+    counts = re.findall(r"tokens:\s+(\d+) in, \d+ out", screen)
+    assert counts, screen
+    return int(counts[-1])

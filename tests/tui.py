@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import time
@@ -58,25 +59,41 @@ class Terminal:
         return proc.stdout
 
     def start(self, argv: list[str]) -> None:
+        """Run `argv` in the terminal. A shell around it writes its exit status to a file: the
+        pane's own death is not waited for, since tmux marks a pane dead only once nothing
+        holds its terminal open any more."""
         width, height = self.size
-        self._tmux("new-session", "-d", "-s", "main", "-x", str(width), "-y", str(height), "-c", str(self.cwd), "--", *argv)
+        self.status_file = self.cwd.parent / "tui-exit-status"
+        self.status_file.unlink(missing_ok=True)
+        script = f'"$@"; echo $? > {shlex.quote(str(self.status_file))}'
+        self._tmux("new-session", "-d", "-s", "main", "-x", str(width), "-y", str(height), "-c", str(self.cwd), "--",
+                   "sh", "-c", script, "sh", *argv)
+        self.pid = int(self._tmux("display-message", "-p", "-t", "main", "#{pane_pid}").strip())
         self.started = True
 
     def screen(self, *, history: bool = False) -> str:
         """What the terminal shows (wrapped lines joined); with `history`, the scrollback too."""
         return self._tmux("capture-pane", "-p", "-J", "-t", "main", *(["-S", "-"] if history else []))
 
-    def wait_for(self, pattern: str, *, timeout: float = 45.0, history: bool = False, regex: bool = False) -> str:
-        """The screen once it shows `pattern` (text, or a regex with `regex`); AssertionError naming
-        what it showed instead after `timeout` seconds."""
-        found = re.compile(pattern) if regex else None
+    def wait_for(self, pattern: str, *, timeout: float = 45.0, history: bool = False, regex: bool = False,
+                 count: int = 1, nudge_s: float | None = None) -> str:
+        """The screen once it shows `pattern` (text, or a regex with `regex`) `count` times;
+        AssertionError naming what it showed instead after `timeout` seconds. With `nudge_s`,
+        Enter is pressed again every so many seconds meanwhile (a TUI busy drawing a
+        completion list may drop a key; Enter on an empty input line does nothing)."""
+        found = re.compile(pattern if regex else re.escape(pattern))
         deadline = time.monotonic() + timeout
+        nudge = time.monotonic() + nudge_s if nudge_s else None
         while True:
             text = self.screen(history=history)
-            if (found.search(text) if found else pattern in text):
+            if len(found.findall(text)) >= count:
                 return text
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            if now > deadline:
                 raise AssertionError(f"the terminal never showed {pattern!r} within {timeout:.0f} s; it shows:\n{text}")
+            if nudge is not None and now > nudge:
+                self.press("Enter")
+                nudge = now + nudge_s
             time.sleep(0.2)
 
     def type(self, text: str) -> None:
@@ -96,20 +113,44 @@ class Terminal:
         self.press("Enter")
 
     def exit_status(self) -> int | None:
-        """The exit status of the pane's process, None while it runs."""
-        dead, _, status = self._tmux("display-message", "-p", "-t", "main", "#{pane_dead} #{pane_dead_status}").strip().partition(" ")
-        return int(status) if dead == "1" and status else None
+        """The exit status of the program, None while it runs."""
+        try:
+            text = self.status_file.read_text().strip()
+        except FileNotFoundError:
+            return None
+        return int(text) if text else None
 
-    def wait_exit(self, *, timeout: float = 45.0) -> int:
+    def wait_exit(self, *, timeout: float = 45.0, nudge_s: float | None = None) -> int:
+        """The program's exit status once it has exited (`nudge_s`: as in `wait_for`)."""
         deadline = time.monotonic() + timeout
+        nudge = time.monotonic() + nudge_s if nudge_s else None
         while (status := self.exit_status()) is None:
-            if time.monotonic() > deadline:
-                pid = self._tmux("display-message", "-p", "-t", "main", "#{pane_pid}").strip()
-                tree = subprocess.run(["ps", "-o", "pid,stat,etime,args", "--ppid", pid, "-p", pid], capture_output=True, text=True).stdout
-                raise AssertionError(f"the program did not exit within {timeout:.0f} s; processes:\n{tree}\nit shows:\n"
-                                     f"{self.screen(history=True)}")
+            now = time.monotonic()
+            if now > deadline:
+                raise AssertionError(f"the program did not exit within {timeout:.0f} s; processes on its terminal (pid ppid stat):\n"
+                                     f"{self.processes()}\nit shows:\n{self.screen(history=True)}")
+            if nudge is not None and now > nudge:
+                self.press("Enter")
+                nudge = now + nudge_s
             time.sleep(0.2)
         return status
+
+    def leftovers(self, *, timeout: float = 10.0) -> str:
+        """`ps` of what still runs of the terminal's session once the program has exited, after
+        up to `timeout` seconds for it to go ("" when nothing does)."""
+        deadline = time.monotonic() + timeout
+        while listing := self.processes():
+            if time.monotonic() > deadline:
+                return listing
+            time.sleep(0.2)
+        return ""
+
+    def processes(self) -> str:
+        """The processes of the terminal's session (its first process leads it; what an agent
+        leaves behind keeps the session unless it made its own), one `ps` line each."""
+        out = subprocess.run(["ps", "-e", "-o", "sid=,pid=,ppid=,stat=,etime=,args="], capture_output=True, text=True).stdout
+        return "".join(line.split(None, 1)[1] + "\n" for line in out.splitlines()
+                       if line.split(None, 1)[0] == str(self.pid) and "Z" not in line.split()[3])
 
     def close(self) -> None:
         """Stop this test's tmux server (and with it whatever still runs in its pane)."""
