@@ -153,3 +153,36 @@ def test_the_agents_session_id_is_kept(start_proxy, tmp_path):
         finally:
             bound.server.stop(grace_s=0.5)
     assert bound.stats.session_id == "5d0c1e2f-aaaa-4bbb-8ccc-000000000001"
+
+
+@pytest.mark.parametrize("protocol", ["anthropic_messages", "openai_chat", "openai_responses", "gemini"])
+def test_a_long_answer_keeps_its_ends_and_its_usage(protocol):
+    """An answer of ~20 MiB in small pieces: the stats keep its first MiB and about its last
+    8-16 MiB, and still read the usage its start and end reported."""
+    from agentwrap.config.model import BackendConfig
+    from agentwrap.protocols.codec import codec
+    from agentwrap.proxy.addons.stats import Stats
+    from agentwrap.proxy.attempt import Leg
+    from agentwrap.proxy.flow import Flow, ProxyResponse
+
+    enc = codec(protocol).StreamEncoder("m", "r")
+    start = ev.Usage(input_tokens=1500, output_tokens=0, cache_read_tokens=1200)
+    pieces = [enc.feed(ev.MessageStart("r", "m")), enc.feed(start)]
+    pieces += [enc.feed(ev.TextDelta("word " * 40)) for _ in range(90_000)]
+    pieces += [enc.feed(USAGE), enc.feed(ev.Stop("end_turn")), enc.finish()]
+    total = sum(len(p) for p in pieces)
+    assert total > 20 << 20
+
+    stats = Stats()
+    flow = Flow(1, b"POST", b"/v1/x", [], b"{}")
+    stats.upstream_request(flow, Leg(BackendConfig("b", protocol=protocol), None, "POST", "http://h/v1/x", [], protocol,
+                                     "/v1/x", json={"model": "m"}))
+    stats.upstream_response(flow, 200, [(b"content-type", b"text/event-stream")])
+    for piece in pieces:
+        stats.chunk(flow, piece)
+    kept = stats._pieces[1]
+    closing = sum(len(p) for p in pieces[-3:])  # a Responses stream's closing events repeat the whole answer
+    assert sum(len(p) for p in kept) <= (16 << 20) + closing
+    flow.response = ProxyResponse(200, [])
+    stats.done(flow)
+    assert stats.tokens == TOKENS

@@ -11,22 +11,23 @@ Models, backends and tokens: each request answered by a backend is counted
 under the backend and the model named in the upstream request as sent, with
 the token usage its answer reported. The usage is read once per answer, when
 it ends (`capture.answers.usage_of_body`, the same rule capture and `runs`
-use), from the upstream body's pieces, kept by reference as they pass; an
-answer longer than `MAX_KEPT_BYTES` keeps its first and last pieces only
-(every protocol reports usage at the start or the end of its answer).
+use), from the upstream body's pieces, kept by reference as they pass (one
+dict lookup and one append per piece); an answer longer than `MAX_KEPT_BYTES`
+keeps its first MiB and its last `MAX_KEPT_BYTES` only (every protocol
+reports usage at the start or the end of its answer).
 """
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 __all__ = ["Stats", "Use", "TOKEN_FIELDS"]
 
 TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
-MAX_KEPT_BYTES = 8 * 1024 * 1024  # of one answer, for its usage: a longer one keeps a head and a tail
+MAX_KEPT_BYTES = 8 * 1024 * 1024  # of one answer's end, for its usage (and its first MiB)
 _HEAD_BYTES = 1024 * 1024
+_TRIM_PIECES = 4096  # pieces of one answer between looks at its size
 MAX_SESSION_IDS = 32  # the agent's session ids remembered (the newest)
 
 _GUARDS = frozenset({"loop", "tool_loop", "tool_repair"})
@@ -43,55 +44,56 @@ class Use:
     usage: dict | None  # TOKEN_FIELDS -> int, None when the answer reported none
 
 
-class _Answer:
-    """One upstream answer's body pieces, kept for its usage."""
+class _Pieces(list):
+    """An answer's pieces; `limit`: the length at which to look at its size again."""
 
-    __slots__ = ("backend", "model", "url", "protocol", "sse", "head", "tail", "size", "answered")
+    __slots__ = ("limit",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.limit = _TRIM_PIECES
+
+
+class _Leg:
+    """Where one attempt went, and its answer's body pieces once a 2xx head came."""
+
+    __slots__ = ("backend", "model", "url", "protocol", "sse", "head")
 
     def __init__(self, backend: str, model: str | None, url: str, protocol: str) -> None:
         self.backend, self.model, self.url, self.protocol = backend, model, url, protocol
         self.sse = False
-        self.head: list[bytes] = []
-        self.tail: deque[bytes] | None = None  # once past the head
-        self.size = 0
-        self.answered = False  # a 2xx response head came
+        self.head: list[bytes] | None = None  # the first pieces, once a long answer was trimmed
 
-    def add(self, data: bytes) -> None:
-        if self.tail is None:
-            self.head.append(data)
-            self.size += len(data)
-            if self.size > MAX_KEPT_BYTES:
-                self._split()
-            return
-        self.tail.append(data)
-        self.size += len(data)
-        while self.size > MAX_KEPT_BYTES - _HEAD_BYTES and len(self.tail) > 1:
-            self.size -= len(self.tail.popleft())
-
-    def _split(self) -> None:
-        kept, size = [], 0
-        for piece in self.head:
-            if kept and size + len(piece) > _HEAD_BYTES:
-                break
-            kept.append(piece)
-            size += len(piece)
-        self.tail = deque(self.head[len(kept):])
-        self.head = kept
-        self.size = sum(len(p) for p in self.tail)
-        while self.size > MAX_KEPT_BYTES - _HEAD_BYTES and len(self.tail) > 1:
-            self.size -= len(self.tail.popleft())
-
-    def usage(self) -> dict | None:
+    def usage(self, pieces: list[bytes]) -> dict | None:
         from agentwrap.capture.answers import usage_of_body
 
-        body = b"".join(self.head)
-        if self.tail is not None:
+        body = b"".join(pieces)
+        if self.head is not None:
             # A cut line at either side of the gap is no `data:` line of JSON: it is skipped.
-            body += b"\n\n" + b"".join(self.tail)
+            body = b"".join(self.head) + b"\n\n" + body
         try:
             return usage_of_body(self.protocol, body, sse=self.sse)
         except Exception:  # token counts are a nicety; a parsing bug must not cost the session
             return None
+
+    def trim(self, pieces: _Pieces) -> None:
+        """Keep (in place) the first MiB and the last `MAX_KEPT_BYTES` of a long answer; look
+        again after twice as many pieces (many small pieces cost a look per 4096, amortised)."""
+        if self.head is None:
+            head, size = [], 0
+            for piece in pieces:
+                if head and size + len(piece) > _HEAD_BYTES:
+                    break
+                head.append(piece)
+                size += len(piece)
+            self.head = head
+            del pieces[:len(head)]
+        size, start = 0, len(pieces)
+        while start > 0 and (start == len(pieces) or size + len(pieces[start - 1]) <= MAX_KEPT_BYTES):
+            start -= 1
+            size += len(pieces[start])
+        del pieces[:start]
+        pieces.limit = max(_TRIM_PIECES, 2 * len(pieces))
 
 
 @dataclass(slots=True)
@@ -110,7 +112,8 @@ class Stats:
     uses: list[Use] = field(default_factory=list)  # every request a backend answered, in order
     tokens: dict[str, int] | None = None  # summed usage; None until an answer reported some
     session_ids: dict[str, None] = field(default_factory=dict)  # the agent's session ids, the latest used last
-    _answers: dict[int, _Answer] = field(default_factory=dict)  # flow xid -> its current attempt's answer
+    _legs: dict[int, _Leg] = field(default_factory=dict)  # flow xid -> its current attempt
+    _pieces: dict[int, _Pieces] = field(default_factory=dict)  # flow xid -> its 2xx answer's pieces so far
     _failed: set[int] = field(default_factory=set)  # flows that failed after their response was decided
 
     def request(self, flow) -> None:
@@ -135,24 +138,26 @@ class Stats:
             self.failovers += 1
 
     def upstream_request(self, flow, leg) -> None:
-        self._answers[flow.xid] = _Answer(leg.config.name, _sent_model(leg), leg.url, leg.protocol)
+        self._legs[flow.xid] = _Leg(leg.config.name, _sent_model(leg), leg.url, leg.protocol)
+        self._pieces.pop(flow.xid, None)
 
     def upstream_response(self, flow, status: int, headers) -> None:
-        answer = self._answers.get(flow.xid)
-        if answer is None:
-            return
-        if status >= 400:
-            answer.answered = False
+        leg = self._legs.get(flow.xid)
+        if leg is None or status >= 400:
+            self._pieces.pop(flow.xid, None)
             return
         from agentwrap.protocols.sse import is_sse
 
-        answer.answered = True
-        answer.sse = is_sse(headers)
+        leg.sse = is_sse(headers)
+        self._pieces[flow.xid] = _Pieces()
 
     def chunk(self, flow, data: bytes) -> None:
-        answer = self._answers.get(flow.xid)
-        if answer is not None and answer.answered:
-            answer.add(data)
+        # Per upstream piece: one lookup and one append (the pieces are the relay's own objects).
+        pieces = self._pieces.get(flow.xid)
+        if pieces is not None:
+            pieces.append(data)
+            if len(pieces) >= pieces.limit:  # now and then: a long answer keeps its ends only
+                self._legs[flow.xid].trim(pieces)
 
     def error(self, flow, kind: str, message: str) -> None:
         if flow is None:
@@ -167,10 +172,11 @@ class Stats:
             self._failed.discard(flow.xid)
         if failed or (response is not None and response.status >= 400):
             self.errors += 1
-        answer = self._answers.pop(flow.xid, None)
-        if answer is not None and answer.answered and response is not None and response.status < 400:
-            usage = answer.usage()
-            self.uses.append(Use(answer.backend, answer.model, answer.url, usage))
+        leg = self._legs.pop(flow.xid, None)
+        pieces = self._pieces.pop(flow.xid, None)
+        if leg is not None and pieces is not None and response is not None and response.status < 400:
+            usage = leg.usage(pieces)
+            self.uses.append(Use(leg.backend, leg.model, leg.url, usage))
             if usage:
                 tokens = self.tokens = self.tokens or dict.fromkeys(TOKEN_FIELDS, 0)
                 for k in TOKEN_FIELDS:
