@@ -3,7 +3,7 @@
 What counts as an error: a request whose final answer has a status of 400 or
 more, or failed after its head went out (an error reported once the flow's
 response was decided: its status cannot show it); and every error reported
-for no flow at all (the server's own failures). An attempt given up for a
+for no flow at all (the server's own failures) or after its flow ended. An attempt given up for a
 fallback or a retry is not an error when a later attempt answers: a 429 that
 failover recovered is a failover, not an error.
 
@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from agentwrap.protocols.sse import is_sse
 
 __all__ = ["Stats", "Use", "TOKEN_FIELDS"]
 
@@ -98,8 +100,8 @@ class _Leg:
 
 @dataclass(slots=True)
 class Stats:
-    """The session's counts. `session_of(headers)`: the agent's session id a request carries
-    (agents/, `AgentSpec.session_of`), if any."""
+    """The session's counts. `session_of(headers)`: the agent's session id a request carries,
+    if any (`AgentSpec.resume.from_request`, agents/)."""
 
     session_of: Callable[[list], str | None] | None = None
     requests: int = 0
@@ -115,9 +117,11 @@ class Stats:
     _legs: dict[int, _Leg] = field(default_factory=dict)  # flow xid -> its current attempt
     _pieces: dict[int, _Pieces] = field(default_factory=dict)  # flow xid -> its 2xx answer's pieces so far
     _failed: set[int] = field(default_factory=set)  # flows that failed after their response was decided
+    _live: set[int] = field(default_factory=set)  # flows not yet done
 
     def request(self, flow) -> None:
         self.requests += 1
+        self._live.add(flow.xid)
         if not flow.authorized:
             self.unauthorized += 1
         elif self.session_of is not None:
@@ -146,8 +150,6 @@ class Stats:
         if leg is None or status >= 400:
             self._pieces.pop(flow.xid, None)
             return
-        from agentwrap.protocols.sse import is_sse
-
         leg.sse = is_sse(headers)
         self._pieces[flow.xid] = _Pieces()
 
@@ -160,12 +162,13 @@ class Stats:
                 self._legs[flow.xid].trim(pieces)
 
     def error(self, flow, kind: str, message: str) -> None:
-        if flow is None:
+        if flow is None or flow.xid not in self._live:  # the server's own, or after the flow ended
             self.errors += 1
-        elif flow.response is not None:
+        elif flow.response is not None:  # during an attempt it ends in an error response, or a fallback
             self._failed.add(flow.xid)
 
     def done(self, flow) -> None:
+        self._live.discard(flow.xid)
         response = flow.response
         failed = flow.xid in self._failed
         if failed:
