@@ -5,6 +5,7 @@ the tokens each answer reported, the model and backend that answered, failovers,
 from __future__ import annotations
 
 import os
+import time
 
 import anthropic
 import openai
@@ -46,6 +47,17 @@ def _profile(tmp_path, backends: dict[str, tuple[str, str]], route: str) -> str:
     return str(write_profile(tmp_path / "stats.toml", text + route))
 
 
+def _settled(proxy):
+    """The proxy's stats once every request is done: the client may have read an answer's last
+    byte (or given up on it) before the proxy thread ended its flow."""
+    stats = proxy.stats
+    deadline = time.monotonic() + 10
+    while stats.pending and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not stats.pending, "a request never ended"
+    return stats
+
+
 def _ask(agent: str, proxy, *, stream: bool, model: str = "agent-model") -> str:
     if agent == "claude":
         client = anthropic.Anthropic(base_url=proxy.base_url, auth_token=proxy.secret, max_retries=0,
@@ -79,7 +91,7 @@ def test_tokens_model_and_backend_of_a_pass_through_answer(start_proxy, tmp_path
         proxy = start_proxy(agent, _profile(tmp_path, {"up": (protocol, up.url)}, route), ENV)
         assert _ask(agent, proxy, stream=stream) == TEXT
         assert _ask(agent, proxy, stream=stream) == TEXT
-    st = proxy.stats
+    st = _settled(proxy)
     assert st.tokens == {k: 2 * v for k, v in TOKENS.items()}
     assert [(u.backend, u.model) for u in st.uses] == [("up", "routed-model")] * 2
     assert all(u.url.startswith(up.url) for u in st.uses)
@@ -92,7 +104,7 @@ def test_tokens_of_a_translated_answer_are_the_backends(start_proxy, tmp_path, b
         route = '[[routes]]\nbackend = "other"\nmodel = "their-model"\n'
         proxy = start_proxy("claude", _profile(tmp_path, {"other": (backend_protocol, up.url)}, route), ENV)
         assert _ask("claude", proxy, stream=True) == TEXT
-    assert proxy.stats.tokens == TOKENS
+    assert _settled(proxy).tokens == TOKENS
     assert [(u.backend, u.model) for u in proxy.stats.uses] == [("other", "their-model")]
 
 
@@ -105,7 +117,7 @@ def test_a_429_that_failover_recovered_is_a_failover_not_an_error(start_proxy, t
                            '[[routes]]\nbackend = "a"\nfallbacks = ["b"]\n')
         proxy = start_proxy("claude", profile, ENV)
         assert _ask("claude", proxy, stream=True) == TEXT
-    st = proxy.stats
+    st = _settled(proxy)
     assert (st.requests, st.errors, st.failovers) == (1, 0, 1)
     assert [(u.backend, u.model) for u in st.uses] == [("b", "agent-model")]
     assert st.tokens == TOKENS  # the refused attempt reported none
@@ -121,7 +133,7 @@ def test_an_answer_that_stays_an_error_counts_once(start_proxy, tmp_path):
         proxy = start_proxy("claude", profile, ENV)
         with pytest.raises(anthropic.BadRequestError):
             _ask("claude", proxy, stream=True)
-    st = proxy.stats
+    st = _settled(proxy)
     assert (st.requests, st.errors) == (1, 1)
     assert st.uses == [] and st.tokens is None
 
@@ -132,7 +144,7 @@ def test_a_stream_cut_after_its_head_is_an_error(start_proxy, upstream_factory, 
     proxy = start_proxy("claude", _profile(tmp_path, {"up": ("anthropic_messages", up.url)}, '[[routes]]\nbackend = "up"\n'), ENV)
     with pytest.raises(anthropic.APIError):
         _ask("claude", proxy, stream=True)
-    assert (proxy.stats.requests, proxy.stats.errors) == (1, 1)
+    assert (_settled(proxy).requests, proxy.stats.errors) == (1, 1)
 
 
 def test_the_agents_session_id_is_kept(start_proxy, tmp_path):

@@ -192,6 +192,11 @@ class Stats:
                 self.guard_actions[guard] = self.guard_actions.get(guard, 0) + 1
 
     @property
+    def pending(self) -> int:
+        """Requests not yet done (a stream's counts are final once its flow is)."""
+        return len(self._live)
+
+    @property
     def session_id(self) -> str | None:
         """The agent's session id its latest request carried, if any."""
         return next(reversed(self.session_ids), None)
