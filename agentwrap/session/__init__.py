@@ -61,7 +61,7 @@ class SessionResult:
     guard_actions: dict[str, int] = field(default_factory=dict)  # guard -> times it acted
     models: dict[str, list[str]] = field(default_factory=dict)  # backend -> models it answered with, in order of first use
     tokens: dict[str, int] | None = None  # summed usage (TOKEN_FIELDS); None when no answer reported any
-    cost_usd: float | None = None  # list price of what could be priced
+    cost_usd: float | None = None  # list price of what could be priced (not computed with `quiet`)
     unpriced: int = 0  # requests with usage that could not be priced
     resume: list[str] | None = None  # agentwrap's command line that resumes the agent's session
 
@@ -209,9 +209,11 @@ def run_session(opts: SessionOptions, env: Mapping[str, str] | None = None) -> S
         shutil.rmtree(tmpdir, ignore_errors=True)
 
     stats = bound.stats
-    from agentwrap.capture.cost import run_cost
+    cost, unpriced = None, 0
+    if not opts.quiet:  # pricing may import the price library: only for a line that is shown
+        from agentwrap.capture.cost import run_cost
 
-    cost, unpriced = run_cost((u.model, u.url, u.usage) for u in stats.uses)
+        cost, unpriced = run_cost((u.model, u.url, u.usage) for u in stats.uses)
     models: dict[str, list[str]] = {}
     for use in stats.uses:
         names = models.setdefault(use.backend, [])
