@@ -156,6 +156,15 @@ class _Handler(BaseHTTPRequestHandler):
             if self.command != "HEAD":
                 self.wfile.write(data)
             return
+        if isinstance(events, tuple):  # (status, JSON body): the model's provider refuses
+            status, doc = events
+            data = json.dumps(doc).encode()
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
         c = codec(protocol)
         with up.lock:
             up.answered += 1
@@ -204,9 +213,13 @@ class _Server(ThreadingHTTPServer):
 
 
 class GuardUpstream:
-    """`with GuardUpstream(scenario) as up:` -> `up.url`, `up.requests`, `up.answers`."""
+    """`with GuardUpstream(scenario) as up:` -> `up.url`, `up.requests`, `up.answers`.
 
-    def __init__(self, scenario: Callable[[Request], list | None], *, default_protocol: str = "anthropic_messages",
+    A scenario returns the answer's neutral events, None (the plain fallback answer)
+    or `(status, JSON document)` for a refusal. With `ssl_context` it serves TLS.
+    """
+
+    def __init__(self, scenario: Callable[[Request], list | tuple | None], *, default_protocol: str = "anthropic_messages",
                  chunk_delay_s: float = 0.0, ssl_context=None) -> None:
         self.scenario = scenario
         self.default_protocol = default_protocol
