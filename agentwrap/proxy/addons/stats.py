@@ -6,12 +6,16 @@ the agent got, or would have got from an attempt given up for a fallback
 before any attempt); and every error reported once the flow's response was
 decided (a stream cut after its head went out: its status cannot show it) or
 for no flow at all (the server's own failures). Errors reported while an
-attempt is still under way end in an error response and count as that.
+attempt is still under way end in an error response and count as that. A
+stream the agent closed before its end (`agent_left`) is counted apart: the
+agent's choice (a user interrupting a turn), not a failure.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from agentwrap.errors import AGENT_LEFT, NOT_FAILURES
 
 __all__ = ["Stats"]
 
@@ -26,6 +30,7 @@ class Stats:
     unauthorized: int = 0
     failovers: int = 0
     commands: int = 0
+    agent_left: int = 0  # streams the agent closed before their end
     by_backend: dict[str, int] = field(default_factory=dict)
     guard_actions: dict[str, int] = field(default_factory=dict)  # guard -> times it acted (cut, repaired, ...)
 
@@ -45,7 +50,9 @@ class Stats:
             self.errors += 1
 
     def error(self, flow, kind: str, message: str) -> None:
-        if flow is None or flow.response is not None:
+        if kind == AGENT_LEFT:
+            self.agent_left += 1
+        if kind not in NOT_FAILURES and (flow is None or flow.response is not None):
             self.errors += 1
 
     def done(self, flow) -> None:
