@@ -198,6 +198,7 @@ def run_session(opts: SessionOptions, env: Mapping[str, str] | None = None) -> S
                     "requests": st.requests,
                     "errors": st.errors,
                     "unauthorized": st.unauthorized,
+                    "agent_left": st.agent_left,
                     "guard_actions": dict(st.guard_actions),
                     "by_backend": dict(st.by_backend),
                 }

@@ -14,7 +14,9 @@ it ends (`capture.answers.usage_of_body`, the same rule capture and `runs`
 use), from the upstream body's pieces, kept by reference as they pass (one
 dict lookup and one append per piece); an answer longer than `MAX_KEPT_BYTES`
 keeps its first MiB and its last `MAX_KEPT_BYTES` only (every protocol
-reports usage at the start or the end of its answer).
+reports usage at the start or the end of its answer). A
+stream the agent closed before its end (`agent_left`) is counted apart: the
+agent's choice (a user interrupting a turn), not a failure.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from agentwrap.errors import AGENT_LEFT, NOT_FAILURES
 from agentwrap.protocols.sse import is_sse
 
 __all__ = ["Stats", "Use", "TOKEN_FIELDS"]
@@ -109,6 +112,7 @@ class Stats:
     unauthorized: int = 0
     failovers: int = 0
     commands: int = 0
+    agent_left: int = 0  # streams the agent closed before their end
     by_backend: dict[str, int] = field(default_factory=dict)
     guard_actions: dict[str, int] = field(default_factory=dict)  # guard -> times it acted (cut, repaired, ...)
     uses: list[Use] = field(default_factory=list)  # every request a backend answered, in order
@@ -162,6 +166,10 @@ class Stats:
                 self._legs[flow.xid].trim(pieces)
 
     def error(self, flow, kind: str, message: str) -> None:
+        if kind == AGENT_LEFT:
+            self.agent_left += 1
+        if kind in NOT_FAILURES:
+            return
         if flow is None or flow.xid not in self._live:  # the server's own, or after the flow ended
             self.errors += 1
         elif flow.response is not None:  # during an attempt it ends in an error response, or a fallback
