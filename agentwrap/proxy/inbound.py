@@ -78,7 +78,9 @@ class OpenConnections:
         """Count `conn` in; at the limit, close the oldest that sent no whole request, else the oldest idle one."""
         open_ = self._open
         if len(open_) >= self.limit:
-            victim = next((c for c in open_ if not c.served), None) or next((c for c in open_ if not c.busy), None)
+            victim = next((c for c in open_ if not c.served), None)
+            if victim is None:
+                victim = next((c for c in open_ if not c.busy), None)
             if victim is not None:
                 del open_[victim]  # now: its connection_lost comes a loop turn later
                 victim.drop()
