@@ -4,7 +4,7 @@
     .venv/bin/python bench/capture_bench.py [--quick] [--json FILE]
 
 (a) Size: a 100-turn session recorded through a real `Recorder` (all four
-    legs, an SSE answer per turn), in two shapes from tests/test_capture_shapes.py:
+    legs, an SSE answer per turn), in two shapes from tests/capture/test_capture_shapes.py:
     one ~2 KB message added per turn, and Claude Code's shape (a ~50 KB system +
     tools prefix resent every turn, a tool call and a ~2 KB tool result added
     per turn, `cache_control` moved to the newest message). "unique" is what an
@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO))
 from agentwrap.capture.reader import read_bundle  # noqa: E402
 from agentwrap.capture.recorder import Recorder  # noqa: E402
 from agentwrap.capture.writer import BundleEncoder  # noqa: E402
-from tests.test_capture_shapes import (  # noqa: E402
+from tests.capture.test_capture_shapes import (  # noqa: E402
     HEADERS,
     PROVIDER_KEY,
     SECRET,

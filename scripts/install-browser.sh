@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install the browser the HTML viewer's test drives (tests/test_viewer_browser.py):
+# Install the browser the HTML viewer's test drives (tests/capture/test_viewer_browser.py):
 # Debian's Chromium, through apt. Playwright for Python (a test dependency in
 # pyproject) drives it; its own browser download (`playwright install`) is not
 # used, so nothing but Debian's packages and PyPI is needed. Needs root or sudo.
