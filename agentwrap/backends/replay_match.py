@@ -44,6 +44,8 @@ import re
 from difflib import SequenceMatcher
 from typing import Any
 
+from agentwrap.guards.volatile import UUID_PATTERN
+
 __all__ = ["VOLATILE_KEYS", "Learned", "Mismatch", "compare", "first_difference", "key_of", "normalise", "request_key"]
 
 _DIGITS = re.compile(r"\d+")
@@ -54,7 +56,7 @@ VOLATILE_KEYS = frozenset(
     {"metadata", "user_id", "id", "prompt_cache_key", "session_id", "client_metadata", "previous_response_id"}
 )
 
-_UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_UUID = UUID_PATTERN
 # An absolute temporary root and the directory right under it (mkdtemp names: no dot).
 _TEMP_ROOT = r"(?<![\w./-])(?:/private)?(?:/tmp|/var/tmp|/var/folders/[\w-]+/[\w-]+/T)"
 _TEMP_DIR = r"[\w-]+(?![\w.-])"

@@ -29,7 +29,7 @@ from typing import Any
 from agentwrap.capture.bundle import Bundle, Exchange
 from agentwrap.capture.cost import format_cost
 from agentwrap.capture.raw import ValueTable, curl_command, curl_head, legs
-from agentwrap.capture.render import run_lines, shown_attempts
+from agentwrap.capture.render import ms_text, run_lines, shown_attempts
 from agentwrap.capture.summary import final_upstream_request
 from agentwrap.capture.turns import system_prompt, tool_names
 
@@ -53,7 +53,7 @@ def _environment() -> Any:
     # The data block keeps each body's keys in the order they were sent (Jinja sorts them by default).
     env.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "separators": (",", ":")}
     env.filters["cost"] = format_cost
-    env.filters["ms"] = _ms_text
+    env.filters["ms"] = ms_text
     env.filters["num"] = lambda n: f"{n:,}"
     return env
 
@@ -74,12 +74,6 @@ def _csp() -> Any:
 
     digest = base64.b64encode(hashlib.sha256(str(_asset("viewer.js")).encode()).digest()).decode()
     return Markup(f"default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{digest}'")
-
-
-def _ms_text(ms: float | None) -> str:
-    if ms is None:
-        return ""
-    return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.2f} s"
 
 
 def segments(text: str) -> list[dict]:
@@ -148,7 +142,7 @@ def _facts(e: dict) -> list[tuple[str, str]]:
         ("model", e["model"]), ("requested model", requested), ("backend", e["backend"]), ("protocol", e["protocol"]),
         ("upstream", e["upstream_url"]), ("status", e["status"]),
         ("started", f"{e['started_ms'] / 1000:.3f} s into the run" if e["started_ms"] is not None else None),
-        ("latency", _ms_text(e["latency_ms"])), ("first byte", _ms_text(e["ttfb_ms"])),
+        ("latency", ms_text(e["latency_ms"])), ("first byte", ms_text(e["ttfb_ms"])),
         ("tokens", _tokens(e["tokens"])), ("cost", format_cost(e["cost_usd"]) if e["cost_usd"] is not None else None),
         ("stop", e["stop_reason"]),
         ("agent got", "a response agentwrap changed or made" if e["agent_response_differs"] else None),

@@ -166,7 +166,8 @@ def _tokens_text(tokens: dict | None) -> str:
     return text
 
 
-def _secs(ms: float | None) -> str:
+def ms_text(ms: float | None) -> str:
+    """A duration in ms as shown: `840 ms`, `1.25 s` (text and HTML views)."""
     if ms is None:
         return ""
     return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.2f} s"
@@ -179,7 +180,7 @@ def exchange_line(e: dict) -> str:
         parts.append(str(e["model"]) + (f" via {e['backend']}" if e["backend"] else ""))
     parts.append(str(e["status"]) if e["status"] is not None else "no response")
     if e["latency_ms"] is not None:
-        parts.append(_secs(e["latency_ms"]) + (f" (first byte {_secs(e['ttfb_ms'])})" if e["ttfb_ms"] is not None else ""))
+        parts.append(ms_text(e["latency_ms"]) + (f" (first byte {ms_text(e['ttfb_ms'])})" if e["ttfb_ms"] is not None else ""))
     if e["tokens"]:
         parts.append(_tokens_text(e["tokens"]))
     if e["cost_usd"] is not None:

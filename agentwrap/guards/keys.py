@@ -26,18 +26,19 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from agentwrap.capture.redact import KEY_MARKER, fit_marker
 from agentwrap.guards.base import GuardNote
 from agentwrap.protocols.neutral import NeutralEvent, TextDelta, ThinkingDelta
 
 __all__ = ["KeyGuard", "MARKER", "MIN_HELD_PREFIX"]
 
-MARKER = "[redacted by agentwrap]"
+MARKER = KEY_MARKER.decode()
 MIN_HELD_PREFIX = 8
 
 
 def _mask(key: str) -> str:
-    """The marker at the key's length (cut, or padded with "*"), as the relay's redaction writes it."""
-    return MARKER[: len(key)].ljust(len(key), "*")
+    """The marker at the key's length, as the relay's redaction writes it (`fit_marker`)."""
+    return fit_marker(KEY_MARKER, len(key)).decode("latin-1")
 
 
 def _begins_key(text, key) -> int:

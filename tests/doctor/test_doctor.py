@@ -39,26 +39,6 @@ HOUR_MS = 3600 * 1000
 # -- helpers ------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A working directory that is its own git root, so parents are not scanned.
-
-    Stand-in `claude`, `codex` and `gemini` scripts answer `--version` quickly; the real
-    agents run in test_doctor_wire.py.
-    """
-    d = tmp_path / "work"
-    (d / ".git").mkdir(parents=True)
-    monkeypatch.chdir(d)
-    bin_dir = tmp_path / "stand-in-bin"
-    bin_dir.mkdir()
-    for agent in ("claude", "codex", "gemini"):
-        script = bin_dir / agent
-        script.write_text(f"#!/bin/sh\necho '{agent} 0.0.1-stand-in'\n", encoding="utf-8")
-        script.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin")
-    return d
-
-
 def write_json(path: Path, data) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data), encoding="utf-8")

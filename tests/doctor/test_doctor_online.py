@@ -17,19 +17,10 @@ KEY = "sk-online-secret-key-5e6f"  # last four: 5e6f
 
 
 @pytest.fixture
-def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    d = tmp_path / "work"
-    (d / ".git").mkdir(parents=True)
-    monkeypatch.chdir(d)
-    bin_dir = tmp_path / "stand-in-bin"
-    bin_dir.mkdir()
-    for agent in ("claude", "codex", "gemini"):
-        script = bin_dir / agent
-        script.write_text(f"#!/bin/sh\necho '{agent} 0.0.1-stand-in'\n", encoding="utf-8")
-        script.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin")
+def work(work: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The doctor tests' working directory (conftest.py), with the backend key set."""
     monkeypatch.setenv("UP_KEY", KEY)
-    return d
+    return work
 
 
 def online(agent: str | tuple[str, ...], work: Path, profile: Path | str | None, timeout_s: float = 5.0) -> list[Check]:

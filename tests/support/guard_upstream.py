@@ -16,7 +16,6 @@ does, then its arguments can be broken on purpose.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from agentwrap.protocols import neutral as ev
 from agentwrap.protocols.codec import codec
 from agentwrap.protocols.endpoints import classify
 from agentwrap.protocols.neutral.summary import RequestSummary
+from tests.support.upstream import LoopbackServer
 
 __all__ = ["GuardUpstream", "Request", "shell_call", "loop_events", "text_events", "call_events", "python_args", "mistyped_args"]
 
@@ -212,7 +212,7 @@ class _Server(ThreadingHTTPServer):
         pass  # clients that leave mid-stream are the point of some tests
 
 
-class GuardUpstream:
+class GuardUpstream(LoopbackServer):
     """`with GuardUpstream(scenario) as up:` -> `up.url`, `up.requests`, `up.answers`.
 
     A scenario returns the answer's neutral events, None (the plain fallback answer)
@@ -229,21 +229,7 @@ class GuardUpstream:
         self.answers: list[Answer] = []
         self.answered = 0
         self.failures: list[tuple[int, bytes]] = []  # answers to the next model requests, instead of the scenario
-        self.lock = threading.Lock()
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.upstream = self
-        self.tls = ssl_context is not None
-        if ssl_context is not None:
-            self._server.socket = ssl_context.wrap_socket(self._server.socket, server_side=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def port(self) -> int:
-        return self._server.server_address[1]
-
-    @property
-    def url(self) -> str:
-        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+        super().__init__(_Server, _Handler, ssl_context)
 
     def fail_next(self, status: int, body: dict) -> None:
         """Answer the next model request with `status` and `body` (JSON) instead of the scenario."""
@@ -252,12 +238,3 @@ class GuardUpstream:
 
     def model_bodies(self) -> list[dict]:
         return [b for m, p, h, b in self.requests if isinstance(b, dict) and classify(p.split("?", 1)[0]).kind == "generate"]
-
-    def __enter__(self) -> "GuardUpstream":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)

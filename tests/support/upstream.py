@@ -118,22 +118,15 @@ class _Server(ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
-class ScriptedUpstream:
-    """`with ScriptedUpstream(script_toml) as up:` -> `up.url`, `up.requests`."""
+class LoopbackServer:
+    """An HTTP server class on 127.0.0.1 (an ephemeral port) serving from a thread, over TLS
+    with `ssl_context`; `with` starts and stops it. The server's `upstream` is this object."""
 
-    def __init__(
-        self, script: str, *, default_protocol: str = "anthropic_messages", prefix: str = "", ssl_context=None
-    ) -> None:
-        self.backend = ScriptedBackend(Script.from_toml(script, "<test script>"))
-        self.default_protocol = default_protocol
-        self.prefix = prefix
-        self.requests: list[Recorded] = []
-        self.failures: list[Failure] = []
-        self.cut_after_chunks: int | None = None
-        self.chunk_delay_s = 0.0
-        self.gate: threading.Event | None = None
+    prefix = ""  # a base URL path
+
+    def __init__(self, server_class, handler, ssl_context=None) -> None:
         self.lock = threading.Lock()
-        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server = server_class(("127.0.0.1", 0), handler)
         self._server.upstream = self
         self.tls = ssl_context is not None
         if ssl_context is not None:
@@ -148,15 +141,7 @@ class ScriptedUpstream:
     def url(self) -> str:
         return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}{self.prefix}"
 
-    def fail_next(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        with self.lock:
-            self.failures.append(Failure(status, raw, headers or {}))
-
-    def model_requests(self) -> list[Recorded]:
-        return [r for r in self.requests if classify(r.path.split("?", 1)[0][len(self.prefix):]).kind == "generate"]
-
-    def __enter__(self) -> "ScriptedUpstream":
+    def __enter__(self):
         self._thread.start()
         return self
 
@@ -164,6 +149,31 @@ class ScriptedUpstream:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(5)
+
+
+class ScriptedUpstream(LoopbackServer):
+    """`with ScriptedUpstream(script_toml) as up:` -> `up.url`, `up.requests`."""
+
+    def __init__(
+        self, script: str, *, default_protocol: str = "anthropic_messages", prefix: str = "", ssl_context=None
+    ) -> None:
+        self.backend = ScriptedBackend(Script.from_toml(script, "<test script>"))
+        self.default_protocol = default_protocol
+        self.prefix = prefix
+        self.requests: list[Recorded] = []
+        self.failures: list[Failure] = []
+        self.cut_after_chunks: int | None = None
+        self.chunk_delay_s = 0.0
+        self.gate: threading.Event | None = None
+        super().__init__(_Server, _Handler, ssl_context)
+
+    def fail_next(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        with self.lock:
+            self.failures.append(Failure(status, raw, headers or {}))
+
+    def model_requests(self) -> list[Recorded]:
+        return [r for r in self.requests if classify(r.path.split("?", 1)[0][len(self.prefix):]).kind == "generate"]
 
 
 class ConnectProxy:
