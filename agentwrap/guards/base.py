@@ -20,6 +20,13 @@ Each filter sees the events the filter before it let through:
   run). The lane is taken only while no filter holds anything: a filter
   that may hold says so with a `holding` attribute (True while it holds
   events back; `ToolRepair`), one without it never holds (`LoopGuard`);
+- optional, for the deferred lane (protocols/filters.py): `lane_gate`, the
+  source of a bytes regex finding text the filter must see before it goes
+  out (b"": none), and `lane_open()`, True while any run without a match
+  would pass unchanged. While open, such a filter gets gate-free runs
+  together, a few hundred bytes at a time or before anything else reaches
+  it, after they have gone out (`LoopGuard`, `ToolRepair`). The key guard
+  has no gate: it must see every byte first;
 - `finish()` is the end of the upstream stream: release what is held;
 - `feed` and `lane_text` may raise `Cut`: the stream ends there, well-formed
   (the pipeline closes the upstream, sends `Cut.events` and a normal `Stop`

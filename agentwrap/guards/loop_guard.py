@@ -37,6 +37,7 @@ class LoopGuard:
 
     name = "loop"
     wants_text = True
+    lane_gate = b""  # no text it must see at once: the chain may keep lane runs for it (filters.py)
 
     def __init__(self, *, sensitivity: Sensitivity = "normal", action: Literal["cut", "warn"] = "cut",
                  max_output_chars: int | None = None) -> None:
@@ -67,6 +68,9 @@ class LoopGuard:
             self._text.boundary()
             self._thinking.boundary()
         return [event]
+
+    def lane_open(self) -> bool:
+        return True  # it takes every run
 
     def lane_text(self, literals: list[bytes]) -> bool:
         """Text-lane runs are gathered, undecoded, and looked at once `LANE_BATCH_BYTES` of them

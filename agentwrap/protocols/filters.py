@@ -19,6 +19,20 @@ Theory of operation. `FilterChain` runs an ordered list of filters
   (`LoopGuard`, the translation adapter). The pipelines take the text lane
   and forward raw bytes only while nothing is held.
 
+The deferred lane. A text event on the lane costs the pipeline a regex match
+and a slice; calling every guard's `lane_text` per event would cost more
+than that again (a Python call and its checks each). So a filter may declare
+a gate: `lane_gate`, the source of a bytes regex (b"" for none) that finds
+what it must see at once, and `lane_open()`, True while it would take any run
+without a gate match unchanged. While every such filter is open, a run that
+matches no gate is taken for them without a call: the chain keeps it and
+hands the kept runs over together (`LANE_DEFER_BYTES` at a time, or before
+anything else reaches the filters: another run, an event, the end). The run
+has gone out meanwhile, which is what their `lane_text` returning True would
+have let happen anyway; their state just moves later. A filter without a gate
+(the key guard: it must see every byte before it goes out) is called per run
+as before.
+
 A filter raising `Cut` ends the stream: the chain raises `Cutting`, whose
 `events` are what must reach the agent before the cut's own notice: what the
 cutting filter passed before it (fed through the filters after it), then
@@ -39,6 +53,7 @@ Sans-IO.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -48,7 +63,9 @@ from agentwrap.protocols._json import dumps_bytes
 from agentwrap.protocols.codec import codec
 from agentwrap.protocols.neutral.events import NeutralEvent, Stop, TextDelta
 
-__all__ = ["FilterChain", "Cutting", "filter_events", "filter_response"]
+__all__ = ["FilterChain", "Cutting", "filter_events", "filter_response", "LANE_DEFER_BYTES"]
+
+LANE_DEFER_BYTES = 256  # gate-free lane text kept for the gated filters before they get it
 
 
 class Cutting(Exception):
@@ -63,13 +80,16 @@ class Cutting(Exception):
 class FilterChain:
     """An ordered list of stream filters run as one; see the module docstring."""
 
-    __slots__ = ("filters", "notes", "texting", "_all", "_seen", "_holders", "_texters", "_lane_fns")
+    __slots__ = ("filters", "notes", "texting", "_all", "_seen", "_holders", "_texters", "_lane_fns",
+                 "_gated", "_gate", "_sync", "_only_gated", "_kept", "_kept_bytes")
 
     def __init__(self, filters: Iterable[Any]) -> None:
         self.filters: list[Any] = list(filters)
         self.notes: list[GuardNote] = []
         self._all = list(self.filters)  # notes are collected from dropped filters too
         self._seen = [0] * len(self._all)
+        self._kept: list[bytes] = []  # gate-free lane runs the gated filters have not been given yet
+        self._kept_bytes = 0
         self._lists()
 
     def _lists(self) -> None:
@@ -77,6 +97,12 @@ class FilterChain:
         self._texters = [f for f in self.filters if getattr(f, "wants_text", True)]
         self._lane_fns = tuple(f.lane_text for f in self._texters)  # bound once: called per lane run
         self.texting = bool(self._texters)  # whether a filter wants the lane's text runs
+        self._gated = tuple(f for f in self._texters if hasattr(f, "lane_gate"))
+        gates = [f.lane_gate for f in self._gated if f.lane_gate]
+        self._gate = re.compile(b"|".join(gates)).search if gates else None
+        # per texter: its lane_text, or None for a gated one (taken by keeping the run)
+        self._sync = tuple(None if hasattr(f, "lane_gate") else f.lane_text for f in self._texters)
+        self._only_gated = len(self._gated) == len(self._texters)
 
     @property
     def holding(self) -> bool:
@@ -98,17 +124,94 @@ class FilterChain:
 
     def feed(self, event: NeutralEvent) -> list[NeutralEvent]:
         """What the filters make of one event. Raises `Cutting`."""
+        if self._kept:
+            self._hand_over()
         return self._run(0, [event])
 
     def feed_all(self, events: list[NeutralEvent]) -> list[NeutralEvent]:
         """What the filters make of `events`, in order. Raises `Cutting`."""
+        if self._kept:
+            self._hand_over()
         return self._run(0, events) if events else events
 
     def lane_text(self, literals: list[bytes]) -> list[NeutralEvent] | None:
         """None when every filter that wants text took the run unchanged; else the events to
         send instead (the run decoded and fed from the filter that declined it on).
         Raises `Cutting` (the run is dropped)."""
-        fns, start = self._lane_fns, 0
+        if self._gated:
+            joined = literals[0] if len(literals) == 1 else b"".join(literals)
+            gate = self._gate
+            if (gate is None or gate(joined) is None) and (self._kept or self._open()):
+                if self._only_gated:  # the common case, inline: keep it
+                    self._kept += literals
+                    self._kept_bytes += len(joined)
+                    if self._kept_bytes >= LANE_DEFER_BYTES:
+                        self._hand_over()
+                    return None
+                return self._keep(literals, len(joined))
+            if self._kept:
+                self._hand_over()
+        return self._lane(literals)
+
+    def _open(self) -> bool:
+        for f in self._gated:
+            if not f.lane_open():
+                return False
+        return True
+
+    def _keep(self, literals: list[bytes], size: int) -> list[NeutralEvent] | None:
+        """A gate-free run while the gated filters are open: the others get it now, the
+        gated ones with the runs kept before and after it."""
+        for k, fn in enumerate(self._sync):
+            if fn is None:
+                continue
+            try:
+                took = fn(literals)
+            except Cut as cut:
+                self._kept = []
+                raise self._cutting(cut, self.filters.index(self._texters[k]), []) from None
+            except Exception as exc:  # our bug: that filter goes, the ones after it get the run
+                self._caught_up(k, literals)
+                self._drop(self._texters[k], exc, "lane_text")
+                return self._lane(literals, k)  # the ones after it moved down to k
+            if not took:
+                # It declined: the run decoded and fed from it on (the ones before it have it).
+                self._caught_up(k, literals)
+                return self._declined(literals, k)
+        self._kept += literals
+        self._kept_bytes += size
+        if self._kept_bytes >= LANE_DEFER_BYTES:
+            self._hand_over()
+        return None
+
+    def _caught_up(self, k: int, literals: list[bytes]) -> None:
+        """The filter without a gate at texter `k` stopped a gate-free run: the gated filters get
+        what was kept, and those before `k` the run as well (open and gate-free, they take it)."""
+        self._hand_over()
+        for f in self._texters[:k]:
+            if hasattr(f, "lane_gate"):
+                self._hand(f, literals)
+
+    def _hand_over(self) -> None:
+        """The kept runs to the gated filters, in order. Raises `Cutting`."""
+        kept, self._kept, self._kept_bytes = self._kept, [], 0
+        for f in self._gated:
+            self._hand(f, kept)
+
+    def _hand(self, f: Any, literals: list[bytes]) -> None:
+        try:
+            took = f.lane_text(literals)
+        except Cut as cut:
+            self._kept = []
+            raise self._cutting(cut, self.filters.index(f), []) from None
+        except Exception as exc:
+            self._drop(f, exc, "lane_text")
+            return
+        if not took:  # it said it was open: the text has gone out, it can no longer act on it
+            self._drop(f, RuntimeError("declined gate-free text while open"), "lane_text")
+
+    def _lane(self, literals: list[bytes], start: int = 0) -> list[NeutralEvent] | None:
+        fns = self._lane_fns
         while True:
             fn = None
             try:
@@ -124,12 +227,17 @@ class FilterChain:
                 self._drop(self._texters[k], exc, "lane_text")
                 fns, start = self._lane_fns, k  # the ones after it moved down to k
                 continue
-            # `fn` declined: the run decoded and fed from its filter on (the ones before took it)
-            texts = json.loads(b"[" + b",".join(literals) + b"]")
-            return self._run(self.filters.index(self._texters[fns.index(fn)]), [TextDelta(t) for t in texts if t])
+            return self._declined(literals, fns.index(fn))
+
+    def _declined(self, literals: list[bytes], k: int) -> list[NeutralEvent]:
+        """Texter `k` declined the run: decoded and fed from its filter on (the ones before took it)."""
+        texts = json.loads(b"[" + b",".join(literals) + b"]")
+        return self._run(self.filters.index(self._texters[k]), [TextDelta(t) for t in texts if t])
 
     def finish(self) -> list[NeutralEvent]:
         """The end of the stream: everything still held, in order. Raises `Cutting`."""
+        if self._kept:
+            self._hand_over()
         return self._run(0, [], finishing=True)
 
     # -- the chain ---------------------------------------------------------------------
@@ -194,6 +302,7 @@ class FilterChain:
                     self._drop(f, exc, "finish")
             events = out
         self.filters = []  # nothing more goes through: the stream ends here
+        self._kept = []
         self._lists()
         self.collect()
         return Cutting(cut, events)

@@ -45,7 +45,7 @@ from agentwrap.guards.repair.arguments import repair_arguments as _repair_argume
 from agentwrap.guards.repair.embedded import MAX_BLOCK_CHARS, MAX_HOLD_CHARS, EmbeddedScanner, Extracted
 from agentwrap.guards.repair.toolbox import Toolbox
 from agentwrap.guards.repair.names import NameResolver
-from agentwrap.guards.repair.textlane import take
+from agentwrap.guards.repair.textlane import LANE_GATE, take
 from agentwrap.protocols.neutral import NeutralEvent, Stop, TextDelta, ToolCallArgsDelta, ToolCallEnd, ToolCallStart
 from agentwrap.protocols.neutral.request import wire_call_id
 from agentwrap.protocols.neutral.summary import ToolSpec
@@ -90,6 +90,7 @@ class ToolRepair:
 
     name = "tool_repair"
     wants_text = True
+    lane_gate = LANE_GATE  # text a call could start at: the chain hands such runs over at once
 
     def __init__(
         self,
@@ -193,6 +194,12 @@ class ToolRepair:
             for held in list(self._held.values()):
                 self._release(held, judged=False)
         return self._push(event)
+
+    def lane_open(self) -> bool:
+        """Whether any run without a `lane_gate` match would pass unchanged now: nothing held,
+        plain text (or a fence or region), no inline code open (a newline would end it)."""
+        scanner = self._scanner
+        return scanner is None or (not self._queue and scanner.lane_quiet and not scanner.lane_span)
 
     def lane_text(self, literals: list[bytes]) -> bool:
         scanner = self._scanner

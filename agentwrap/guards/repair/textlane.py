@@ -20,11 +20,12 @@ import re
 
 from agentwrap.guards.repair.embedded import EmbeddedScanner
 
-__all__ = ["take"]
+__all__ = ["take", "LANE_GATE"]
 
 # A cheap character class first; the exact pattern only for a literal with an escape or a U+Fxxx.
 _MAYBE = re.compile(rb"[<`\[\\\xef]")
 _TRIGGER = re.compile(rb"[<`\[]|\xef\xbd\x9c|\\u(?:003[cC]|0060|005[bB]|[fF][fF]5[cC])")
+LANE_GATE = _TRIGGER.pattern  # what the filter chain may not keep from the guard (filters.py, the deferred lane)
 
 
 def take(scanner: EmbeddedScanner, literals: list[bytes]) -> bool:
