@@ -63,21 +63,19 @@ Locate = Callable[[Any], "tuple[dict, str] | None"]
 class Template:
     """A compiled event template; see the module docstring."""
 
-    __slots__ = ("_match", "_full", "has_usage")
+    __slots__ = ("_match", "one", "has_usage")
 
     def __init__(self, pattern: re.Pattern[bytes], has_usage: bool) -> None:
         self._match = pattern.match
-        self._full = pattern.fullmatch
+        # one(data): the match of `data` if it is exactly one event of this template (groups
+        # "t", "u"), else None. The pattern's own method: called once per read of a slow stream.
+        self.one = pattern.fullmatch
         self.has_usage = has_usage  # group "u" holds the event's usage object
 
     def matches(self, event: bytes) -> bool:
         """Whether `event` (one whole event) is of this template's kind."""
         m = self._match(event)
         return m is not None and m.end() == len(event)
-
-    def one(self, data: bytes) -> re.Match[bytes] | None:
-        """The match of `data` if it is exactly one event of this template (groups "t", "u")."""
-        return self._full(data)
 
     def scan(self, data: bytes, pos: int, usages: list[bytes] | None = None, limit: int = -1) -> tuple[list[bytes], int]:
         """The literals of the whole events matching from `pos` on (at most `limit`), and where
