@@ -13,6 +13,7 @@ import pytest
 
 from agentwrap.capture.reader import read_bundle, read_header_footer
 from agentwrap.capture.recorder import Recorder
+from agentwrap.capture.writer import FORMAT_VERSION
 from agentwrap.errors import CaptureError
 from tests.test_capture_shapes import SSE_HEADERS, anthropic_answer
 
@@ -50,7 +51,7 @@ def test_header_is_on_disk_before_init_returns(tmp_path: Path) -> None:
     rec = Recorder(str(path), {"agent": "gemini", "run_id": "x1"}, [])
     try:
         header, footer = read_header_footer(path)
-        assert header["agent"] == "gemini" and header["version"] == 1 and footer is None
+        assert header["agent"] == "gemini" and header["version"] == FORMAT_VERSION and footer is None
         assert not read_bundle(path).complete
     finally:
         rec.close({})

@@ -2,13 +2,15 @@
 
 Every `Recorder` method called from the proxy only reads the clock and
 appends a tuple to a `collections.deque` (atomic under the GIL). It does not
-wake the writer: waking a thread per stream chunk costs a futex call, more
-than the proxy's own work per chunk. The writer thread wakes at each `end()`
-and every `WRITE_INTERVAL_S` otherwise, redacts, deduplicates and encodes
-(`BundleEncoder`) what has queued up, and appends it to the bundle file with
-plain `os.write`: bytes reach the OS at every `end()` and at least every
-`WRITE_INTERVAL_S` during a stream, so after `kill -9` of agentwrap the file
-holds every item written so far. The footer is followed by `fsync`.
+wake the writer per item: waking a thread costs a futex call (38 us of the
+caller's CPU on a sandboxed kernel), more than the proxy's own work per
+chunk. While an exchange is open the writer wakes every `WRITE_INTERVAL_S`,
+redacts, deduplicates and encodes (`BundleEncoder`) what has queued up, and
+appends it to the bundle file with one plain `os.write` per turn: after
+`kill -9` of agentwrap the file holds every item queued more than about
+`WRITE_INTERVAL_S` before. With no exchange open it sleeps (waking
+only every `IDLE_WAIT_S`, each wake-up costs ~50 us of CPU on that kernel), and
+the next exchange's request wakes it. The footer is followed by `fsync`.
 
 A failure to write (disk full, file deleted, an encoding bug) is reported
 once through `on_error` (called on the writer thread) and capture stops;
@@ -16,11 +18,13 @@ nothing ever raises into the proxy.
 
 `Capture(recorder)` is the recorder as a proxy addon (proxy/addons): each
 hook turns what a flow did into the recorder's calls, keyed by the flow's
-exchange id.
+exchange id. It wakes a sleeping writer from the proxy loop's next turn
+(`call_soon`), after the request has gone upstream.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import sys
@@ -35,7 +39,8 @@ from agentwrap.errors import CaptureError
 __all__ = ["Recorder", "Capture", "create_private_file"]
 
 FLUSH_BYTES = 256 * 1024  # write out early when a burst of items piles up this much
-WRITE_INTERVAL_S = 0.01
+WRITE_INTERVAL_S = 0.025  # while an exchange is open (docs/reliability.md: what a kill -9 may lose)
+IDLE_WAIT_S = 1.0  # with none open: items outside exchanges (run-level errors) wait at most this
 _STOP = ("stop",)
 
 Headers = list[tuple[bytes, bytes]]
@@ -116,6 +121,7 @@ class Recorder:
         self._q: deque[tuple] = deque()
         self._put = self._q.append
         self._wake = threading.Event()
+        self._idle = False  # the writer sleeps until woken (no exchange open, nothing queued)
         self._fd = create_private_file(self._path)
         try:
             _write_all(self._fd, self._encoder.header(header))
@@ -154,13 +160,27 @@ class Recorder:
     def _now(self) -> int:
         return self._clock() - self._t0
 
-    def exchange(self, method: str, target: str, headers: Headers, body: bytes, xid: int | None = None) -> int:
-        """The agent's request; returns the exchange id the other calls take (`xid` if given)."""
+    def exchange(self, method: str, target: str, headers: Headers, body: bytes, xid: int | None = None,
+                 *, wake: bool = True) -> int:
+        """The agent's request; returns the exchange id the other calls take (`xid` if given).
+
+        It wakes a sleeping writer unless `wake` is False (the caller then calls
+        `wake_writer()` when it is cheaper to: see `Capture.request`)."""
         if xid is None:
             xid = next(self._ids)
         if not self._off:
             self._put(("request", xid, self._now(), method, target, tuple(headers), _b(body)))
+            if wake and self._idle:
+                self._wake.set()
         return xid
+
+    @property
+    def writer_idle(self) -> bool:
+        """True while the writer sleeps until woken (`wake_writer`)."""
+        return self._idle
+
+    def wake_writer(self) -> None:
+        self._wake.set()
 
     def route(self, xid: int, info: dict) -> None:
         if not self._off:
@@ -225,14 +245,19 @@ class Recorder:
 
     def _run(self) -> None:
         enc = self._encoder
-        take = self._q.popleft
+        q = self._q
+        take = q.popleft
         buf = bytearray()
         done = False
+        timeout: float | None = WRITE_INTERVAL_S
+        clock = time.monotonic
         try:
             while True:
-                self._wake.wait(WRITE_INTERVAL_S)
+                self._wake.wait(timeout)
                 self._wake.clear()  # before draining: a set() after this point is not lost
-                q = self._q
+                self._idle = False
+                ended = False
+                due = clock() + WRITE_INTERVAL_S  # a turn that drains a steady producer still writes
                 while q:
                     op = take()
                     kind = op[0]
@@ -261,6 +286,8 @@ class Recorder:
                         _write_all(self._fd, buf)
                         return
                     if kind == "footer":
+                        if os.fstat(self._fd).st_nlink == 0:
+                            raise _Deleted
                         buf += enc.footer(op[1], op[2])
                         _write_all(self._fd, buf)
                         buf.clear()
@@ -268,14 +295,25 @@ class Recorder:
                         done = True
                     elif not done:
                         buf += enc.encode(op)
-                        if kind == "end" or len(buf) >= FLUSH_BYTES:
+                        if kind == "end":
+                            ended = True
+                        if len(buf) >= FLUSH_BYTES or (buf and clock() >= due):
                             _write_all(self._fd, buf)
                             buf.clear()
-                            if kind == "end" and os.fstat(self._fd).st_nlink == 0:
-                                raise _Deleted
+                            due = clock() + WRITE_INTERVAL_S
                 if buf:
-                    _write_all(self._fd, buf)
+                    _write_all(self._fd, buf)  # one write per turn: a system call is not cheap
                     buf.clear()
+                if ended and os.fstat(self._fd).st_nlink == 0:
+                    raise _Deleted
+                if enc.exchanges_open:
+                    timeout = WRITE_INTERVAL_S
+                else:
+                    # Nothing open: sleep until the next exchange wakes us. Announce it
+                    # first, then look again: an item queued in between is either seen
+                    # here or followed by a wake-up.
+                    self._idle = True
+                    timeout = 0.0 if q else IDLE_WAIT_S
         except _Deleted:
             self._fail("the bundle file was deleted")
         except OSError as exc:
@@ -320,7 +358,15 @@ class Capture:
             self._noted[flow.xid] = len(flow.notes)
 
     def request(self, flow) -> None:
-        self.recorder.exchange(flow.method.decode("latin-1"), flow.target.decode("latin-1"), flow.headers, flow.body, flow.xid)
+        rec = self.recorder
+        rec.exchange(flow.method.decode("latin-1"), flow.target.decode("latin-1"), flow.headers, flow.body, flow.xid, wake=False)
+        if rec.writer_idle:
+            # Waking a thread costs a system call: let the proxy send the request upstream
+            # first and wake the writer on the loop's next turn.
+            try:
+                asyncio.get_running_loop().call_soon(rec.wake_writer)
+            except RuntimeError:  # not on an event loop
+                rec.wake_writer()
         self._notes(flow)
 
     def route(self, flow) -> None:
