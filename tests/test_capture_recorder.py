@@ -7,12 +7,13 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from agentwrap.capture.reader import read_bundle, read_header_footer
-from agentwrap.capture.recorder import Recorder
+from agentwrap.capture.recorder import IDLE_WAIT_S, Recorder
 from agentwrap.capture.writer import FORMAT_VERSION
 from agentwrap.errors import CaptureError
 from tests.test_capture_shapes import SSE_HEADERS, anthropic_answer
@@ -218,3 +219,62 @@ def test_interleaved_upstream_and_agent_pieces_read_back_in_place(tmp_path: Path
         except Exception:
             pass
     assert sum(1 for k in kinds if isinstance(k, dict) and k.get("t") == "agent_chunk") < len(agents) / 4, "batched"
+
+
+# -- the writer sleeps while no exchange is open, and the next request wakes it --------------------
+
+def _until(predicate, timeout_s: float) -> float | None:
+    """Seconds until `predicate()` held (polled every 2 ms), or None after `timeout_s`."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout_s:
+        if predicate():
+            return time.monotonic() - t0
+        time.sleep(0.002)
+    return None
+
+
+def _on_disk(path: Path, xid: int) -> bool:
+    return any(ex.id == xid and ex.complete for ex in read_bundle(path).exchanges)
+
+
+def test_a_sleeping_writer_is_woken_by_the_next_request(tmp_path: Path) -> None:
+    path = tmp_path / "r.cbor"
+    rec = Recorder(str(path), {}, [])
+    try:
+        rec.end(rec.exchange("POST", "/v1/messages", [], b"{}"))
+        assert _until(lambda: rec.writer_idle, 2.0) is not None  # nothing open: it sleeps
+        assert IDLE_WAIT_S >= 0.5
+        x = rec.exchange("POST", "/v1/messages", [], b"{}")
+        rec.chunk(x, b"data: 1\n\n")
+        rec.end(x)
+        took = _until(lambda: _on_disk(path, x), IDLE_WAIT_S)
+        assert took is not None and took < 0.2, took
+    finally:
+        rec.close({})
+
+
+def test_the_capture_addon_wakes_the_writer_for_a_proxied_request(start_proxy, upstream_factory, tmp_path) -> None:
+    """Through the real proxy: the request wakes a sleeping writer (on the loop's next turn),
+    so the exchange is on disk within the write interval, not after the idle wait."""
+    import anthropic
+
+    from agentwrap.capture.recorder import Capture
+    from tests.conftest import TEXT_SCRIPT, http_profile
+
+    up = upstream_factory(TEXT_SCRIPT)
+    proxy = start_proxy("claude", http_profile(tmp_path, "anthropic_messages", up.url, api_key_env="UP_KEY"), {"UP_KEY": "k" * 12})
+    path = tmp_path / "run.cbor"
+    rec = Recorder(str(path), {"agent": "claude"}, ["k" * 12])
+    proxy.dispatcher.addons.add(Capture(rec))
+    client = anthropic.Anthropic(base_url=proxy.base_url, api_key=proxy.secret, max_retries=0)
+    try:
+        for xid in (1, 2):
+            assert _until(lambda: rec.writer_idle, 2.0) is not None
+            reply = client.messages.create(model="m", max_tokens=20, messages=[{"role": "user", "content": "hi"}])
+            assert reply.content[0].text == "Hello from the scripted upstream."
+            took = _until(lambda: _on_disk(path, xid), IDLE_WAIT_S)
+            assert took is not None and took < 0.2, (xid, took)
+    finally:
+        client.close()
+        rec.close({})
+    assert b"k" * 12 not in path.read_bytes()

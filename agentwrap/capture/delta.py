@@ -18,9 +18,10 @@ bytes are redacted.
   longest common suffix with any (not overlapping the prefix); the bytes in
   between are new.
 - A body that continues a kept body (shares at least half of it, counting
-  its common prefix and suffix) takes its place, so each conversation (the agent's requests, their rewritten
-  upstream copies, a subagent's) holds one place, and side calls do not push
-  a long conversation out.
+  its common prefix and suffix) takes its place, so each conversation (the
+  agent's requests, their rewritten upstream copies, a subagent's) holds one
+  place. A body that continues none takes the place of the smallest kept
+  body, so a run of side calls does not push a long conversation out.
 - New bytes of `STRING_INDEX_MIN_BYTES` or more are cut at `"` too: a piece of
   `LONG_STRING_BYTES` or more (a tool description, a system prompt, a file a
   tool read) that an earlier body's new bytes held becomes a range of that
@@ -262,8 +263,11 @@ class BodyDeltas:
         kept = self._kept
         if replaces is not None:
             kept.remove(replaces)  # the same conversation, one turn on
+        elif len(kept) >= CANDIDATES:
+            # Side calls come and go between a long conversation's turns: the smallest
+            # kept body is the one whose loss costs least.
+            kept.remove(min(kept, key=lambda k: len(k.data)))
         kept.insert(0, new)
-        del kept[CANDIDATES:]
 
 
 class DeltaBodies:
