@@ -24,9 +24,10 @@ bytes are redacted.
   body, so a run of side calls does not push a long conversation out.
 - New bytes of `STRING_INDEX_MIN_BYTES` or more are cut at `"` too: a piece of
   `LONG_STRING_BYTES` or more (a tool description, a system prompt, a file a
-  tool read) that an earlier body's new bytes held becomes a range of that
-  body, so a new conversation that resends another's tools (a subagent) does
-  not store them again.
+  tool read) that an earlier body's new bytes held (known by its BLAKE2b-128
+  digest, as version 1 knew its blobs) becomes a range of that body, so a new
+  conversation that resends another's tools (a subagent) does not store them
+  again.
 
 Redaction without reading the whole body: kept bodies hold no secret (checked
 as they are kept), and the new body equals them on its prefix and suffix, so
@@ -41,6 +42,7 @@ as `Redactor.bytes(body)`.
 from __future__ import annotations
 
 from bisect import bisect_right
+from hashlib import blake2b
 from itertools import accumulate, compress
 from typing import Any
 
@@ -53,7 +55,7 @@ CANDIDATES = 8
 MIN_REF_BYTES = 64  # a shorter common prefix or suffix is not worth a reference
 STRING_INDEX_MIN_BYTES = 4096  # new bytes this long are also searched for known long strings
 LONG_STRING_BYTES = 256
-STRING_INDEX_MAX_BYTES = 32 * 1024 * 1024  # the long strings kept for that search
+STRING_INDEX_ENTRIES = 32768  # long strings remembered for that search (~6 MB at most)
 _GALLOP_FIRST = 4096
 _BISECT_TO = 32
 
@@ -125,8 +127,8 @@ class BodyDeltas:
         self._r = redactor
         self._kept: list[_Kept] = []  # most recently stored first
         self._next_id = 1
-        self._strings: dict[bytes, tuple[int, int]] = {}  # long string -> (body id, offset)
-        self._strings_bytes = 0
+        # BLAKE2b-128 of a long string -> (body id, offset, length): the bytes are not kept
+        self._strings: dict[bytes, tuple[int, int, int]] = {}
         # A secret overlapping a kept range ends at most this far inside it.
         self._margin = max((len(s) for s, _ in redactor._pairs_b), default=1) - 1
 
@@ -238,25 +240,25 @@ class BodyDeltas:
         at = 0  # bytes of `new` already in parts
         index = self._strings
         learnt: list[tuple[bytes, int]] = []
+        lens_of: dict[bytes, int] = {}
         for i in longs:
-            piece = pieces[i]
+            length = lens[i]
             pos = starts[i] + i  # one `"` before each piece but the first
-            known = index.get(piece)
-            if known is not None:
+            key = blake2b(pieces[i], digest_size=16).digest()
+            known = index.get(key)
+            if known is not None and known[2] == length:
                 if pos > at:
                     parts.append(new[at:pos])
-                parts.append([known[0], known[1], lens[i]])
-                at = pos + lens[i]
+                parts.append([known[0], known[1], length])
+                at = pos + length
             else:
-                learnt.append((piece, offset + pos))
+                learnt.append((key, offset + pos))
+                lens_of[key] = length
         if at < len(new):
             parts.append(new[at:] if at else new)
-        for piece, pos in learnt:
-            if self._strings_bytes + len(piece) > STRING_INDEX_MAX_BYTES:
-                break
-            if piece not in index:
-                index[piece] = (ident, pos)
-                self._strings_bytes += len(piece)
+        room = STRING_INDEX_ENTRIES - len(index)
+        for key, pos in learnt[:max(0, room)]:
+            index.setdefault(key, (ident, pos, lens_of[key]))
         return parts
 
     def _keep(self, new: _Kept, replaces: _Kept | None) -> None:
