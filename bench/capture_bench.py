@@ -20,13 +20,14 @@
     session (Claude Code's request headers, the upstream leg with the provider
     key), and the CPU time of the whole process (every thread, and any child
     process) from the Recorder's creation to its closed file is divided by the
-    turns: the proxy thread's calls, the writer and its wake-ups, redaction,
-    deduplication, encoding, writes. Once per request pair (request, route,
-    upstream request, end), once per whole exchange (also the upstream
-    response head and a ~30-event SSE answer), each with the turns 20 ms apart
-    (the writer wakes between them, as in a real session; the CPU of the same
-    sleeps without recording is subtracted) and back to back. Also the idle
-    writer's CPU per second.
+    turns: the proxy thread's calls, draining (redaction, deduplication,
+    encoding, writes) and any thread wake-ups. Once per request pair
+    (request, route, upstream request, end), once per whole exchange (also the
+    upstream response head and a ~35-event SSE answer), each with the turns
+    20 ms apart (the CPU of the same pauses without recording is subtracted)
+    and back to back; and per second of a stream at 50 events/s. Each drained
+    from an asyncio loop as the proxy's capture addon does (`LoopDrainer`) and
+    by the recorder's own writer thread. Also the idle writer's CPU per second.
 
 Prints numbers; asserts nothing.
 """
@@ -34,6 +35,7 @@ Prints numbers; asserts nothing.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import resource
@@ -49,6 +51,15 @@ sys.path.insert(0, str(REPO))
 from agentwrap.capture.reader import read_bundle  # noqa: E402
 from agentwrap.capture.recorder import Recorder  # noqa: E402
 from agentwrap.capture.writer import BundleEncoder  # noqa: E402
+
+try:  # the proxy's way of draining a recorder (absent before it existed: thread figures only)
+    from agentwrap.capture.addon import LoopDrainer  # noqa: E402
+except ImportError:
+    LoopDrainer = None
+
+
+def WAKE_ARG(on_loop: bool) -> dict:  # noqa: N802
+    return {"wake": False} if on_loop else {}
 from tests.test_capture_shapes import (  # noqa: E402
     HEADERS,
     PROVIDER_KEY,
@@ -200,23 +211,48 @@ def _process_cpu_s() -> float:
     return time.process_time() + children.ru_utime + children.ru_stime
 
 
-def _record_turns(path: Path, bodies: list[bytes], answer: list[bytes] | None, gap_s: float) -> float:
-    """Record one exchange per body through a real Recorder; the process CPU seconds it took."""
+async def _record_turns(path: Path, bodies: list[bytes], answer: list[bytes] | None, gap_s: float, on_loop: bool,
+                        chunk_gap_s: float = 0.0) -> float:
+    """Record one exchange per body through a real Recorder; the process CPU seconds it took.
+
+    `on_loop`: drained from this event loop as the proxy's capture addon does (`LoopDrainer`),
+    else by the recorder's own writer thread. Pauses are `asyncio.sleep`s either way."""
     c0 = _process_cpu_s()
     rec = Recorder(str(path), {"agent": "claude", "run_id": "0123abcd"}, [SECRET, PROVIDER_KEY])
+    if on_loop:  # as capture.addon.Capture's hooks do
+        drainer = LoopDrainer(rec, asyncio.get_running_loop())
+        kick, flush = drainer.kick, drainer.flush
+    else:
+        kick = flush = lambda stream=False: None  # noqa: E731
     for body in bodies:
-        xid = rec.exchange("POST", f"/{SECRET}/v1/messages?beta=true", CLAUDE_HEADERS, body)
+        xid = rec.exchange("POST", f"/{SECRET}/v1/messages?beta=true", CLAUDE_HEADERS, body, **WAKE_ARG(on_loop))
+        kick()
         rec.route(xid, {"backend": "anthropic", "model": "claude-sonnet-4-5", "requested_model": "claude-sonnet-4-5",
                         "reason": "default route", "fallbacks": []})
+        kick()
         rec.upstream_request(xid, "POST", "https://api.anthropic.com/v1/messages?beta=true", CLAUDE_UPSTREAM_HEADERS, body)
+        kick()
         if answer is not None:
             rec.upstream_response(xid, 200, SSE_HEADERS)
+            kick(True)
             for c in answer:
                 rec.chunk(xid, c)
+                kick(True)
+                if chunk_gap_s:
+                    await asyncio.sleep(chunk_gap_s)
         rec.end(xid)
+        flush()
         if gap_s:
-            time.sleep(gap_s)
+            await asyncio.sleep(gap_s)
     rec.close({"exit_code": 0})
+    return _process_cpu_s() - c0
+
+
+async def _sleeps(n: int, gap_s: float) -> float:
+    """The process CPU of `n` pauses alone (subtracted from paced figures: ~30-50 us a pause here)."""
+    c0 = _process_cpu_s()
+    for _ in range(n):
+        await asyncio.sleep(gap_s)
     return _process_cpu_s() - c0
 
 
@@ -228,18 +264,25 @@ def process_rows(tmp: Path, quick: bool) -> dict:
     answer = anthropic_answer(words(random.Random(5), 1200), tool=("toolu_1", "Tool0", '{"command":"ls"}'))
     out: dict = {"turns": turns, "answer_chunks": len(answer), "last_body_kb": len(bodies[-1]) / 1024}
     runs = 2 if quick else 3
-    for name, ans, gap in (("pair_paced", None, 0.02), ("pair_tight", None, 0.0),
-                           ("exchange_paced", answer, 0.02), ("exchange_tight", answer, 0.0)):
+    modes = [("loop", True), ("thread", False)] if LoopDrainer is not None else [("thread", False)]
+    for mode, on_loop in modes:
+        for name, ans, gap in (("pair_paced", None, 0.02), ("pair_tight", None, 0.0),
+                               ("exchange_paced", answer, 0.02), ("exchange_tight", answer, 0.0)):
+            samples = []
+            for i in range(runs):
+                spent = asyncio.run(_record_turns(tmp / f"cpu-{mode}-{name}-{i}.cbor", bodies, ans, gap, on_loop))
+                if gap:
+                    spent -= asyncio.run(_sleeps(turns, gap))
+                samples.append(spent / turns)
+            out[f"{mode}_{name}_ms"] = [x * 1e3 for x in samples]
+        # One answer streamed at 50 events per second for 2 s (a model writing): CPU per second.
+        stream = anthropic_answer(words(random.Random(6), 4000), delta_chars=40)[:100]
         samples = []
         for i in range(runs):
-            spent = _record_turns(tmp / f"cpu-{name}-{i}.cbor", bodies, ans, gap)
-            if gap:  # the same sleeps without recording: what the loop itself costs (~30-50 us a sleep here)
-                c0 = _process_cpu_s()
-                for _ in bodies:
-                    time.sleep(gap)
-                spent -= _process_cpu_s() - c0
-            samples.append(spent / turns)
-        out[name + "_ms"] = [x * 1e3 for x in samples]
+            spent = asyncio.run(_record_turns(tmp / f"cpu-{mode}-stream-{i}.cbor", bodies[:1], stream, 0.0, on_loop, 0.02))
+            spent -= asyncio.run(_sleeps(len(stream), 0.02))
+            samples.append(spent / (len(stream) * 0.02))
+        out[f"{mode}_stream_ms_per_s"] = [x * 1e3 for x in samples]
     rec = Recorder(str(tmp / "idle.cbor"), {"agent": "claude"}, [SECRET])
     time.sleep(0.05)
     c0, t0 = _process_cpu_s(), time.perf_counter()
@@ -279,13 +322,20 @@ def main() -> None:
           f"{writer['recorder_enqueue_and_drain_s']:.2f} s ({writer['recorder_chunks_per_s'] / 1e3:.0f}k chunks/s)")
     p = process
     spread = lambda xs: f"{min(xs):.3f}-{max(xs):.3f} ms" if len(xs) > 1 else f"{xs[0]:.3f} ms"  # noqa: E731
-    print(f"\n(d) whole-process CPU per turn, writer included ({p['turns']} Claude-Code-shaped turns, "
+    print(f"\n(d) whole-process CPU, writer included ({p['turns']} Claude-Code-shaped turns, "
           f"bodies up to {p['last_body_kb']:.0f} KB; spread of runs)")
-    print(f"  per Claude-Code-shaped request pair, turns 20 ms apart   {spread(p['pair_paced_ms'])}")
-    print(f"  per Claude-Code-shaped request pair, back to back        {spread(p['pair_tight_ms'])}")
-    print(f"  per whole exchange ({p['answer_chunks']}-event SSE answer), 20 ms apart  {spread(p['exchange_paced_ms'])}")
-    print(f"  per whole exchange, back to back                         {spread(p['exchange_tight_ms'])}")
-    print(f"  idle Recorder (no exchange open)                         {p['idle_cpu_ms_per_s']:.2f} ms of CPU per second")
+    for mode, label in (("loop", "drained by the event loop (the proxy's capture addon)"),
+                        ("thread", "drained by the recorder's writer thread (no event loop)")):
+        if f"{mode}_pair_tight_ms" not in p:
+            print(f"  {label}: not in this tree")
+            continue
+        print(f"  {label}")
+        print(f"    per Claude-Code-shaped request pair, turns 20 ms apart   {spread(p[mode + '_pair_paced_ms'])}")
+        print(f"    per Claude-Code-shaped request pair, back to back        {spread(p[mode + '_pair_tight_ms'])}")
+        print(f"    per whole exchange ({p['answer_chunks']}-event answer), 20 ms apart   {spread(p[mode + '_exchange_paced_ms'])}")
+        print(f"    per whole exchange, back to back                         {spread(p[mode + '_exchange_tight_ms'])}")
+        print(f"    a stream of 50 events/s, per second streamed             {spread(p[mode + '_stream_ms_per_s'])}")
+    print(f"  idle Recorder, writer thread (no exchange open)          {p['idle_cpu_ms_per_s']:.2f} ms of CPU per second")
     if args.json:
         Path(args.json).write_text(json.dumps({"size": sizes, "caller": caller, "writer": writer, "process": process}, indent=2))
 

@@ -30,9 +30,32 @@ MAGIC = b"\xd9\xd9\xf7"
 LOCATOR = struct.Struct(">BQ")  # CBOR uint in its 8-byte form: 0x1b + offset
 
 
+class _Encoded:
+    """CBOR bytes written as they are inside an item (`_default` splices them in)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
 def _default(encoder: Any, value: Any) -> None:
+    if type(value) is _Encoded:
+        encoder.write(value.data)
+        return
     # A safety net: `Redactor.value` already turned anything that is not plain data into text.
     encoder.encode(str(value))
+
+
+def _array_head(n: int) -> bytes:
+    """The head of a CBOR array of n items (RFC 8949 section 3)."""
+    if n < 24:
+        return bytes((0x80 | n,))
+    if n < 0x100:
+        return bytes((0x98, n))
+    if n < 0x10000:
+        return b"\x99" + n.to_bytes(2, "big")
+    return b"\x9a" + n.to_bytes(4, "big")
 
 
 def _dump(item: Any) -> bytes:
@@ -93,8 +116,9 @@ class BundleEncoder:
         self._deltas = BodyDeltas(self.redactor)
         # An agent sends the same headers and targets with every request: each distinct
         # header pair and URL is redacted once (up to CACHE_ENTRIES of each).
-        self._header_cache: dict[tuple, tuple[str, str]] = {}
+        self._header_cache: dict[tuple, tuple[tuple[str, str], bytes]] = {}
         self._url_cache: dict[tuple, tuple[str, str | None]] = {}
+        self._info_cache: dict[tuple, _Encoded] = {}
         self._open: dict[int, _Exchange] = {}
         self.offset = 0
         self.totals: dict[str, Any] = {
@@ -118,17 +142,20 @@ class BundleEncoder:
         self.offset += len(data)
         return data
 
-    def _headers(self, headers) -> list[tuple[str, str]]:
+    def _headers(self, headers) -> tuple[list[tuple[str, str]], _Encoded]:
+        """Redacted header pairs, and the CBOR array of them (each pair encoded once)."""
         cache = self._header_cache
-        out = []
+        pairs, encoded = [], []
         for pair in headers:
             got = cache.get(pair)
             if got is None:
-                got = self.redactor.headers((pair,))[0]
+                redacted = self.redactor.headers((pair,))[0]
+                got = (redacted, _dump(redacted))
                 if len(cache) < CACHE_ENTRIES:
                     cache[pair] = got
-            out.append(got)
-        return out
+            pairs.append(got[0])
+            encoded.append(got[1])
+        return pairs, _Encoded(_array_head(len(encoded)) + b"".join(encoded))
 
     def _url(self, url: str, protocol_of: Any) -> tuple[str, str | None]:
         """The redacted URL and its protocol (by `protocol_of`)."""
@@ -155,13 +182,23 @@ class BundleEncoder:
         self.totals["requests"] += 1
         self.totals["request_bytes"] += len(body)
         return self._emit([{"t": "request", "x": xid, "at": at, "method": method, "target": target,
-                            "headers": self._headers(headers), "body": self._body(body)}])
+                            "headers": self._headers(headers)[1], "body": self._body(body)}])
 
     def _ex(self, xid: int | None) -> _Exchange | None:
         return self._open.get(xid) if xid is not None else None
 
     def _route(self, xid: int, at: int, info: dict) -> bytes:
-        return self._emit([{"t": "route", "x": xid, "at": at, "info": self.redactor.value(dict(info))}])
+        # The routing decision is the same for most requests of a run: redacted and encoded once.
+        try:
+            key = tuple((k, tuple(v) if type(v) is list else v) for k, v in info.items())
+            encoded = self._info_cache.get(key)
+        except TypeError:  # a value that is not hashable: no cache
+            key = encoded = None
+        if encoded is None:
+            encoded = _Encoded(_dump(self.redactor.value(dict(info))))
+            if key is not None and len(self._info_cache) < CACHE_ENTRIES:
+                self._info_cache[key] = encoded
+        return self._emit([{"t": "route", "x": xid, "at": at, "info": encoded}])
 
     def _guard(self, xid: int | None, at: int, info: dict) -> bytes:
         return self._emit([{"t": "guard", "x": xid, "at": at, "info": self.redactor.value(dict(info))}])
@@ -180,16 +217,16 @@ class BundleEncoder:
         if ex is not None:
             ex.request_raw = None
         return self._emit([{"t": "upstream_request", "x": xid, "at": at, "method": method, "url": url,
-                            "headers": self._headers(headers), "body": stored}])
+                            "headers": self._headers(headers)[1], "body": stored}])
 
     def _upstream_response(self, xid: int, at: int, status: int, headers) -> bytes:
-        hs = self._headers(headers)
+        hs, encoded = self._headers(headers)
         ex = self._ex(xid)
         if ex is not None:
             ex.upstream_seen = True
             ex.status = status
             ex.tap = _usage_tap(ex.up_protocol, hs)
-        return self._emit([{"t": "upstream_response", "x": xid, "at": at, "status": status, "headers": hs}])
+        return self._emit([{"t": "upstream_response", "x": xid, "at": at, "status": status, "headers": encoded}])
 
     def _tap(self, ex: _Exchange, data: bytes) -> None:
         if ex.tap is not None:
@@ -249,8 +286,8 @@ class BundleEncoder:
         return b"".join(out)
 
     def _agent_response(self, xid: int, at: int, status: int, headers, body: bytes | None) -> bytes:
-        hs = self._headers(headers)
-        item: dict[str, Any] = {"t": "agent_response", "x": xid, "at": at, "status": status, "headers": hs}
+        hs, encoded = self._headers(headers)
+        item: dict[str, Any] = {"t": "agent_response", "x": xid, "at": at, "status": status, "headers": encoded}
         if body is not None:
             # An answer, not a resent conversation: stored as it is (redacted).
             self.totals["response_bytes"] += len(body)
