@@ -221,12 +221,12 @@ async def _record_turns(path: Path, bodies: list[bytes], answer: list[bytes] | N
     rec = Recorder(str(path), {"agent": "claude", "run_id": "0123abcd"}, [SECRET, PROVIDER_KEY])
     if on_loop:  # as capture.addon.Capture's hooks do
         drainer = LoopDrainer(rec, asyncio.get_running_loop())
-        kick, flush = drainer.kick, drainer.flush
+        kick, request, ended = drainer.kick, drainer.request, drainer.ended
     else:
-        kick = flush = lambda stream=False: None  # noqa: E731
+        kick = request = ended = lambda stream=False: None  # noqa: E731
     for body in bodies:
         xid = rec.exchange("POST", f"/{SECRET}/v1/messages?beta=true", CLAUDE_HEADERS, body, **WAKE_ARG(on_loop))
-        kick()
+        request()
         rec.route(xid, {"backend": "anthropic", "model": "claude-sonnet-4-5", "requested_model": "claude-sonnet-4-5",
                         "reason": "default route", "fallbacks": []})
         kick()
@@ -241,7 +241,7 @@ async def _record_turns(path: Path, bodies: list[bytes], answer: list[bytes] | N
                 if chunk_gap_s:
                     await asyncio.sleep(chunk_gap_s)
         rec.end(xid)
-        flush()
+        ended()
         if gap_s:
             await asyncio.sleep(gap_s)
     rec.close({"exit_code": 0})

@@ -140,6 +140,8 @@ class Recorder:
         self._stopped = False  # the stop mark was written: the file is about to close
         self._done = False  # the footer was written
         self._next_check = 0.0  # when to look next whether the file was deleted (a system call)
+        self._buf = bytearray()  # encoded, not yet written
+        self._due = 0.0  # when what is in _buf must be written at the latest
         self._fd = create_private_file(self._path)
         try:
             _write_all(self._fd, self._encoder.header(header))
@@ -315,11 +317,9 @@ class Recorder:
         q = self._q
         take = q.popleft
         clock = time.monotonic
-        buf = bytearray()
+        buf = self._buf  # kept between drains: a drain cut short by its budget writes later
         ended = False
-        now = clock()
-        due = now + WRITE_INTERVAL_S  # a long drain of a steady producer still writes
-        until = now + budget_s if budget_s is not None else None
+        until = clock() + budget_s if budget_s is not None else None
         try:
             while q:
                 op = take()
@@ -346,29 +346,28 @@ class Recorder:
                         size += len(run[-1][3])
                     op = ("stream_run", op[1], run)
                 if kind == "stop":
-                    _write_all(self._fd, buf)
+                    self._write(buf)
                     self._stopped = True
                     return _STOPPED
                 if kind == "footer":
                     if os.fstat(self._fd).st_nlink == 0:
                         raise _Deleted
                     buf += enc.footer(op[1], op[2])
-                    _write_all(self._fd, buf)
-                    buf.clear()
+                    self._write(buf)
                     os.fsync(self._fd)
                     self._done = True
                 elif not self._done:
+                    if not buf:
+                        self._due = clock() + WRITE_INTERVAL_S  # a long drain of a steady producer still writes
                     buf += enc.encode(op)
                     if kind == "end":
                         ended = True
-                    if len(buf) >= FLUSH_BYTES or (buf and clock() >= due):
-                        _write_all(self._fd, buf)
-                        buf.clear()
-                        due = clock() + WRITE_INTERVAL_S
+                    if len(buf) >= FLUSH_BYTES or clock() >= self._due:
+                        self._write(buf)
                 if until is not None and clock() >= until:
                     break
-            if buf:
-                _write_all(self._fd, buf)  # one write per turn: a system call is not cheap
+            if buf and not q:
+                self._write(buf)  # one write per drained queue: a system call is not cheap
             if ended and clock() >= self._next_check:
                 if os.fstat(self._fd).st_nlink == 0:
                     raise _Deleted
@@ -380,6 +379,11 @@ class Recorder:
         except Exception as exc:  # an encoding bug: report it rather than run on unrecorded
             self._fail(f"internal error {type(exc).__name__}: {exc}")
         return _MORE if q else _DONE
+
+    def _write(self, buf: bytearray) -> None:
+        if buf:
+            _write_all(self._fd, buf)
+            buf.clear()
 
     def _fail(self, reason: str) -> None:
         self._off = True
