@@ -25,7 +25,10 @@
     (request, route, upstream request, end), once per whole exchange (also the
     upstream response head and a ~35-event SSE answer), each with the turns
     20 ms apart (the CPU of the same pauses without recording is subtracted)
-    and back to back; and per second of a stream at 50 events/s. Each drained
+    and back to back; per second of a stream at 50 events/s; and the floor of
+    the paced figures, an exchange with an empty body and no headers (waking
+    up and running cold after a pause costs on this VM what recording a
+    request pair costs). Each drained
     from an asyncio loop as the proxy's capture addon does (`LoopDrainer`) and
     by the recorder's own writer thread. Also the idle writer's CPU per second.
 
@@ -212,7 +215,7 @@ def _process_cpu_s() -> float:
 
 
 async def _record_turns(path: Path, bodies: list[bytes], answer: list[bytes] | None, gap_s: float, on_loop: bool,
-                        chunk_gap_s: float = 0.0) -> float:
+                        chunk_gap_s: float = 0.0, headers: bool = True) -> float:
     """Record one exchange per body through a real Recorder; the process CPU seconds it took.
 
     `on_loop`: drained from this event loop as the proxy's capture addon does (`LoopDrainer`),
@@ -225,13 +228,15 @@ async def _record_turns(path: Path, bodies: list[bytes], answer: list[bytes] | N
     else:
         kick = request = ended = lambda stream=False: None  # noqa: E731
     for body in bodies:
-        xid = rec.exchange("POST", f"/{SECRET}/v1/messages?beta=true", CLAUDE_HEADERS, body, **WAKE_ARG(on_loop))
+        xid = rec.exchange("POST", f"/{SECRET}/v1/messages?beta=true", CLAUDE_HEADERS if headers else [], body,
+                           **WAKE_ARG(on_loop))
         request()
-        rec.route(xid, {"backend": "anthropic", "model": "claude-sonnet-4-5", "requested_model": "claude-sonnet-4-5",
-                        "reason": "default route", "fallbacks": []})
-        kick()
-        rec.upstream_request(xid, "POST", "https://api.anthropic.com/v1/messages?beta=true", CLAUDE_UPSTREAM_HEADERS, body)
-        kick()
+        if headers:
+            rec.route(xid, {"backend": "anthropic", "model": "claude-sonnet-4-5", "requested_model": "claude-sonnet-4-5",
+                            "reason": "default route", "fallbacks": []})
+            kick()
+            rec.upstream_request(xid, "POST", "https://api.anthropic.com/v1/messages?beta=true", CLAUDE_UPSTREAM_HEADERS, body)
+            kick()
         if answer is not None:
             rec.upstream_response(xid, 200, SSE_HEADERS)
             kick(True)
@@ -275,6 +280,14 @@ def process_rows(tmp: Path, quick: bool) -> dict:
                     spent -= asyncio.run(_sleeps(turns, gap))
                 samples.append(spent / turns)
             out[f"{mode}_{name}_ms"] = [x * 1e3 for x in samples]
+        # The floor: an exchange with an empty body and no headers, turns 20 ms apart. What it
+        # costs is waking up and running cold, not recording.
+        samples = []
+        for i in range(runs):
+            spent = asyncio.run(_record_turns(tmp / f"cpu-{mode}-floor-{i}.cbor", [b"{}"] * turns, None, 0.02, on_loop,
+                                              headers=False))
+            samples.append((spent - asyncio.run(_sleeps(turns, 0.02))) / turns)
+        out[f"{mode}_floor_paced_ms"] = [x * 1e3 for x in samples]
         # One answer streamed at 50 events per second for 2 s (a model writing): CPU per second.
         stream = anthropic_answer(words(random.Random(6), 4000), delta_chars=40)[:100]
         samples = []
@@ -335,6 +348,7 @@ def main() -> None:
         print(f"    per whole exchange ({p['answer_chunks']}-event answer), 20 ms apart   {spread(p[mode + '_exchange_paced_ms'])}")
         print(f"    per whole exchange, back to back                         {spread(p[mode + '_exchange_tight_ms'])}")
         print(f"    a stream of 50 events/s, per second streamed             {spread(p[mode + '_stream_ms_per_s'])}")
+        print(f"    (floor: an empty exchange, no headers, 20 ms apart       {spread(p[mode + '_floor_paced_ms'])})")
     print(f"  idle Recorder, writer thread (no exchange open)          {p['idle_cpu_ms_per_s']:.2f} ms of CPU per second")
     if args.json:
         Path(args.json).write_text(json.dumps({"size": sizes, "caller": caller, "writer": writer, "process": process}, indent=2))
