@@ -34,7 +34,8 @@ class LoopDrainer:
     request); only when none comes does a timer drain it: `STREAM_WAIT_S` after the
     first queued stream piece (what a kill -9 may lose is bounded by that),
     `OTHER_WAIT_S` after anything else. `ended` drains on the loop's next turn (the
-    agent has its answer).
+    agent has its answer). Encoded bytes are written at most every `WRITE_INTERVAL_S`
+    (at once after a quiet spell), so back-to-back requests share system calls.
     """
 
     __slots__ = ("recorder", "loop", "since", "timer", "soon")
@@ -67,13 +68,11 @@ class LoopDrainer:
         now = self.loop.time()
         since = self.since
         if since is None:
-            self.since = now
-            self.timer = self.loop.call_at(now + (STREAM_WAIT_S if stream else OTHER_WAIT_S), self._tick)
+            self.since = since = now
         elif now - since >= WRITE_INTERVAL_S:
             self.soon = self.loop.call_soon(self._tick)
-        elif stream and self.timer is not None and self.timer.when() > since + STREAM_WAIT_S:
-            self.timer.cancel()
-            self.timer = self.loop.call_at(since + STREAM_WAIT_S, self._tick)
+            return
+        self._arm(since + (STREAM_WAIT_S if stream else OTHER_WAIT_S))
 
     def flush(self) -> None:
         if self.soon is None:
@@ -81,16 +80,28 @@ class LoopDrainer:
                 self.since = self.loop.time()
             self.soon = self.loop.call_soon(self._tick)
 
+    def _arm(self, when: float) -> None:
+        timer = self.timer
+        if timer is None or timer.when() > when:
+            if timer is not None:
+                timer.cancel()
+            self.timer = self.loop.call_at(when, self._tick)
+
     def _tick(self) -> None:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
         self.soon = None
         rec = self.recorder
-        if rec.drain(DRAIN_SLICE_S) and not rec._off:  # once closed, the recorder's thread writes the rest
+        if rec._off:
+            return  # closed (its thread writes the rest) or failed
+        if rec.drain(DRAIN_SLICE_S):
             self.soon = self.loop.call_soon(self._tick)  # more: after the loop's other work
-        else:
-            self.since = None
+            return
+        self.since = None
+        due = rec.write_due  # bytes held back to share a write with the next ones
+        if due is not None:
+            self._arm(due)
 
 
 class _NoLoop:

@@ -142,6 +142,7 @@ class Recorder:
         self._next_check = 0.0  # when to look next whether the file was deleted (a system call)
         self._buf = bytearray()  # encoded, not yet written
         self._due = 0.0  # when what is in _buf must be written at the latest
+        self._written = 0.0  # when bytes were last written
         self._fd = create_private_file(self._path)
         try:
             _write_all(self._fd, self._encoder.header(header))
@@ -278,9 +279,14 @@ class Recorder:
         if not self._drain_lock.acquire(False):
             return True  # the writer thread is at it (close): try again later
         try:
-            return self._drain(budget_s) == _MORE
+            return self._drain(budget_s, coalesce=True) == _MORE
         finally:
             self._drain_lock.release()
+
+    @property
+    def write_due(self) -> float | None:
+        """When bytes that `drain()` encoded but held back are due (`time.monotonic`), if any."""
+        return self._due if self._buf else None
 
     def _run(self) -> None:
         timeout: float | None = WRITE_INTERVAL_S
@@ -308,9 +314,13 @@ class Recorder:
                 self._idle = True
                 timeout = 0.0 if self._q else IDLE_WAIT_S
 
-    def _drain(self, budget_s: float | None) -> int:
+    def _drain(self, budget_s: float | None, coalesce: bool = False) -> int:
         """Encode and write queued items (the caller holds `_drain_lock`): `_DONE`, `_MORE`
-        (the budget ran out) or `_STOPPED` (the stop mark was reached, or capture failed)."""
+        (the budget ran out) or `_STOPPED` (the stop mark was reached, or capture failed).
+
+        With `coalesce`, bytes are written at most every WRITE_INTERVAL_S (at once after a
+        quiet spell): under back-to-back requests one system call serves many; `write_due`
+        says when held bytes must go."""
         if self._stopped:
             return _STOPPED
         enc = self._encoder
@@ -357,8 +367,8 @@ class Recorder:
                     os.fsync(self._fd)
                     self._done = True
                 elif not self._done:
-                    if not buf:
-                        self._due = clock() + WRITE_INTERVAL_S  # a long drain of a steady producer still writes
+                    if not buf:  # a long drain of a steady producer still writes
+                        self._due = max(clock(), self._written + WRITE_INTERVAL_S) if coalesce else clock() + WRITE_INTERVAL_S
                     buf += enc.encode(op)
                     if kind == "end":
                         ended = True
@@ -366,7 +376,7 @@ class Recorder:
                         self._write(buf)
                 if until is not None and clock() >= until:
                     break
-            if buf and not q:
+            if buf and not q and (not coalesce or clock() >= self._due):
                 self._write(buf)  # one write per drained queue: a system call is not cheap
             if ended and clock() >= self._next_check:
                 if os.fstat(self._fd).st_nlink == 0:
@@ -384,6 +394,7 @@ class Recorder:
         if buf:
             _write_all(self._fd, buf)
             buf.clear()
+            self._written = time.monotonic()
 
     def _fail(self, reason: str) -> None:
         self._off = True
