@@ -35,7 +35,9 @@ class LoopDrainer:
     first queued stream piece (what a kill -9 may lose is bounded by that),
     `OTHER_WAIT_S` after anything else. `ended` drains on the loop's next turn (the
     agent has its answer). Encoded bytes are written at most every `WRITE_INTERVAL_S`
-    (at once after a quiet spell), so back-to-back requests share system calls.
+    (at once after a quiet spell), so back-to-back requests share system calls; bytes
+    held back go with a later drain, or with a timer `STREAM_WAIT_S` after the last
+    write when none comes.
     """
 
     __slots__ = ("recorder", "loop", "since", "timer", "soon")
@@ -101,7 +103,9 @@ class LoopDrainer:
         self.since = None
         due = rec.write_due  # bytes held back to share a write with the next ones
         if due is not None:
-            self._arm(due)
+            # A later drain writes them once they are due; the timer only fires when no
+            # drain comes (the traffic stopped), within the bound for stream pieces.
+            self._arm(due + STREAM_WAIT_S - WRITE_INTERVAL_S)
 
 
 class _NoLoop:
