@@ -17,7 +17,6 @@ from agentwrap.capture.delta import BodyDeltas, DeltaBodies, common_prefix, comm
 from agentwrap.capture.reader import read_bundle
 from agentwrap.capture.recorder import Recorder
 from agentwrap.capture.redact import Redactor
-from agentwrap.capture.writer import MAGIC
 from agentwrap.errors import BundleFormatError
 from tests.test_capture_shapes import claude_code_bodies, dumps, words
 

@@ -36,16 +36,8 @@ from collections.abc import Callable, Iterable
 from agentwrap.capture.writer import BundleEncoder
 from agentwrap.errors import CaptureError
 
-__all__ = ["Recorder", "Capture", "create_private_file"]
+__all__ = ["Recorder", "create_private_file"]
 
-
-def __getattr__(name: str):
-    # The proxy addon lives in capture/addon.py; it is imported from here as it always was.
-    if name == "Capture":
-        from agentwrap.capture.addon import Capture
-
-        return Capture
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 FLUSH_BYTES = 256 * 1024  # write out early when a burst of items piles up this much
 WRITE_INTERVAL_S = 0.025  # while an exchange is open (docs/reliability.md: what a kill -9 may lose)
@@ -153,9 +145,8 @@ class Recorder:
             except OSError:
                 pass
             raise CaptureError(f"Cannot write capture bundle {self._path}: {exc}") from exc
-        # With a writer thread beside the proxy loop, the loop may wait for the GIL
-        # up to the switch interval (5 ms by default) when a request or event arrives
-        # while the writer runs; a shorter interval bounds that wait.
+        # While the writer thread runs beside a proxy loop, the loop may wait for the GIL
+        # up to the switch interval (5 ms by default); a shorter interval bounds that wait.
         if sys.getswitchinterval() > SWITCH_INTERVAL_S:
             sys.setswitchinterval(SWITCH_INTERVAL_S)
         self._thread = threading.Thread(target=self._run, name="agentwrap-capture", daemon=True)
@@ -184,9 +175,7 @@ class Recorder:
     def exchange(self, method: str, target: str, headers: Headers, body: bytes, xid: int | None = None,
                  *, wake: bool = True) -> int:
         """The agent's request; returns the exchange id the other calls take (`xid` if given).
-
-        It wakes a sleeping writer unless `wake` is False (the caller then calls
-        `wake_writer()` when it is cheaper to: see `Capture.request`)."""
+        It wakes a sleeping writer thread unless `wake` is False (a loop drains instead)."""
         if xid is None:
             xid = next(self._ids)
         if not self._off:
@@ -244,10 +233,7 @@ class Recorder:
 
     def end(self, xid: int) -> None:
         """The exchange is finished: a flush point."""
-        if not self._off:
-            # No wake-up here: the writer's next turn (at most WRITE_INTERVAL_S away)
-            # writes it. Waking the thread per request made it run exactly when the
-            # agent's next request arrives, adding GIL waits to every request.
+        if not self._off:  # no wake-up: the next drain (at most WRITE_INTERVAL_S away) takes it
             self._put(("end", xid, self._now()))
 
     def close(self, footer: dict | None = None) -> None:
@@ -419,3 +405,12 @@ class _Deleted(Exception):
 
 def _b(data: bytes) -> bytes:
     return data if type(data) is bytes else bytes(data or b"")
+
+
+def __getattr__(name: str):
+    # The proxy addon (`Capture`) lives in capture/addon.py; it is imported from here too.
+    if name == "Capture":
+        from agentwrap.capture.addon import Capture
+
+        return Capture
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
