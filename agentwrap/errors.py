@@ -33,7 +33,15 @@ __all__ = [
     "RequestError",
     "CaptureError",
     "BundleFormatError",
+    "AGENT_LEFT",
+    "NOT_FAILURES",
 ]
+
+# Kinds of reported error (the addons' `error` hook, a bundle's `error` items) that record what
+# happened but are no failure, so the run's error counts leave them out. `agent_left`: the agent
+# closed its connection before the end of a streamed answer (a user interrupting a turn).
+AGENT_LEFT = "agent_left"
+NOT_FAILURES = frozenset({AGENT_LEFT})
 
 
 class AgentwrapError(Exception):

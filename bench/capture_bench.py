@@ -4,7 +4,7 @@
     .venv/bin/python bench/capture_bench.py [--quick] [--json FILE]
 
 (a) Size: a 100-turn session recorded through a real `Recorder` (all four
-    legs, an SSE answer per turn), in two shapes from tests/test_capture_shapes.py:
+    legs, an SSE answer per turn), in two shapes from tests/capture/test_capture_shapes.py:
     one ~2 KB message added per turn, and Claude Code's shape (a ~50 KB system +
     tools prefix resent every turn, a tool call and a ~2 KB tool result added
     per turn, `cache_control` moved to the newest message). "unique" is what an
@@ -63,7 +63,9 @@ except ImportError:
 
 def WAKE_ARG(on_loop: bool) -> dict:  # noqa: N802
     return {"wake": False} if on_loop else {}
-from tests.test_capture_shapes import (  # noqa: E402
+
+
+from tests.capture.test_capture_shapes import (  # noqa: E402
     HEADERS,
     PROVIDER_KEY,
     SECRET,

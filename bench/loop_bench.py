@@ -32,7 +32,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from agentwrap.guards.base import Cut  # noqa: E402
-from agentwrap.guards.loop import LoopDetector, LoopGuard  # noqa: E402
+from agentwrap.guards.loop import LoopDetector
+from agentwrap.guards.loop_guard import LoopGuard  # noqa: E402
 from agentwrap.protocols.neutral import TextDelta  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent

@@ -11,7 +11,10 @@ chunk), fed in 64 KiB pieces (a busy upstream) and one event per piece:
 
 - raw:        the relay's own loop, no tap (what a flow without filters runs);
 - tap:        `StreamTap` with no filters (framing, the lane, the decoder's state);
-- tap+guards: `StreamTap` with `LoopGuard` and `ToolRepair` (tools declared, no calls).
+- +loop, +repair, +keys: the tap with that one guard (`LoopGuard`; `ToolRepair`
+  with tools declared, no calls; `KeyGuard` holding one key, as in key mode);
+- tap+guards: `StreamTap` with `LoopGuard` and `ToolRepair` (tools declared, no calls);
+- all:        the tap with the three, as a key-mode session whose agent declares tools.
 
 Translated (the 12 cross pairs): `StreamTranslator` without and with the same
 two guards. Prints microseconds per event, best of R, and the ratio of the
@@ -31,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from proxy_bench import chat_stream_events, gemini_stream_events, responses_stream_events, stream_events  # noqa: E402
 
 from agentwrap.guards import LoopGuard  # noqa: E402
+from agentwrap.guards.keys import KeyGuard  # noqa: E402
 from agentwrap.guards.repair import ToolRepair  # noqa: E402
 from agentwrap.protocols.neutral.summary import ToolSpec  # noqa: E402
 from agentwrap.protocols.tap import StreamTap  # noqa: E402
@@ -50,8 +54,15 @@ TOOLS = (
 )
 
 
+KEY = "sk-ant-api03-" + "x" * 80  # a key the model never writes: the key guard's common case
+
+
 def guards(agent: str) -> list:
     return [LoopGuard(), ToolRepair(TOOLS, agent)]
+
+
+def all_guards(agent: str) -> list:
+    return [KeyGuard([KEY]), ToolRepair(TOOLS, agent), LoopGuard()]  # the order the guards addon uses
 
 
 def relay(pieces: list[bytes]) -> float:
@@ -100,15 +111,23 @@ def main() -> int:
     args = ap.parse_args()
     n, r = args.events, args.repeat
     us = 1e6 / n
-    print(f"Pass-through, {n} text deltas per stream, best of {r}; us per event (lane events)")
-    print(f"{'protocol':20} {'reads':>9} {'raw':>7} {'tap':>7} {'tap+guards':>11} {'added':>7}  lane")
+    print(f"Pass-through, {n} text deltas per stream, best of {r}; us per event (lane events);"
+          " added = tap+guards - raw (all: the three guards)")
+    print(f"{'protocol':20} {'reads':>9} {'raw':>6} {'tap':>6} {'+loop':>6} {'+repair':>8} {'+keys':>6}"
+          f" {'tap+guards':>11} {'added':>6} {'all':>6} {'added':>6}  lane")
     for protocol, make in STREAMS.items():
         events = make(n)
         body = b"".join(events)
         for shape, pieces in (("64 KiB", [body[i : i + 65536] for i in range(0, len(body), 65536)]), ("1 event", events)):
-            (raw, _), (bare, _), (guarded, lane_events) = best(
-                r, (relay, pieces), (tap, protocol, pieces, []), (lambda: tap(protocol, pieces, guards(protocol)),))
-            print(f"{protocol:20} {shape:>9} {raw * us:7.2f} {bare * us:7.2f} {guarded * us:11.2f} {(guarded - raw) * us:7.2f}  {lane_events}")
+            (raw, _), (bare, _), (loop, _), (rep, _), (keys, _), (guarded, lane_events), (every, _) = best(
+                r, (relay, pieces), (tap, protocol, pieces, []),
+                (lambda: tap(protocol, pieces, [LoopGuard()]),),
+                (lambda: tap(protocol, pieces, [ToolRepair(TOOLS, protocol)]),),
+                (lambda: tap(protocol, pieces, [KeyGuard([KEY])]),),
+                (lambda: tap(protocol, pieces, guards(protocol)),),
+                (lambda: tap(protocol, pieces, all_guards(protocol)),))
+            print(f"{protocol:20} {shape:>9} {raw * us:6.2f} {bare * us:6.2f} {loop * us:6.2f} {rep * us:8.2f} {keys * us:6.2f}"
+                  f" {guarded * us:11.2f} {(guarded - raw) * us:6.2f} {every * us:6.2f} {(every - raw) * us:6.2f}  {lane_events}")
     print()
     print(f"Translated, {n} text deltas, best of {r}; us per event without / with LoopGuard + ToolRepair (rate ratio)")
     print(f"{'backend -> agent':42} {'64 KiB reads':>22} {'1 event/read':>22}")

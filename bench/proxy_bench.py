@@ -27,7 +27,9 @@ Three kinds of process take part:
   as `openai_chat`, `openai_responses` or `gemini`: the agent side stays
   Anthropic Messages, so every request and event is translated;
 * the measuring client: this process, hand-written HTTP/1.1 on asyncio
-  protocols (no httpx), identical for both targets.
+  protocols (no httpx), identical for both targets; then, for latency and one
+  stream figure, the official `anthropic` async client (httpx) as a second
+  client, so no figure rests on one client's costs.
 
 `--pin 0` runs every process of the benchmark on CPU 0 (affinity is inherited):
 the ratios then compare the CPU cost of the two paths, instead of depending on
@@ -802,11 +804,14 @@ class Config:
     conc_events: int = 1000
     conc_reps: int = 3
     launches: int = 15
+    sdk_n: int = 600  # small requests through the official SDK, per target
+    sdk_events: int = 10_000
+    sdk_runs: int = 3
 
     @classmethod
     def quick(cls) -> Config:
         return cls(lat_n=300, lat_warm=50, lat_rounds=2, ttfc_n=40, rate_runs=2, conc_events=300, conc_reps=1,
-                   launches=3)
+                   launches=3, sdk_n=100, sdk_events=2000, sdk_runs=1)
 
 
 @dataclass
@@ -1002,6 +1007,65 @@ async def measure_concurrency(targets: list[Target], cfg: Config, proxy_ps, rep:
         rep.figures[f"conc{k}"] = fig
 
 
+async def measure_sdk(targets: list[Target], cfg: Config, proxy_ps, rep: Report) -> None:
+    """The same figures from the official `anthropic` async client (httpx): a second client,
+    so the ratios do not rest on the hand-written one's costs alone. Targets alternate in
+    rounds, as above; the SDK parses every SSE event into objects, as an agent's client does."""
+    import anthropic
+
+    clients = {t.name: anthropic.AsyncAnthropic(base_url=f"http://{HOST}:{t.port}{t.prefix}", auth_token=t.token,
+                                                 max_retries=0, timeout=60)
+               for t in targets}
+    small = small_payload()
+    lat: dict[str, list[int]] = {t.name: [] for t in targets}
+    rates: dict[str, list[float]] = {t.name: [] for t in targets}
+    cpu_req = cpu_ev = 0.0
+    try:
+        for t in targets:  # warm-up: connections, imports, the first parse
+            for _ in range(20):
+                await clients[t.name].messages.create(**small)
+        rounds = 4
+        for _ in range(rounds):
+            for t in targets:
+                c0 = cpu_s(proxy_ps) if t.name == "proxy" else 0.0
+                for _ in range(cfg.sdk_n // rounds):
+                    t0 = time.perf_counter_ns()
+                    await clients[t.name].messages.create(**small)
+                    lat[t.name].append(time.perf_counter_ns() - t0)
+                if t.name == "proxy":
+                    cpu_req += cpu_s(proxy_ps) - c0
+        payload = stream_payload(cfg.sdk_events)
+        del payload["stream"]
+        extra = {"events": payload.pop("events")}  # the fake upstream's own field
+        for _ in range(cfg.sdk_runs):
+            for t in targets:
+                c0 = cpu_s(proxy_ps) if t.name == "proxy" else 0.0
+                t0 = time.perf_counter_ns()
+                events = 0
+                async with await clients[t.name].messages.create(**payload, stream=True, extra_body=extra) as stream:
+                    async for _event in stream:
+                        events += 1
+                elapsed = time.perf_counter_ns() - t0
+                if t.name == "proxy":
+                    cpu_ev += cpu_s(proxy_ps) - c0
+                if events != cfg.sdk_events + EXTRA_EVENTS:
+                    raise RuntimeError(f"{t.name} (SDK): {events} events, want {cfg.sdk_events + EXTRA_EVENTS}")
+                rates[t.name].append(events / (elapsed / 1e9))
+    finally:
+        for c in clients.values():
+            await c.close()
+    d, p = lat["direct"], lat["proxy"]
+    fig = {"requests": len(d), "direct_p50_ms": ms(pct(d, 50)), "direct_p99_ms": ms(pct(d, 99)),
+           "proxy_p50_ms": ms(pct(p, 50)), "proxy_p99_ms": ms(pct(p, 99)),
+           "proxy_cpu_per_request_ms": cpu_req * 1e3 / len(p), "events": cfg.sdk_events, "runs": cfg.sdk_runs,
+           "direct_events_per_s": statistics.median(rates["direct"]), "proxy_events_per_s": statistics.median(rates["proxy"]),
+           "proxy_cpu_per_event_us": cpu_ev * 1e6 / (cfg.sdk_runs * (cfg.sdk_events + EXTRA_EVENTS))}
+    fig["added_p50_ms"] = fig["proxy_p50_ms"] - fig["direct_p50_ms"]
+    fig["added_p99_ms"] = fig["proxy_p99_ms"] - fig["direct_p99_ms"]
+    fig["ratio"] = fig["proxy_events_per_s"] / fig["direct_events_per_s"]
+    rep.figures["sdk"] = fig
+
+
 def measure_launch(env: Env, procs: Procs, cfg: Config, rep: Report) -> None:
     """Start -> exec of the stand-in: bare, through agentwrap with the profile, and with no profile."""
     kinds = {
@@ -1133,6 +1197,16 @@ def render(rep: Report) -> str:
             out.append(row.format("  completion p99 (ms)", f"{C['direct_p99_ms']:.1f}", f"{C['proxy_p99_ms']:.1f}",
                                   f"{C['added_p99_ms']:+.1f}", ""))
             out.append(row.format("  proxy CPU per event (us)", "", f"{C['proxy_cpu_per_event_us']:.2f}", "", ""))
+    if "sdk" in f:
+        K = f["sdk"]
+        out.append(row.format(f"SDK client: latency p50 (ms, n={K['requests']})", f"{K['direct_p50_ms']:.3f}",
+                              f"{K['proxy_p50_ms']:.3f}", f"{K['added_p50_ms']:+.3f}", ""))
+        out.append(row.format("SDK client: latency p99 (ms)", f"{K['direct_p99_ms']:.3f}", f"{K['proxy_p99_ms']:.3f}",
+                              f"{K['added_p99_ms']:+.3f}", ""))
+        out.append(row.format("  proxy CPU per request (ms)", "", f"{K['proxy_cpu_per_request_ms']:.3f}", "", ""))
+        out.append(row.format(f"SDK client: events/s, {K['events']} ev stream", f"{K['direct_events_per_s']:,.0f}",
+                              f"{K['proxy_events_per_s']:,.0f}", f"x{K['ratio']:.2f}", ""))
+        out.append(row.format("  proxy CPU per event (us)", "", f"{K['proxy_cpu_per_event_us']:.2f}", "", ""))
     if "rss" in f:
         S = f["rss"]
         out.append(row.format("agentwrap RSS idle (MB)", "", f"{S['idle_mb']:.1f}", "",
@@ -1230,6 +1304,8 @@ def run(args: argparse.Namespace) -> Report:
             await measure_rate(targets, cfg, aw_ps, rep)
             log("concurrent streams ...")
             await measure_concurrency(targets, cfg, aw_ps, rep)
+            log("the official anthropic SDK as the client ...")
+            await measure_sdk(targets, cfg, aw_ps, rep)
 
         asyncio.run(load())
         rep.figures["rss"] = {"idle_mb": idle_rss / 2**20, "after_load_mb": aw_ps.memory_info().rss / 2**20,

@@ -19,7 +19,7 @@ if os.environ.get("CI"):
 
 from agentwrap.agents import AGENTS
 from agentwrap.session import BoundProxy, bind_proxy, resolve_plan
-from tests.upstream import ScriptedUpstream
+from tests.support.upstream import ScriptedUpstream
 
 REPO = Path(__file__).resolve().parent.parent
 AGENTS_BIN = REPO / ".agents" / "node_modules" / ".bin"

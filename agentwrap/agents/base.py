@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["AgentSpec", "Wiring", "WireContext", "NativeKey", "NativeUpstream", "same_origin", "key_from"]
+__all__ = ["AgentSpec", "Resume", "Wiring", "WireContext", "NativeKey", "NativeUpstream", "same_origin", "key_from", "header_value",
+           "session_id_like"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +92,41 @@ class Wiring:
     cleanup: Callable[[], None] | None = None  # run after the agent exits
 
 
+def header_value(headers, name: bytes) -> str | None:
+    """The first value of header `name` (lower case) in a list of (bytes, bytes) pairs."""
+    for n, v in headers:
+        if n.lower() == name:
+            return v.decode("latin-1")
+    return None
+
+
+_SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{7,127}")
+
+
+def session_id_like(value: str | None) -> str | None:
+    """`value` if it can be an agent's session id (a UUID or the like: letters, digits, `-`, `_`),
+    else None: an id from a request goes into file names and a printed command line."""
+    return value if value is not None and _SESSION_ID.fullmatch(value) else None
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """How the user resumes one of the agent's sessions, and how agentwrap learns its id.
+
+    - `from_request(headers)`: the session id a request's headers carry, or None;
+      None itself for an agent that does not name its session on the wire;
+    - `saved(env, cwd, seen, since)`: after the agent exited, the id of a session it
+      saved and can resume: the newest of `seen` (ids from its requests, newest
+      first) whose session file exists, or the newest it wrote since `since` (a
+      `time.time()`); None when there is none (nothing said, nothing saved);
+    - `args(id)`: the agent's own arguments that resume it.
+    """
+
+    from_request: Callable[[list], str | None] | None
+    saved: Callable[[Mapping[str, str], str, list[str], float], str | None]
+    args: Callable[[str], list[str]]
+
+
 @dataclass(frozen=True, slots=True)
 class AgentSpec:
     """Everything agentwrap knows about one agent CLI.
@@ -113,6 +150,7 @@ class AgentSpec:
     # native(env, cwd): the endpoint and credential the agent would use on its own (reads its config files)
     native: Callable[[Mapping[str, str], str], NativeUpstream]
     version_args: tuple[str, ...] = ("--version",)
+    resume: Resume | None = None
 
     @property
     def install_hint(self) -> str:

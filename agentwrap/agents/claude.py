@@ -25,7 +25,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from agentwrap.agents.base import AgentSpec, NativeUpstream, WireContext, Wiring, key_from
+from agentwrap.agents.base import AgentSpec, NativeUpstream, Resume, WireContext, Wiring, header_value, key_from, session_id_like
 
 __all__ = ["CLAUDE", "KEY_VARIABLES", "BYPASS_VARIABLES", "claude_dir", "settings_files", "settings_env", "managed_settings_paths"]
 
@@ -135,6 +135,25 @@ def _wire(w: WireContext) -> Wiring:
     return out
 
 
+# Resuming (observed with Claude Code 2.1.332): every request carries the session's id in
+# `x-claude-code-session-id` (and in `metadata.user_id`); the session is saved as
+# `<config dir>/projects/<cwd, munged>/<id>.jsonl`; `claude --resume ID` resumes it and
+# Claude Code prints that command at exit. `/clear` starts a new id: the newest wins.
+def _session_of(headers) -> str | None:
+    return header_value(headers, b"x-claude-code-session-id")
+
+
+def _saved_session(env: Mapping[str, str], cwd: str, seen: list[str], since: float) -> str | None:
+    projects = claude_dir(env) / "projects"
+    for sid in seen:
+        if session_id_like(sid) and any(projects.glob(f"*/{sid}.jsonl")):
+            return sid
+    return None
+
+
+RESUME = Resume(from_request=_session_of, saved=_saved_session, args=lambda sid: ["--resume", sid])
+
+
 CLAUDE = AgentSpec(
     name="claude",
     binary="claude",
@@ -144,4 +163,5 @@ CLAUDE = AgentSpec(
     key_variables=KEY_VARIABLES,
     wire=_wire,
     native=_native,
+    resume=RESUME,
 )

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from agentwrap.agents.base import AgentSpec, NativeUpstream, WireContext, Wiring, key_from
+from agentwrap.agents.base import AgentSpec, NativeUpstream, Resume, WireContext, Wiring, header_value, key_from, session_id_like
 
 PROVIDER_ID = "agentwrap"
 KEY_VARIABLE = "AGENTWRAP_CODEX_KEY"
@@ -168,6 +168,25 @@ def _native(env: Mapping[str, str], cwd: str) -> NativeUpstream:
     return NativeUpstream(custom or DEFAULT_BASE_URL, f"openai_base_url in {where}" if custom else "the default", login=login)
 
 
+# Resuming (observed with Codex 0.169): each request names its thread in `thread-id` (and
+# `session-id`); the user's thread is saved as `$CODEX_HOME/sessions/YYYY/MM/DD/
+# rollout-<time>-<id>.jsonl` and resumed with `codex resume ID`, which Codex prints at exit.
+# Side threads (the title of a new thread) have ids of their own and no rollout file.
+def _session_of(headers) -> str | None:
+    return header_value(headers, b"thread-id") or header_value(headers, b"session-id")
+
+
+def _saved_session(env: Mapping[str, str], cwd: str, seen: list[str], since: float) -> str | None:
+    sessions = codex_home(env) / "sessions"
+    for sid in seen:
+        if session_id_like(sid) and any(sessions.glob(f"*/*/*/rollout-*-{sid}.jsonl*")):
+            return sid
+    return None
+
+
+RESUME = Resume(from_request=_session_of, saved=_saved_session, args=lambda sid: ["resume", sid])
+
+
 CODEX = AgentSpec(
     name="codex",
     binary="codex",
@@ -177,4 +196,5 @@ CODEX = AgentSpec(
     key_variables=KEY_VARIABLES,
     wire=_wire,
     native=_native,
+    resume=RESUME,
 )

@@ -25,7 +25,7 @@ import os
 import shutil
 from collections.abc import Mapping
 
-from agentwrap.agents.base import AgentSpec, NativeUpstream, WireContext, Wiring, key_from
+from agentwrap.agents.base import AgentSpec, NativeUpstream, Resume, WireContext, Wiring, key_from, session_id_like
 
 CODE_ASSIST_BASE_URL = "https://cloudcode-pa.googleapis.com"
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
@@ -122,6 +122,48 @@ def _native(env: Mapping[str, str], cwd: str) -> NativeUpstream:
                           login="your Google login")
 
 
+# Resuming (observed with Gemini CLI 0.61): a Gemini API request names no session, so the
+# id comes from the session file Gemini CLI writes, `~/.gemini/tmp/<project>/chats/
+# session-<time>-<id8>.jsonl`, whose first line holds `sessionId`; `projects.json` maps
+# the working directory to <project>. A session with nothing to resume is deleted at
+# exit. `gemini --resume ID` resumes it, as Gemini CLI prints at exit.
+def _chat_dirs(gemini_dir: str, cwd: str) -> list[str]:
+    """The chats folder of `cwd`'s project first, then every project's."""
+    projects = _read_json(os.path.join(gemini_dir, "projects.json")).get("projects")
+    name = projects.get(os.path.abspath(cwd)) if isinstance(projects, dict) else None
+    tmp = os.path.join(gemini_dir, "tmp")
+    try:
+        names = sorted(os.listdir(tmp))
+    except OSError:
+        return []
+    if isinstance(name, str) and name in names:
+        names.remove(name)
+        names.insert(0, name)
+    return [os.path.join(tmp, n, "chats") for n in names]
+
+
+def _saved_session(env: Mapping[str, str], cwd: str, seen: list[str], since: float) -> str | None:
+    for chats in _chat_dirs(real_gemini_dir(env), cwd):
+        try:
+            entries = [e for e in os.scandir(chats) if e.name.startswith("session-") and e.is_file()]
+        except OSError:
+            continue
+        recent = [(e.stat().st_mtime, e.path) for e in entries if e.stat().st_mtime >= since - 2]
+        for _, path in sorted(recent, reverse=True):
+            try:
+                with open(path, encoding="utf-8") as f:
+                    first = json.loads(f.readline() or "null")
+            except (OSError, ValueError):
+                continue
+            sid = session_id_like(first.get("sessionId") if isinstance(first, dict) else None)
+            if sid:
+                return sid
+    return None
+
+
+RESUME = Resume(from_request=None, saved=_saved_session, args=lambda sid: ["--resume", sid])
+
+
 GEMINI = AgentSpec(
     name="gemini",
     binary="gemini",
@@ -131,4 +173,5 @@ GEMINI = AgentSpec(
     key_variables=KEY_VARIABLES,
     wire=_wire,
     native=_native,
+    resume=RESUME,
 )

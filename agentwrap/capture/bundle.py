@@ -222,24 +222,46 @@ class Exchange:
         return b"".join(c.data for c in self.chunks)
 
     def agent_stream(self) -> list[bytes]:
-        """The body pieces the agent got, in order (see docs/bundle-format.md, "agent leg")."""
+        """The body pieces the agent got, in order (see docs/bundle-format.md, "agent leg").
+
+        Two readings beyond the three rules: upstream pieces of an attempt that did not
+        answer (a failover after a body was read) are not the agent's; and agent pieces
+        without an agent head on a translated exchange are the whole translated stream
+        (agentwrap wrote translated streams so before it recorded their head)."""
         if self.agent_response is not None:
             if self.agent_response.body is not None:
                 return [self.agent_response.body.bytes]
             if self.agent_chunks:
                 return [c.data for c in self.agent_chunks]
+        if self.agent_chunks and self.translated:
+            return [c.data for c in self.agent_chunks]
+        answered = self.upstream_response.at_ns if self.upstream_response is not None else None
+        start = 0
+        if answered is not None and len(self.upstream_responses) > 1:
+            while start < len(self.chunks) and self.chunks[start].at_ns < answered:
+                start += 1
         out: list[bytes] = []
         extra = iter(self.agent_chunks)
         pending = next(extra, None)
-        for i, c in enumerate(self.chunks):
+        for i in range(start, len(self.chunks)):
             while pending is not None and pending.after <= i:
                 out.append(pending.data)
                 pending = next(extra, None)
-            out.append(c.data)
+            out.append(self.chunks[i].data)
         while pending is not None:
             out.append(pending.data)
             pending = next(extra, None)
         return out
+
+    @property
+    def translated(self) -> bool:
+        """True when the answering attempt went to a backend of another protocol than the agent's."""
+        from agentwrap.protocols.endpoints import protocol_of_url
+
+        if self.upstream_request is None:
+            return False
+        agent, upstream = protocol_of_url(self.path), protocol_of_url(self.upstream_request.target)
+        return agent is not None and upstream is not None and agent != upstream
 
     @property
     def agent_body(self) -> bytes:

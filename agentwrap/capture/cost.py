@@ -20,11 +20,14 @@ genai-prices (and pydantic, which it uses) is imported on first use, so only
 from __future__ import annotations
 
 import functools
+import ipaddress
 import warnings
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import urlsplit
 
-__all__ = ["PRICING_LIBRARY", "format_cost", "pricing_version", "request_cost", "run_time"]
+__all__ = ["PRICING_LIBRARY", "format_cost", "pricing_version", "request_cost", "run_cost", "run_time"]
 
 PRICING_LIBRARY = "genai-prices"
 
@@ -62,7 +65,7 @@ def request_cost(model: str | None, upstream_url: str | None, usage: dict | None
     `upstream_url` is where the request went; without one (a local, scripted or
     replayed answer) there is no cost. `at` picks the prices in force then.
     """
-    if not model or not upstream_url or not usage or not upstream_url.startswith(("http://", "https://")):
+    if not model or not upstream_url or not usage or _local(upstream_url):
         return None
     lib = _library()
     if lib is None:
@@ -80,6 +83,42 @@ def request_cost(model: str | None, upstream_url: str | None, usage: dict | None
     except (LookupError, ValueError, TypeError, ArithmeticError):
         return None
     return round(float(calc.total_price), 8)
+
+
+def _local(url: str) -> bool:
+    """True for a URL no price list can name (not http(s); a loopback, private or link-local
+    host): checked before the library is imported, so a local run never pays for it."""
+    if not url.startswith(("http://", "https://")):
+        return True
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return True
+    if not host or host == "localhost" or host.endswith((".localhost", ".local", ".internal", ".lan")):
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return "." not in host  # a bare name: a machine on the LAN
+    return ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_unspecified
+
+
+def run_cost(requests: Iterable[tuple[str | None, str | None, dict | None]], at: datetime | None = None) -> tuple[float | None, int]:
+    """(US dollars, requests with usage that could not be priced) of a run's requests, each
+    (model, upstream URL, usage). The cost is the sum of what could be priced; None when
+    nothing could."""
+    cost: float | None = None
+    unpriced = 0
+    for model, url, usage in requests:
+        if not usage:
+            continue
+        price = request_cost(model, url, usage, at)
+        if price is None:
+            if any(usage.values()):
+                unpriced += 1
+        else:
+            cost = (cost or 0.0) + price
+    return (round(cost, 8) if cost is not None else None), unpriced
 
 
 def format_cost(usd: float | None, partial: bool = False) -> str:

@@ -20,9 +20,12 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import unquote
 
-__all__ = ["REDACTED", "MIN_SECRET_CHARS", "SENSITIVE_HEADERS", "SENSITIVE_QUERY_KEYS", "Redactor", "StreamRedactor"]
+__all__ = ["REDACTED", "KEY_MARKER", "fit_marker", "MIN_SECRET_CHARS", "SENSITIVE_HEADERS", "SENSITIVE_QUERY_KEYS", "Redactor", "StreamRedactor"]
 
 REDACTED = "[REDACTED]"
+# What replaces a key agentwrap holds in anything that goes to the agent (its bytes, and the
+# model's text: guards/keys.py), at the key's length.
+KEY_MARKER = b"[redacted by agentwrap]"
 _REDACTED_B = REDACTED.encode()
 # Shorter values would match ordinary text; no real key or session secret is that short.
 MIN_SECRET_CHARS = 8
@@ -51,7 +54,7 @@ class Redactor:
         self._secret_bytes = frozenset(b"".join(self._bytes))
         # `keep_length`: each secret's replacement has the secret's length (the marker cut
         # or padded with "*"), so a Content-Length stays true after redaction.
-        marks = [_fit(replacement, len(b)) if keep_length else replacement for b in self._bytes]
+        marks = [fit_marker(replacement, len(b)) if keep_length else replacement for b in self._bytes]
         self._pairs_b = tuple(zip(self._bytes, marks))
         self._pairs = tuple(zip(self._str, (m.decode("latin-1") for m in marks)))
 
@@ -143,7 +146,7 @@ class Redactor:
         return best
 
 
-def _fit(marker: bytes, n: int) -> bytes:
+def fit_marker(marker: bytes, n: int) -> bytes:
     """`marker` padded with "*" to n bytes; a shorter secret gets `[REDACTED]` (or stars) instead."""
     for candidate in (marker, _REDACTED_B, b""):
         if len(candidate) <= n:

@@ -14,7 +14,7 @@ from agentwrap.capture.bundle import Bundle, Exchange
 from agentwrap.capture.summary import (
     attempts_view, content_type_header, final_backend, final_upstream_request, requested_model, route_view, routed_model,
 )
-from agentwrap.capture.turns import conversation, describe, first_new
+from agentwrap.capture.turns import conversation, describe, previous_turn
 from agentwrap.cli_output import SCHEMA_VERSION
 from agentwrap.protocols.endpoints import protocol_of_target
 from agentwrap.protocols.sse import is_sse
@@ -44,7 +44,7 @@ def _first_byte_ns(ex: Exchange) -> int | None:
     return min(times) if times else None
 
 
-def _exchange(ex: Exchange, protocol: str | None, added: list[dict], n_messages: int | None, at) -> dict:
+def _exchange(ex: Exchange, protocol: str | None, added: list[dict], n_messages: int | None, previous: int | None, at) -> dict:
     req = ex.request
     route = route_view(ex)
     answer = _answer(ex, protocol)
@@ -78,6 +78,7 @@ def _exchange(ex: Exchange, protocol: str | None, added: list[dict], n_messages:
         "cost_usd": request_cost(model, upstream_url, answer.usage, at),
         "stop_reason": answer.stop_reason,
         "messages_total": n_messages,
+        "previous_request": previous,
         "messages_added": added,
         "tool_results": [r for m in added for r in m["tool_results"]],
         "tool_calls": answer.tool_calls,
@@ -94,17 +95,22 @@ def to_json(bundle: Bundle) -> dict:
     header, footer = bundle.header, bundle.footer or {}
     at = run_time(header.get("started_at"))
     history: dict[str | None, list[list]] = {}
+    history_ids: dict[str | None, list[int]] = {}
     exchanges = []
     for ex in bundle.exchanges:
         protocol = protocol_of_target(ex.request.target) if ex.request else None
         body = ex.request.body.json if ex.request is not None else None
         conv = conversation(protocol, body)
         added: list[dict] = []
+        previous = None
         if conv is not None:
-            earlier = history.setdefault(protocol, [])
-            added = [describe(protocol, m) for m in conv[first_new(conv, earlier):]]
+            earlier, ids = history.setdefault(protocol, []), history_ids.setdefault(protocol, [])
+            at_prev, shared = previous_turn(conv, earlier, protocol)
+            previous = ids[at_prev] if at_prev is not None else None
+            added = [describe(protocol, m) for m in conv[shared:]]
             earlier.append(conv)
-        exchanges.append(_exchange(ex, protocol, added, len(conv) if conv is not None else None, at))
+            ids.append(ex.id)
+        exchanges.append(_exchange(ex, protocol, added, len(conv) if conv is not None else None, previous, at))
     tokens: dict[str, int] | None = None
     cost: float | None = None
     unpriced = 0
@@ -160,7 +166,8 @@ def _tokens_text(tokens: dict | None) -> str:
     return text
 
 
-def _secs(ms: float | None) -> str:
+def ms_text(ms: float | None) -> str:
+    """A duration in ms as shown: `840 ms`, `1.25 s` (text and HTML views)."""
     if ms is None:
         return ""
     return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.2f} s"
@@ -173,7 +180,7 @@ def exchange_line(e: dict) -> str:
         parts.append(str(e["model"]) + (f" via {e['backend']}" if e["backend"] else ""))
     parts.append(str(e["status"]) if e["status"] is not None else "no response")
     if e["latency_ms"] is not None:
-        parts.append(_secs(e["latency_ms"]) + (f" (first byte {_secs(e['ttfb_ms'])})" if e["ttfb_ms"] is not None else ""))
+        parts.append(ms_text(e["latency_ms"]) + (f" (first byte {ms_text(e['ttfb_ms'])})" if e["ttfb_ms"] is not None else ""))
     if e["tokens"]:
         parts.append(_tokens_text(e["tokens"]))
     if e["cost_usd"] is not None:
@@ -276,4 +283,4 @@ def to_html(bundle: Bundle) -> str:
     """One self-contained HTML page (inline CSS, no network at view time)."""
     from agentwrap.capture.html import render_html
 
-    return render_html(to_json(bundle))
+    return render_html(to_json(bundle), bundle)

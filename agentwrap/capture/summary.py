@@ -20,7 +20,7 @@ import re
 from typing import Any
 
 from agentwrap.capture.answers import TOKEN_FIELDS, usage_of_body
-from agentwrap.capture.cost import request_cost, run_time
+from agentwrap.capture.cost import run_cost, run_time
 from agentwrap.capture.bundle import Bundle, Exchange, HttpRequest
 from agentwrap.protocols.endpoints import classify, protocol_of_target
 from agentwrap.protocols.sse import is_sse
@@ -162,8 +162,7 @@ def summarize(bundle: Bundle) -> dict:
     at = run_time(bundle.header.get("started_at"))
     models: list[str] = []
     tokens: dict[str, int] | None = None
-    cost: float | None = None
-    unpriced = 0
+    priced: list[tuple[str | None, str | None, dict]] = []
     errors = len(bundle.errors)
     for ex in bundle.exchanges:
         if ex.errors or (ex.status or 0) >= 400:
@@ -178,17 +177,13 @@ def summarize(bundle: Bundle) -> dict:
         for k in TOKEN_FIELDS:
             tokens[k] += usage.get(k, 0)
         sent = final_upstream_request(ex)
-        price = request_cost(model, sent.target if sent is not None else None, usage, at)
-        if price is None:
-            if any(usage.values()):
-                unpriced += 1
-        else:
-            cost = (cost or 0.0) + price
+        priced.append((model, sent.target if sent is not None else None, usage))
+    cost, unpriced = run_cost(priced, at)
     return {
         "models": models,
         "requests": len(bundle.exchanges),
         "errors": errors,
         "tokens": tokens,
-        "cost_usd": round(cost, 8) if cost is not None else None,
+        "cost_usd": cost,
         "unpriced_requests": unpriced,
     }

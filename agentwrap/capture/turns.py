@@ -13,7 +13,7 @@ from typing import Any
 
 from agentwrap.protocols._lenient import as_dict, as_list, as_text
 
-__all__ = ["conversation", "describe", "first_new"]
+__all__ = ["conversation", "describe", "first_new", "previous_turn", "system_prompt", "tool_names"]
 
 LOOKBACK = 16  # earlier requests compared when finding what a request adds
 _CONVERSATION_KEY = {
@@ -182,23 +182,74 @@ def _strip_cache_marks(v: Any) -> Any:
     return v
 
 
-def _same(a: Any, b: Any) -> bool:
-    return a is b or a == b or _strip_cache_marks(a) == _strip_cache_marks(b)
+def _same(a: Any, b: Any, protocol: str | None = None) -> bool:
+    if a is b or a == b or _strip_cache_marks(a) == _strip_cache_marks(b):
+        return True
+    # The same message in another form (Claude Code sends a text block list one turn
+    # and the plain string the next): the same for the reader.
+    return protocol is not None and describe(protocol, a) == describe(protocol, b)
 
 
-def first_new(conv: list, earlier: list[list]) -> int:
+def previous_turn(conv: list, earlier: list[list], protocol: str | None = None) -> tuple[int | None, int]:
+    """`(index in earlier, shared elements)` of the recent earlier conversation that shares the
+    longest prefix with `conv` (its previous turn); `(None, 0)` for a new conversation.
+
+    Only the last `LOOKBACK` conversations are compared. With `protocol`, elements that read
+    the same (`describe`) count as the same.
+    """
+    best, best_at = 0, None
+    start = max(0, len(earlier) - LOOKBACK)
+    for at in range(len(earlier) - 1, start - 1, -1):  # newest first: a tie goes to the latest turn
+        prev = earlier[at]
+        n = 0
+        limit = min(len(prev), len(conv))
+        while n < limit and _same(conv[n], prev[n], protocol):
+            n += 1
+        if n > best:
+            best, best_at = n, at
+            if best == len(conv):
+                break
+    return best_at, best
+
+
+def first_new(conv: list, earlier: list[list], protocol: str | None = None) -> int:
     """Index of the first element of `conv` that none of the recent `earlier` conversations had.
 
     The earlier conversation sharing the longest prefix with `conv` is taken as
     its previous turn; 0 when there is none (a new conversation).
     """
-    best = 0
-    for prev in earlier[-LOOKBACK:]:
-        n = 0
-        limit = min(len(prev), len(conv))
-        while n < limit and _same(conv[n], prev[n]):
-            n += 1
-        best = max(best, n)
-        if best == len(conv):
-            break
-    return best
+    return previous_turn(conv, earlier, protocol)[1]
+
+
+def system_prompt(protocol: str | None, body: Any) -> str:
+    """The system prompt (instructions) a request carries outside its conversation, as text."""
+    if not isinstance(body, dict):
+        return ""
+    if protocol == "anthropic_messages":
+        return _text_parts(body.get("system"))
+    if protocol == "openai_responses":
+        return as_text(body.get("instructions"))
+    if protocol == "gemini":
+        if isinstance(body.get("request"), dict):
+            body = body["request"]  # Code Assist wrapping
+        inst = body.get("systemInstruction", body.get("system_instruction"))
+        return _text_parts(as_dict(inst).get("parts")) if isinstance(inst, dict) else as_text(inst)
+    return ""  # Chat sends it as a conversation element
+
+
+def tool_names(protocol: str | None, body: Any) -> list[str]:
+    """The names of the tools a request declares, in order."""
+    if not isinstance(body, dict):
+        return []
+    if protocol == "gemini" and isinstance(body.get("request"), dict):
+        body = body["request"]
+    names: list[str] = []
+    for tool in as_list(body.get("tools")):
+        tool = as_dict(tool)
+        declarations = tool.get("functionDeclarations", tool.get("function_declarations"))
+        if isinstance(declarations, list):
+            names.extend(as_text(as_dict(d).get("name")) for d in declarations)
+        else:
+            fn = as_dict(tool.get("function"))
+            names.append(as_text(tool.get("name")) or as_text(fn.get("name")) or as_text(tool.get("type")) or "?")
+    return names

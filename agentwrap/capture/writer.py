@@ -16,6 +16,7 @@ import cbor2
 
 from agentwrap.capture.delta import BodyDeltas
 from agentwrap.capture.redact import Redactor, StreamRedactor
+from agentwrap.errors import NOT_FAILURES
 from agentwrap.protocols.endpoints import protocol_of_target, protocol_of_url
 from agentwrap.protocols.sse import is_sse
 
@@ -311,7 +312,9 @@ class BundleEncoder:
 
     def _error(self, xid: int | None, at: int, kind: str, message: str) -> bytes:
         ex = self._ex(xid)
-        if ex is not None:
+        if kind in NOT_FAILURES:
+            pass  # recorded, not counted
+        elif ex is not None:
             ex.failed = True
         else:
             self.totals["errors"] += 1

@@ -14,7 +14,8 @@ from agentwrap.guards.commands import (
     parse_command,
     reply_events,
 )
-from agentwrap.guards.loop import LoopDetector, LoopFinding, LoopGuard
+from agentwrap.guards.loop import LoopDetector, LoopFinding
+from agentwrap.guards.loop_guard import LoopGuard
 
 # Imported on first use: the dispatcher imports `guards.commands` on its path,
 # which should not pay for the tool-loop guard's regexes.

@@ -26,18 +26,19 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from agentwrap.capture.redact import KEY_MARKER, fit_marker
 from agentwrap.guards.base import GuardNote
 from agentwrap.protocols.neutral import NeutralEvent, TextDelta, ThinkingDelta
 
 __all__ = ["KeyGuard", "MARKER", "MIN_HELD_PREFIX"]
 
-MARKER = "[redacted by agentwrap]"
+MARKER = KEY_MARKER.decode()
 MIN_HELD_PREFIX = 8
 
 
 def _mask(key: str) -> str:
-    """The marker at the key's length (cut, or padded with "*"), as the relay's redaction writes it."""
-    return MARKER[: len(key)].ljust(len(key), "*")
+    """The marker at the key's length, as the relay's redaction writes it (`fit_marker`)."""
+    return fit_marker(KEY_MARKER, len(key)).decode("latin-1")
 
 
 def _begins_key(text, key) -> int:
@@ -61,6 +62,9 @@ class KeyGuard:
         self._keys = sorted({k for k in keys if len(k) >= MIN_HELD_PREFIX}, key=len, reverse=True)
         self._held = {"text_delta": "", "thinking_delta": ""}
         self._kbytes = [k.encode() for k in self._keys]
+        # A key's first MIN_HELD_PREFIX bytes: a run whose text (with what went out before it)
+        # holds none of them can hold neither a key nor the beginning of one worth holding.
+        self._probes = tuple(dict.fromkeys(k[:MIN_HELD_PREFIX] for k in self._kbytes))
         self._ctx = b""  # the end of the text that went out (UTF-8), to see a key begun there
         self._thinking_ctx = ""
         self._longest = max((len(k) for k in self._keys), default=1) - 1
@@ -125,9 +129,12 @@ class KeyGuard:
         # same escaped, and an escape sequence can never be part of one. Bytes only, no decoding.
         inner = literals[0][1:-1] if len(literals) == 1 else b"".join([lit[1:-1] for lit in literals])
         seen = self._ctx + inner
-        for key in self._kbytes:
-            if key in seen or _begins_key(inner, key):
-                return False
+        for probe in self._probes:
+            if seen.find(probe) >= 0:  # (`find` is faster than `in` on bytes)
+                for key in self._kbytes:
+                    if seen.find(key) >= 0 or _begins_key(inner, key):
+                        return False
+                break
         self._ctx = seen[-self._longest:]
         return True
 

@@ -40,10 +40,11 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["mask_volatile"]
+__all__ = ["mask_volatile", "UUID_PATTERN"]
 
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
-_UUID = re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b")
+UUID_PATTERN = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"  # also replay's
+_UUID = re.compile(rf"\b{UUID_PATTERN}\b")
 
 # A generated temp name: Python's tempfile ("tmpk2x9_a8"), mktemp ("tmp.Xa81b2"),
 # or any name with a digit in it (prefix + random suffix).

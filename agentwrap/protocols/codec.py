@@ -3,7 +3,7 @@
 A codec is a module (`protocols/anthropic/`, `openai_chat/`, `openai_responses/`,
 `gemini/`) whose package `__init__` offers the names `Codec` lists; `codec()`
 returns it. `Codec`, `LaneDecoder` and `LaneEncoder` are for type checkers and
-the conformance test (tests/test_protocols_codec_conformance.py), never for
+the conformance test (tests/protocols/test_protocols_codec_conformance.py), never for
 `isinstance` on the stream path (a runtime protocol check costs microseconds).
 
 Agents' retry logic matches on error shapes, so agentwrap's own failures

@@ -108,24 +108,25 @@ class FilterChain:
         """None when every filter that wants text took the run unchanged; else the events to
         send instead (the run decoded and fed from the filter that declined it on).
         Raises `Cutting` (the run is dropped)."""
-        texters, start = self._texters, 0
+        fns, start = self._lane_fns, 0
         while True:
-            k = start - 1
+            fn = None
             try:
-                for k in range(start, len(texters)):  # the common case: every filter takes the run
-                    if not self._lane_fns[k](literals):
+                for fn in fns[start:] if start else fns:  # the common case: every filter takes the run
+                    if not fn(literals):
                         break
                 else:
                     return None
             except Cut as cut:
-                raise self._cutting(cut, self.filters.index(texters[k]), []) from None
+                raise self._cutting(cut, self.filters.index(self._texters[fns.index(fn)]), []) from None
             except Exception as exc:  # our bug: that filter goes, the rest still get the run
-                self._drop(texters[k], exc, "lane_text")
-                texters, start = self._texters, k  # the ones after it moved down to k
+                k = fns.index(fn)
+                self._drop(self._texters[k], exc, "lane_text")
+                fns, start = self._lane_fns, k  # the ones after it moved down to k
                 continue
-            # texters[k] declined: the run decoded and fed from it on (the ones before took it)
+            # `fn` declined: the run decoded and fed from its filter on (the ones before took it)
             texts = json.loads(b"[" + b",".join(literals) + b"]")
-            return self._run(self.filters.index(texters[k]), [TextDelta(t) for t in texts if t])
+            return self._run(self.filters.index(self._texters[fns.index(fn)]), [TextDelta(t) for t in texts if t])
 
     def finish(self) -> list[NeutralEvent]:
         """The end of the stream: everything still held, in order. Raises `Cutting`."""

@@ -63,10 +63,11 @@ Locate = Callable[[Any], "tuple[dict, str] | None"]
 class Template:
     """A compiled event template; see the module docstring."""
 
-    __slots__ = ("_match", "has_usage")
+    __slots__ = ("_match", "_full", "has_usage")
 
     def __init__(self, pattern: re.Pattern[bytes], has_usage: bool) -> None:
         self._match = pattern.match
+        self._full = pattern.fullmatch
         self.has_usage = has_usage  # group "u" holds the event's usage object
 
     def matches(self, event: bytes) -> bool:
@@ -76,8 +77,7 @@ class Template:
 
     def one(self, data: bytes) -> re.Match[bytes] | None:
         """The match of `data` if it is exactly one event of this template (groups "t", "u")."""
-        m = self._match(data)
-        return m if m is not None and m.end() == len(data) else None
+        return self._full(data)
 
     def scan(self, data: bytes, pos: int, usages: list[bytes] | None = None, limit: int = -1) -> tuple[list[bytes], int]:
         """The literals of the whole events matching from `pos` on (at most `limit`), and where

@@ -71,6 +71,7 @@ class StreamTap:
         self.protocol = protocol
         self._codec = codec(protocol)
         self._decoder: Any = self._codec.StreamDecoder(id_hint)
+        self._observes = getattr(self._decoder, "lane_observes", True)
         self._chain = FilterChain(filters)
         self.done = False
         self.lane_events = 0
@@ -123,7 +124,8 @@ class StreamTap:
                 if instead is None:
                     self.lane_events += 1
                     self._plain = 0
-                    self._decoder.observe_lane([literal], chunk, m["u"] if template.has_usage else None)
+                    if self._observes:
+                        self._decoder.observe_lane([literal], chunk, m["u"] if template.has_usage else None)
                     return chunk
                 out = []
                 self.lane_events += 1

@@ -15,7 +15,7 @@ import hmac
 import itertools
 import time
 
-from agentwrap.errors import RequestError
+from agentwrap.errors import AGENT_LEFT, RequestError
 from agentwrap.proxy import local
 from agentwrap.proxy.addons import AddonChain
 from agentwrap.proxy.attempt import attempt
@@ -62,6 +62,9 @@ class Dispatcher:
             redact_response(response, self.routes.redactor)
         if isinstance(response.body, (bytes, bytearray)):
             self.addons.done(flow)  # a streamed body ends its flow in the relay
+        else:
+            response.on_agent_left = lambda: self.addons.error(
+                flow, AGENT_LEFT, "the agent closed its connection before the end of the answer; agentwrap stopped reading it")
         return response
 
     def _authorize(self, flow: Flow) -> ProxyResponse | None:

@@ -40,7 +40,9 @@ class ProxyResponse:
     `relayed`: status, headers and body are the upstream's as received (capture then
     records the upstream leg only); False for what agentwrap made or re-encoded.
     `close` releases the upstream response when the body is never iterated (an
-    attempt given up for a fallback).
+    attempt given up for a fallback). `on_agent_left`: the server calls it when the
+    agent's connection is lost while a streamed body is being sent (before it stops
+    the stream, whose relay then closes the upstream and ends the flow).
     """
 
     status: int
@@ -48,6 +50,7 @@ class ProxyResponse:
     body: bytes | AsyncIterator[bytes] = b""
     relayed: bool = False
     close: Callable[[], Awaitable[None]] | None = None
+    on_agent_left: Callable[[], None] | None = None
 
 
 class Flow:

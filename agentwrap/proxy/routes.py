@@ -13,15 +13,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from agentwrap.capture.redact import Redactor
+from agentwrap.capture.redact import KEY_MARKER, Redactor
 from agentwrap.config.model import BackendConfig, ProfileConfig
 from agentwrap.proxy.auth import UpstreamAuth
 from agentwrap.routing.router import Router, SessionOverrides
 
-__all__ = ["SessionServices", "ProfileSetup", "Upstream", "SessionRoutes", "KEY_MARKER"]
+__all__ = ["SessionServices", "ProfileSetup", "Upstream", "SessionRoutes"]
 
-# What replaces a key agentwrap holds in anything an upstream sends the agent.
-KEY_MARKER = b"[redacted by agentwrap]"
 
 
 @dataclass(slots=True)

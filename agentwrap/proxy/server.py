@@ -6,11 +6,17 @@ connections that arrive early wait in the listen backlog. Responses are
 streamed: each upstream chunk is written as it arrives, and writes are not
 awaited per chunk (asyncio buffers them and `drain()` applies back-pressure
 only when the agent reads slowly).
+
+What a connection may hold (time to a head, head size, how many stay open) and
+how the agent leaving a stream is noticed live in `inbound.py`. The loop's own
+reports (accept() out of descriptors, say) are recorded, never printed: the
+agent owns the terminal.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import socket
 import sys
@@ -22,21 +28,39 @@ import h11
 from agentwrap.errors import UpstreamError
 from agentwrap.proxy.dispatch import Dispatcher
 from agentwrap.proxy.flow import ProxyResponse
+from agentwrap.proxy.inbound import (
+    HEAD_TIMEOUT_SECONDS,
+    IDLE_TIMEOUT_SECONDS,
+    MAX_HEAD_BYTES,
+    MAX_REQUEST_BYTES,
+    AgentConnection,
+    OpenConnections,
+    TooLarge,
+    connection_limit,
+    read_request,
+)
 
 __all__ = ["ProxyServer", "MAX_REQUEST_BYTES"]
 
-MAX_REQUEST_BYTES = 256 * 1024 * 1024  # agents resend whole conversations; images make them large
-READ_CHUNK_BYTES = 256 * 1024
 HIGH_WATER_BYTES = 1024 * 1024
+# accept() failing for want of descriptors or memory: asyncio stops accepting for a second
+# and tells the loop's exception handler.
+_ACCEPT_RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
 
 class ProxyServer:
-    """Serve one Dispatcher on 127.0.0.1:<free port> until `stop()`."""
+    """Serve one Dispatcher on 127.0.0.1:<free port> until `stop()`.
+
+    `head_timeout_s`, `idle_timeout_s` and `connections.limit` bound the inbound side
+    (inbound.py); they are read as connections need them, so they may change while it runs."""
 
     def __init__(self, dispatcher: Dispatcher, host: str = "127.0.0.1") -> None:
         self.dispatcher = dispatcher
         self.host = host
         self.port = 0
+        self.head_timeout_s = HEAD_TIMEOUT_SECONDS
+        self.idle_timeout_s = IDLE_TIMEOUT_SECONDS
+        self.connections = OpenConnections(connection_limit())
         self._sock: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -72,9 +96,10 @@ class ProxyServer:
     def _run(self) -> None:
         loop = asyncio.new_event_loop()
         self._loop = loop
+        loop.set_exception_handler(self._loop_error)
         try:
             self._server = loop.run_until_complete(
-                asyncio.start_server(self._on_connection, sock=self._sock, limit=READ_CHUNK_BYTES)
+                loop.create_server(lambda: AgentConnection(self.connections, self._on_connection, loop), sock=self._sock)
             )
         except BaseException as exc:  # pragma: no cover - start failures are reported to the caller
             self._start_error = exc
@@ -114,10 +139,21 @@ class ProxyServer:
             await asyncio.wait(self._tasks, timeout=2)
         await self.dispatcher.aclose()
 
+    def _loop_error(self, loop: asyncio.AbstractEventLoop, context: dict) -> None:
+        """Record what the loop reports (printed only with AGENTWRAP_DEBUG=1)."""
+        exc = context.get("exception")
+        if isinstance(exc, OSError) and exc.errno in _ACCEPT_RESOURCE_ERRNOS:
+            message = f"agentwrap: cannot accept a connection ({os.strerror(exc.errno)}); retrying in 1 s"
+        else:
+            message = f"agentwrap internal error: {context.get('message')}: {exc!r}"
+        self.dispatcher.report("connection", message)
+        if os.environ.get("AGENTWRAP_DEBUG") == "1":
+            loop.default_exception_handler(context)
+
     # -- one connection ---------------------------------------------------------
 
-    async def _on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
+    async def _on_connection(self, proto: AgentConnection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = proto.task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
         sock = writer.get_extra_info("socket")
@@ -125,11 +161,11 @@ class ProxyServer:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         writer.transport.set_write_buffer_limits(high=HIGH_WATER_BYTES)
         try:
-            await self._serve(reader, writer)
+            await self._serve(reader, writer, proto)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         except asyncio.CancelledError:
-            pass
+            pass  # the agent left mid-stream, or the server is stopping
         except Exception as exc:
             # Our bug: report it, keep serving other connections.
             self.dispatcher.report("connection", f"agentwrap internal error: {type(exc).__name__}: {exc}")
@@ -139,87 +175,75 @@ class ProxyServer:
             self._tasks.discard(task)
             writer.close()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=64 * 1024)
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, proto: AgentConnection) -> None:
+        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
+        loop = asyncio.get_running_loop()
+        wait_until = loop.time() + self.head_timeout_s
         while True:
             try:
-                request = await self._read_request(conn, reader)
+                request = await read_request(conn, reader, wait_until, self.head_timeout_s)
             except h11.RemoteProtocolError as exc:
-                await self._send_simple(conn, writer, 400, f"agentwrap: malformed HTTP request: {exc}")
+                # h11's hint is 431 for a head too large; never a 5xx for the agent's mistake
+                # (h11 hints 501 for an unknown transfer coding): SDKs retry those.
+                status = exc.error_status_hint if 400 <= exc.error_status_hint < 500 else 400
+                message = (f"agentwrap: request head larger than {MAX_HEAD_BYTES >> 10} KiB" if status == 431
+                           else f"agentwrap: malformed HTTP request: {exc}")
+                await self._send_simple(conn, writer, status, message)
                 return
-            except _TooLarge:
+            except TooLarge:
                 await self._send_simple(conn, writer, 413, "agentwrap: request body too large")
                 return
             if request is None:
                 return
             method, target, headers, body = request
+            if method == b"CONNECT":  # no tunnels here; forwarded, a 2xx would switch h11's protocol
+                await self._send_simple(conn, writer, 405, "agentwrap: CONNECT is not supported")
+                return
+            proto.served = proto.busy = True
             self._active_responses += 1
             try:
                 try:
                     response = await self.dispatcher.handle(method, target, headers, body)
                 except Exception as exc:  # our bug: answer it in the agent's protocol, keep serving
                     response = self._internal_error(exc)
-                await self._send_response(conn, writer, method, response)
+                await self._send_response(conn, writer, method, response, proto)
             except UpstreamError:
                 return  # the response was cut after its head went out; the dispatcher counted it
             finally:
                 self._active_responses -= 1
+                proto.busy = False
             if conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
                 return
             try:
                 conn.start_next_cycle()
             except h11.LocalProtocolError:
                 return
+            wait_until = loop.time() + self.idle_timeout_s
 
     def _internal_error(self, exc: Exception) -> ProxyResponse:
         if os.environ.get("AGENTWRAP_DEBUG") == "1":
             traceback.print_exception(exc, file=sys.stderr)
         return self.dispatcher.internal_error(exc)
 
-    async def _read_request(self, conn: h11.Connection, reader: asyncio.StreamReader):
-        request: h11.Request | None = None
-        body = bytearray()
-        while True:
-            event = conn.next_event()
-            if event is h11.NEED_DATA:
-                data = await reader.read(READ_CHUNK_BYTES)
-                conn.receive_data(data)
-                if not data and request is None and conn.their_state is h11.IDLE:
-                    return None
-                continue
-            if isinstance(event, h11.Request):
-                request = event
-            elif isinstance(event, h11.Data):
-                body += event.data
-                if len(body) > MAX_REQUEST_BYTES:
-                    raise _TooLarge
-            elif isinstance(event, h11.EndOfMessage):
-                assert request is not None
-                return request.method, request.target, list(request.headers), bytes(body)
-            elif isinstance(event, h11.ConnectionClosed):
-                return None
-
     async def _send_simple(self, conn: h11.Connection, writer: asyncio.StreamWriter, status: int, message: str) -> None:
+        if writer.transport.is_closing():
+            return  # closed over the connection limit, or gone: no one to answer
         body = self.dispatcher.refusal(status, message)
         if conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
             return
         try:
-            writer.write(
-                conn.send(
-                    h11.Response(
-                        status_code=status,
-                        headers=[(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), (b"connection", b"close")],
-                    )
-                )
+            head = h11.Response(
+                status_code=status,
+                headers=[(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), (b"connection", b"close")],
             )
-            writer.write(conn.send(h11.Data(data=body)))
-            writer.write(conn.send(h11.EndOfMessage()))
+            writer.write(conn.send(head) + conn.send(h11.Data(data=body)) + conn.send(h11.EndOfMessage()))
             await writer.drain()
         except (h11.LocalProtocolError, ConnectionError):
             pass
 
     async def _send_response(
-        self, conn: h11.Connection, writer: asyncio.StreamWriter, method: bytes, response: ProxyResponse
+        self, conn: h11.Connection, writer: asyncio.StreamWriter, method: bytes, response: ProxyResponse,
+        proto: AgentConnection,
     ) -> None:
         body = response.body
         headers = response.headers
@@ -239,6 +263,7 @@ class ProxyServer:
         by_hand = conn.their_http_version == b"1.1" and not any(n == b"content-length" for n, _ in headers)
         if by_hand:
             headers = [*headers, (b"transfer-encoding", b"chunked")]
+        proto.streaming = response  # until the body ends: the agent leaving then cancels this task
         try:
             writer.write(conn.send(h11.Response(status_code=response.status, headers=headers)))
             transport = writer.transport
@@ -252,17 +277,15 @@ class ProxyServer:
                     write(conn.send(h11.Data(data=chunk)))
                 if transport.get_write_buffer_size() > HIGH_WATER_BYTES:
                     await writer.drain()
+            proto.streaming = None  # the whole body is written: a loss from here on leaves nothing unsent
             writer.write(conn.send(h11.EndOfMessage()))
             await writer.drain()
         except BaseException:
-            # Upstream failed after the head went out (or the agent went away):
-            # the only honest signal left is to cut the connection.
+            # Upstream failed after the head went out, the agent left or the server is
+            # stopping: the only honest signal left is to cut the connection.
+            proto.streaming = None
             conn.send_failed()
             writer.transport.abort()
             raise
         finally:
             await body.aclose()
-
-
-class _TooLarge(Exception):
-    pass

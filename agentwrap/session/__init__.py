@@ -10,7 +10,6 @@ the agent's first connection waits in the listen backlog meanwhile.
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import subprocess
 import sys
@@ -58,6 +57,11 @@ class SessionResult:
     bundle: str | None = None
     failovers: int = 0
     guard_actions: dict[str, int] = field(default_factory=dict)  # guard -> times it acted
+    models: dict[str, list[str]] = field(default_factory=dict)  # backend -> models it answered with, in order of first use
+    tokens: dict[str, int] | None = None  # summed usage (TOKEN_FIELDS); None when no answer reported any
+    cost_usd: float | None = None  # list price of what could be priced (not computed with `quiet`)
+    unpriced: int = 0  # requests with usage that could not be priced
+    resume: list[str] | None = None  # agentwrap's command line that resumes the agent's session
 
 
 @dataclass(slots=True)
@@ -82,12 +86,17 @@ def _find_binary(spec: AgentSpec, env: Mapping[str, str]) -> str:
 
 
 def replay_plan(spec: AgentSpec, opts: SessionOptions, env: Mapping[str, str]) -> SessionPlan:
-    from agentwrap.config.model import BackendConfig, ProfileConfig, RouteConfig
+    from agentwrap.config.model import (
+        BackendConfig, GuardsConfig, LoopGuardConfig, ProfileConfig, RouteConfig, ToolLoopGuardConfig, ToolRepairConfig,
+    )
     from agentwrap.session.plan import BackendPlan
 
     backend = BackendConfig(name="replay", type="replay")
+    # The record holds what the agent got, guards' work included: nothing acts on it again.
+    off = GuardsConfig(LoopGuardConfig(enabled=False), ToolLoopGuardConfig(enabled=False), ToolRepairConfig(enabled=False))
     profile = ProfileConfig(
-        name="replay", source=opts.replay_of or "<replay>", backends={"replay": backend}, routes=(RouteConfig(backend="replay"),)
+        name="replay", source=opts.replay_of or "<replay>", backends={"replay": backend}, routes=(RouteConfig(backend="replay"),),
+        guards=off,
     )
     native = spec.native(env, opts.cwd or os.getcwd())
     return SessionPlan(
@@ -111,6 +120,7 @@ def run_session(opts: SessionOptions, env: Mapping[str, str] | None = None) -> S
     """Run the agent behind the proxy and return its exit code and the session's counts."""
     env = dict(os.environ if env is None else env)
     started = time.monotonic()
+    started_wall = time.time()
     launch = prepare_launch(opts, env)
     spec, plan = launch.spec, launch.plan
     if not opts.quiet:
@@ -119,7 +129,7 @@ def run_session(opts: SessionOptions, env: Mapping[str, str] | None = None) -> S
 
     # Only a socket and a secret before the spawn; the proxy itself is built after it.
     sock = listen_loopback()
-    secret = secrets.token_urlsafe(24)
+    secret = os.urandom(24).hex()  # (`secrets` would import hashlib: ~5 ms of start-up)
     origin = f"http://127.0.0.1:{sock.getsockname()[1]}"
     server = bound = None
 
@@ -160,7 +170,8 @@ def run_session(opts: SessionOptions, env: Mapping[str, str] | None = None) -> S
             raise AgentwrapError(f"cannot start {launch.binary}: {exc.strerror or exc}") from exc
         signals.attach(proc)
         try:
-            bound = bind_proxy(spec, plan, env, sock=sock, secret=secret, scripted=launch.scripted, replay=opts.replay)
+            bound = bind_proxy(spec, plan, env, sock=sock, secret=secret, scripted=launch.scripted, replay=opts.replay,
+                               session_of=spec.resume.from_request if spec.resume is not None else None)
         except BaseException:
             kill_tree(proc.pid)  # the agent must not run without its proxy
             raise
@@ -187,6 +198,7 @@ def run_session(opts: SessionOptions, env: Mapping[str, str] | None = None) -> S
                     "requests": st.requests,
                     "errors": st.errors,
                     "unauthorized": st.unauthorized,
+                    "agent_left": st.agent_left,
                     "guard_actions": dict(st.guard_actions),
                     "by_backend": dict(st.by_backend),
                 }
@@ -201,28 +213,94 @@ def run_session(opts: SessionOptions, env: Mapping[str, str] | None = None) -> S
         shutil.rmtree(tmpdir, ignore_errors=True)
 
     stats = bound.stats
+    cost, unpriced = None, 0
+    if not opts.quiet:  # pricing may import the price library: only for a line that is shown
+        from agentwrap.capture.cost import run_cost
+
+        cost, unpriced = run_cost((u.model, u.url, u.usage) for u in stats.uses)
+    models: dict[str, list[str]] = {}
+    for use in stats.uses:
+        names = models.setdefault(use.backend, [])
+        if use.model and use.model not in names:
+            names.append(use.model)
     result = SessionResult(
         exit_code_of(returncode), stats.requests, stats.errors, time.monotonic() - started,
         recorder.path if recorder is not None and not recorder.failed else None,
-        stats.failovers, dict(stats.guard_actions),
+        stats.failovers, dict(stats.guard_actions), models, stats.tokens, cost, unpriced,
+        _resume_command(spec, opts, env, list(reversed(stats.session_ids)), started_wall),
     )
     if not opts.quiet:
         print(summary_line(spec.name, result), file=sys.stderr)
+        if result.resume:
+            import shlex
+
+            print(f"agentwrap: resume with: {shlex.join(result.resume)}", file=sys.stderr)
     return result
 
 
+def _resume_command(spec: AgentSpec, opts: SessionOptions, env: Mapping[str, str], seen: list[str], since: float) -> list[str] | None:
+    """`agentwrap AGENT [OPTIONS] -- ARGS` resuming the session the agent saved, so that
+    the resumed session runs through agentwrap too (the agent's own hint would not)."""
+    if spec.resume is None or opts.replay is not None:
+        return None
+    try:
+        sid = spec.resume.saved(env, opts.cwd or os.getcwd(), seen, since)
+    except OSError:
+        return None
+    if not sid:
+        return None
+    cmd = ["agentwrap", spec.name]
+    if opts.profile:
+        cmd += ["--profile", opts.profile]
+    if not opts.project:
+        cmd.append("--no-project")
+    if not opts.capture:
+        cmd.append("--no-capture")
+    elif opts.capture_dir:
+        cmd += ["--capture-dir", opts.capture_dir]
+    return [*cmd, "--", *spec.resume.args(sid)]
+
+
 def summary_line(agent: str, r: SessionResult) -> str:
+    """The run in one line: exit, requests and errors, models by backend, tokens, cost,
+    guard actions, duration, bundle."""
     def plural(n: int, word: str) -> str:
         return f"{n} {word}" + ("" if n == 1 else "s")
 
-    line = f"agentwrap: {agent} exited {r.exit_code} · {plural(r.requests, 'request')}, {plural(r.errors, 'error')}"
+    parts = [f"agentwrap: {agent} exited {r.exit_code}"]
+    counts = f"{plural(r.requests, 'request')}, {plural(r.errors, 'error')}"
     if r.failovers:
-        line += f", {plural(r.failovers, 'failover')}"
+        counts += f", {plural(r.failovers, 'failover')}"
+    parts.append(counts)
+    used = [f"{', '.join(models)} on {backend}" for backend, models in r.models.items() if models]
+    if used:
+        parts.append("; ".join(used))
+    if r.tokens:
+        t = r.tokens
+        cache = [f"{_count(t[k])} {label}" for k, label in (("cache_read_tokens", "cache reads"), ("cache_write_tokens", "cache writes"))
+                 if t.get(k)]
+        parts.append(f"tokens {_count(t.get('input_tokens', 0))} in" + (f" ({', '.join(cache)})" if cache else "")
+                     + f", {_count(t.get('output_tokens', 0))} out")
+    if r.cost_usd is not None:
+        from agentwrap.capture.cost import format_cost
+
+        parts.append(format_cost(r.cost_usd, partial=r.unpriced > 0))
     if r.guard_actions:
         which = ", ".join(f"{_GUARD_LABELS.get(g, g)} {n}" for g, n in sorted(r.guard_actions.items()))
-        line += f" · {plural(sum(r.guard_actions.values()), 'guard action')} ({which})"
-    line += f" · {r.duration_s:.1f} s"
-    return line + (f" · {r.bundle}" if r.bundle else "")
+        parts.append(f"{plural(sum(r.guard_actions.values()), 'guard action')} ({which})")
+    parts.append(f"{r.duration_s:.1f} s")
+    if r.bundle:
+        parts.append(r.bundle)
+    return " · ".join(parts)
+
+
+def _count(n: int) -> str:
+    """Token counts as people read them: 845, 12.3k, 1.2M."""
+    if n < 1000:
+        return str(n)
+    if n < 999_950:
+        return f"{n / 1000:.1f}".removesuffix(".0") + "k"
+    return f"{n / 1_000_000:.1f}".removesuffix(".0") + "M"
 
 
 _GUARD_LABELS = {"loop": "repetition loop", "tool_loop": "tool-call loop", "tool_repair": "tool-call repair"}

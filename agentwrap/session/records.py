@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -78,7 +77,7 @@ def open_recorder(capture_dir: str, launch: "Launch", opts: "SessionOptions", en
     from agentwrap.capture.runs import bundle_filename
 
     now = datetime.datetime.now(datetime.timezone.utc)
-    run_id = secrets.token_hex(4)
+    run_id = os.urandom(4).hex()
     plan = launch.plan
     profile = plan.profile
     keys = [secret, *plan.keys]

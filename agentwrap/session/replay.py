@@ -1,4 +1,15 @@
-"""`agentwrap replay`: re-run a recorded session with the recording as its only backend."""
+"""`agentwrap replay`: re-run a recorded session with the recording as its only backend.
+
+Every answer the agent got is served from the record, whoever made it: a
+backend, a translation, a guard's rewrite or cut, or agentwrap itself (an
+in-chat command such as `::status`, the tool-loop guard's own answer, an
+error). The replay's proxy runs no in-chat commands and no guards, so each
+request reaches the replay backend and the agent gets the recorded bytes
+(a command is not answered again: its answer would name the replay's profile,
+and `::profile` would leave the recording). Only a request the proxy refuses
+at the door (without the session secret, or unreadable: the same rule as
+`Flow.open`) is left to the replay's proxy, which refuses it the same way.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +37,25 @@ class ReplayResult:
         return bool(self.divergences or self.unused)
 
 
+def _refused_at_the_door(ex, protocol: str) -> bool:
+    """True for a recorded request agentwrap refused before routing it or looking at its
+    content: one without the session secret (only the agent has it), or one that
+    `Flow.open` cannot read."""
+    from agentwrap.errors import RequestError
+    from agentwrap.proxy.flow import Flow
+
+    if ex.route is not None or ex.guards:
+        return False
+    if ex.status == 401:
+        return True
+    flow = Flow(0, ex.request.method.encode("latin-1"), ex.path.encode("latin-1"), [], ex.request.body.bytes)
+    try:
+        flow.open(ex.path.split("?", 1)[0], protocol)
+    except RequestError:
+        return True
+    return False
+
+
 def run_replay(
     bundle_path: str,
     *,
@@ -49,7 +79,7 @@ def run_replay(
     argv = list(header.get("argv") or [agent])
     recorded = []
     for ex in bundle.exchanges:
-        if ex.request is None or not ex.complete or ex.status is None:
+        if ex.request is None or not ex.complete or ex.status is None or _refused_at_the_door(ex, AGENTS[agent].protocol):
             continue
         response = ex.agent_response or ex.upstream_response
         recorded.append(

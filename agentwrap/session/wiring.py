@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
-import secrets
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -61,10 +60,12 @@ def bind_proxy(
     secret: str | None = None,
     scripted: dict | None = None,
     replay: object | None = None,
+    session_of: Callable[[list], str | None] | None = None,
 ) -> BoundProxy:
     """Build the dispatcher, its routes and addons (stats, in-chat commands, output caps)
     and the server for one session, on `sock` (or a new loopback socket); add capture
-    to `addons` if wanted, then call `server.start()`."""
+    to `addons` if wanted, then call `server.start()`. `session_of(headers)`: the agent's
+    session id a request names (`AgentSpec.resume`), for the stats."""
     from agentwrap.backends.http import HttpTransport
     from agentwrap.proxy.addons import AddonChain
     from agentwrap.proxy.addons.commands import Commands
@@ -96,16 +97,18 @@ def bind_proxy(
         except Exception:  # listing is a convenience for ::profile; never fail a session over it
             return ()
 
-    secret = secret or secrets.token_urlsafe(24)
+    secret = secret or os.urandom(24).hex()  # (`secrets` would import hashlib: ~5 ms of start-up)
     setup = ProfileSetup(plan.profile, plan.auth, scripted if scripted is not None else scripted_of(plan.profile),
                          list(plan.keys))
     services = SessionServices(switch_profile=switch_profile, resolve_auth=resolve_auth,
                                profile_names=profile_names)  # listed only when `::profile` needs them
     routes = SessionRoutes(agent=spec.name, setup=setup, transport=HttpTransport(env=env), env=env, replay=replay,
                            services=services)
-    stats = Stats()
+    stats = Stats(session_of=session_of)
     # Guards first: their `done` turns the stream filters' reports into notes the others read.
-    addons = AddonChain([Guards(routes), stats, Commands(routes), OutputCap()])
+    # A replay answers in-chat commands from the record, like every other request (session/replay.py).
+    commands = [Commands(routes, stats)] if replay is None else []
+    addons = AddonChain([Guards(routes), stats, *commands, OutputCap()])
     dispatcher = Dispatcher(agent_protocol=spec.protocol, secret=secret, routes=routes, addons=addons)
     server = ProxyServer(dispatcher)
     server.adopt(sock or listen_loopback())

@@ -1,6 +1,6 @@
 """Agent request bodies with tool-call steps, built on the recorded request shapes.
 
-Each builder starts from a real request in `tests/streams/requests/` (cut
+Each builder starts from a real request in `tests/fixtures/streams/requests/` (cut
 after the user's prompt) and appends tool steps the way that agent sends
 them: Claude Code `tool_use`/`tool_result` blocks with `cache_control`,
 Codex `function_call`/`function_call_output` (classic) and
@@ -20,7 +20,7 @@ from typing import Any
 
 from agentwrap.protocols import codec as wire
 
-REQUESTS = Path(__file__).resolve().parent.parent / "streams" / "requests"
+REQUESTS = Path(__file__).resolve().parents[1] / "fixtures" / "streams" / "requests"
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agentwrap.guards.base import Cut, GuardNote, StreamFilter
-from agentwrap.guards.loop import LoopDetector, LoopGuard
+from agentwrap.guards.loop import LoopDetector
+from agentwrap.guards.loop_guard import LoopGuard
 from agentwrap.protocols.neutral import (
     MessageStart,
     NeutralEvent,

@@ -2,7 +2,7 @@
 
 A backend stream is built with the backend protocol's `StreamEncoder` from neutral
 events, parsed and decoded with its `StreamDecoder`, run through `ToolRepair`,
-encoded for the agent protocol and checked with tests/grammar.py's validators:
+encoded for the agent protocol and checked with tests/support/grammar.py's validators:
 the tool calls the agent gets have declared names and schema-valid JSON
 arguments, and the stop reason says tool use where a text call was extracted.
 """
@@ -17,7 +17,7 @@ from agentwrap.guards.repair import ToolRepair, validate
 from agentwrap.protocols.neutral import NeutralEvent
 from agentwrap.protocols.sse import SseParser
 from agentwrap.protocols.codec import codec
-from tests.grammar import VALIDATORS, Turn
+from tests.support.grammar import VALIDATORS, Turn
 from tests.guards.helpers import call_stream, text_stream
 from tests.guards.repair_corpus import CHANNEL, NEAR_MISSES, SCHEMAS, TEXTS, TOOLS
 

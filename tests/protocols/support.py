@@ -22,13 +22,13 @@ from agentwrap.protocols.neutral import (
 )
 from agentwrap.protocols.sse import SseEvent, SseParser
 from agentwrap.protocols.tap import StreamTap
-from tests.grammar import VALIDATORS, Turn
+from tests.support.grammar import VALIDATORS, Turn
 
-STREAMS = Path(__file__).resolve().parent.parent / "streams"
+STREAMS = Path(__file__).resolve().parents[1] / "fixtures" / "streams"
 NOTICE = "\n\n[cut by a test filter]"
 
-# Recorded upstreams that deviate from tests/grammar.py's strict grammar in ways a
-# pass-through stream keeps (see the `tolerate` names in tests/grammar.py).
+# Recorded upstreams that deviate from tests/support/grammar.py's strict grammar in ways a
+# pass-through stream keeps (see the `tolerate` names in tests/support/grammar.py).
 TOLERATE: dict[str, frozenset] = {
     "anthropic_messages/tool_input_in_block_start": frozenset({"tool_input_in_start"}),
     "openai_chat/parallel_calls_same_index": frozenset({"reused_index"}),

@@ -2,7 +2,7 @@
 
 For every recorded stream of each protocol and streams made with each encoder,
 and every event k a filter sees, a filter cutting on the k-th event gives a
-stream the grammar validators accept (tests/grammar.py; a recorded upstream's
+stream the grammar validators accept (tests/support/grammar.py; a recorded upstream's
 own deviations tolerated, see tests/protocols/support.py), whose last text is
 the cut's notice and whose stop reason is a normal one, unless the upstream's
 own stop had already gone out before the cut.

@@ -10,7 +10,7 @@ other exception escapes: that is a client crash, and the test fails on it.
 `raw_call` posts the same request with httpx and keeps the bytes, which
 `judge_raw` checks against the protocol: an error status in the protocol's
 error shape, a whole answer that is complete, or a stream that ends
-grammar-valid (tests/grammar.py).
+grammar-valid (tests/support/grammar.py).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ try:  # google-genai talks through httpx2 where it is installed, and lets its tr
     _GENAI_TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (httpx.TransportError, httpx2.TransportError)
 except ImportError:  # pragma: no cover - depends on the google-genai build
     _GENAI_TRANSPORT_ERRORS = (httpx.TransportError,)
-from tests.grammar import VALIDATORS, Turn
+from tests.support.grammar import VALIDATORS, Turn
 from tests.reliability.faults import good_request
 
 __all__ = ["SdkOutcome", "RawOutcome", "sdk_call", "raw_call", "error_shape_problem", "judge_raw", "auth_headers", "leaks"]

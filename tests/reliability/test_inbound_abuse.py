@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.reliability.clients import auth_headers, error_shape_problem, raw_call
-from tests.reliability.faults import PROTOCOLS, Conn, FaultServer, canned_stream, good_request, sse_blocks
+from tests.reliability.faults import PROTOCOLS, Conn, FaultServer, canned, canned_stream, good_request, sse_blocks
 
 pytestmark = pytest.mark.reliability
 
@@ -64,7 +64,6 @@ ITEM3 = ("hardening item 3: no idle timeout and no connection limit inbound: at 
          "agent's next request waits in the backlog and asyncio prints EMFILE tracebacks")
 
 
-@pytest.mark.xfail(strict=True, reason=ITEM3)
 @pytest.mark.parametrize("kind", ["idle", "slowloris"])
 def test_the_agent_is_served_while_connections_flood_the_proxy(kind: str, fault_server, proxy_process) -> None:
     """1,100 connections that send nothing (idle) or a head that never ends (slowloris),
@@ -102,12 +101,136 @@ def test_the_agent_is_served_while_connections_flood_the_proxy(kind: str, fault_
     assert err == "", f"the proxy printed:\n{err[:2000]}"
 
 
+class Errors:
+    """An addon that keeps every (kind, message) agentwrap reports."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str]] = []
+
+    def error(self, flow, kind: str, message: str) -> None:
+        self.seen.append((kind, message))
+
+
+def _closed_within(s: socket.socket, seconds: float) -> bool:
+    """Whether the proxy closes `s` (EOF or reset) within `seconds`; what it sends first is skipped."""
+    s.settimeout(seconds)
+    try:
+        while s.recv(65536):
+            pass
+    except TimeoutError:
+        return False
+    except ConnectionError:
+        pass
+    return True
+
+
+def _one_request(s: socket.socket, secret: str) -> bytes:
+    """A whole model call on `s`, kept alive; its answer's bytes (a Content-Length answer)."""
+    path, body = good_request("anthropic_messages", False)
+    data = json.dumps(body).encode()
+    s.sendall(f"POST /{secret}{path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nx-api-key: {secret}\r\n"
+              f"content-length: {len(data)}\r\n\r\n".encode() + data)
+    answer = b""
+    while b"\r\n\r\n" not in answer or len(answer.split(b"\r\n\r\n", 1)[1]) < _content_length(answer):
+        answer += s.recv(65536)
+    return answer
+
+
+def test_a_connection_without_a_whole_head_in_time_is_closed(fault_server, route_proxy, printed) -> None:
+    """Item 3's timeouts: no byte at all, or a head still unfinished (a byte now and then), past
+    the head timeout: closed without an answer, and nothing is printed or recorded."""
+    up = fault_server()
+    proxy = route_proxy("anthropic_messages", "passthrough", up.url)
+    proxy.server.head_timeout_s = 0.4
+    proxy.dispatcher.addons.add(errors := Errors())
+    silent = socket.create_connection(("127.0.0.1", proxy.port))
+    slow = socket.create_connection(("127.0.0.1", proxy.port))
+    slow.sendall(b"POST /v1/messages HTTP/1.1\r\nx-slow: ")
+    for _ in range(3):
+        time.sleep(0.1)
+        slow.sendall(b"a")  # bytes keep coming; the head never ends
+    with silent, slow:
+        assert _closed_within(silent, 2) and _closed_within(slow, 2)
+    assert raw_call(proxy.base_url, proxy.secret, "anthropic_messages", False).status == 200
+    assert errors.seen == [] and printed() == ""
+
+
+def test_a_kept_alive_connection_may_idle_past_the_head_timeout(fault_server, route_proxy) -> None:
+    """Between requests a connection may wait the idle timeout (the head timeout starts at its
+    next request's first byte); past that it is closed."""
+    up = fault_server()
+    proxy = route_proxy("anthropic_messages", "passthrough", up.url)
+    proxy.server.head_timeout_s, proxy.server.idle_timeout_s = 0.3, 1.2
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as s:
+        assert b" 200 " in _one_request(s, proxy.secret).split(b"\r\n", 1)[0]
+        time.sleep(0.6)  # longer than the head timeout, shorter than the idle one
+        assert b" 200 " in _one_request(s, proxy.secret).split(b"\r\n", 1)[0]
+        started = time.monotonic()
+        assert _closed_within(s, 3)
+        assert 1.0 < time.monotonic() - started < 2.5
+
+
+def test_at_the_connection_limit_a_connection_without_a_request_goes_first(fault_server, route_proxy, printed) -> None:
+    """Item 3's limit: a connection beyond the limit closes the oldest connection that has sent no
+    whole request (not an older kept-alive one the agent may reuse); one serving a stream stays,
+    and its stream completes."""
+    up = fault_server(_slow_stream(30, 0.02))
+    proxy = route_proxy("anthropic_messages", "passthrough", up.url)
+    proxy.server.connections.limit = 4
+    got: dict[str, bytes] = {}
+
+    def stream() -> None:
+        got["stream"] = raw_call(proxy.base_url, proxy.secret, "anthropic_messages", True).body
+
+    kept = socket.create_connection(("127.0.0.1", proxy.port), timeout=5)
+    fresh: list[socket.socket] = []
+    streamer = threading.Thread(target=stream)
+    try:
+        assert b" 200 " in _one_request(kept, proxy.secret).split(b"\r\n", 1)[0]  # served, now idle
+        streamer.start()
+        deadline = time.monotonic() + 5
+        while not up.state.get("sent") and time.monotonic() < deadline:
+            time.sleep(0.01)  # the stream is being served: its connection is busy
+        for _ in range(3):  # the third is one over the limit: the oldest of the other two goes
+            fresh.append(socket.create_connection(("127.0.0.1", proxy.port)))
+            time.sleep(0.1)
+        assert _closed_within(fresh[0], 2)
+        assert not _closed_within(fresh[1], 0.2) and not _closed_within(kept, 0.1)
+        fresh[2].settimeout(5)
+        assert b" 200 " in _one_request(fresh[2], proxy.secret).split(b"\r\n", 1)[0]
+        assert b" 200 " in _one_request(kept, proxy.secret).split(b"\r\n", 1)[0]
+    finally:
+        for s in [kept, *fresh]:
+            s.close()
+    streamer.join(10)
+    assert b"message_stop" in got["stream"][-300:]
+    assert printed() == ""
+
+
+def test_accept_out_of_descriptors_is_recorded_not_printed(fault_server, route_proxy, printed) -> None:
+    """What asyncio reports when accept() runs out of descriptors (it retries a second later)
+    goes into the record, never onto the agent's terminal."""
+    import errno
+
+    up = fault_server()
+    proxy = route_proxy("anthropic_messages", "passthrough", up.url)
+    proxy.dispatcher.addons.add(errors := Errors())
+    loop = proxy.server._loop
+    context = {"message": "socket.accept() out of system resource", "exception": OSError(errno.EMFILE, "Too many open files")}
+    loop.call_soon_threadsafe(loop.call_exception_handler, context)
+    deadline = time.monotonic() + 2
+    while not errors.seen and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert errors.seen == [("connection", "agentwrap: cannot accept a connection (Too many open files); retrying in 1 s")]
+    assert printed() == ""
+
+
 # -- the request head ----------------------------------------------------------------------
 
 ITEM12 = "hardening item 12: the 64 KiB head limit applies only to heads split over several reads"
 
 
-@pytest.mark.parametrize("split", [pytest.param(False, marks=pytest.mark.xfail(strict=True, reason=ITEM12)), True],
+@pytest.mark.parametrize("split", [False, True],
                          ids=["one_write", "many_writes"])
 def test_a_100_kb_header_is_refused(split: bool, fault_server, route_proxy) -> None:
     """A head over 64 KiB gets 431 (or 400) in the agent's protocol and never reaches the upstream."""
@@ -196,29 +319,30 @@ UPSTREAM_CLOSE_BOUND_S = 1.0
 
 
 def _slow_stream(events: int, gap_s: float):
+    """Every streamed answer is `events` events `gap_s` apart (state["sent"] counts them); a whole one comes at once."""
     async def handler(conn: Conn) -> None:
-        req = await conn.request()
-        if req is None:
-            return
         from agentwrap.protocols.endpoints import classify
 
-        protocol = classify(req.path).protocol
-        ctype, data = canned_stream(protocol, [f"piece {i} " for i in range(events)])
-        conn.server.state["sent"] = 0
-        conn.head(200, [("content-type", ctype)])
-        for block in sse_blocks(data):
-            conn.chunk(block)
+        while (req := await conn.request()) is not None:  # keep-alive: until the proxy closes
+            protocol = classify(req.path).protocol
+            if not (json.loads(req.body).get("stream") is True or "streamGenerateContent" in req.path):
+                conn.whole(200, *canned(protocol, False))
+                await conn.drain()
+                continue
+            ctype, data = canned_stream(protocol, [f"piece {i} " for i in range(events)])
+            conn.server.state["sent"] = 0
+            conn.head(200, [("content-type", ctype)])
+            for block in sse_blocks(data):
+                conn.chunk(block)
+                await conn.drain()
+                conn.server.state["sent"] += 1
+                await asyncio.sleep(gap_s)
+            conn.end_chunks()
             await conn.drain()
-            conn.server.state["sent"] += 1
-            await asyncio.sleep(gap_s)
-        conn.end_chunks()
-        await conn.drain()
-        await conn.request()  # keep-alive: wait for the proxy to close
 
     return handler
 
 
-@pytest.mark.xfail(strict=True, reason=ITEM2)
 @pytest.mark.parametrize("route", ["passthrough", "translated"])
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_a_dropped_stream_closes_the_upstream(protocol: str, route: str, fault_server, route_proxy, printed) -> None:
@@ -251,6 +375,129 @@ def test_a_dropped_stream_closes_the_upstream(protocol: str, route: str, fault_s
     if err:
         problems.append(f"agentwrap printed {len(err.splitlines())} lines, first: {err.splitlines()[0]}")
     assert not problems, "; ".join(problems)
+
+
+def test_a_dropped_stream_is_recorded_as_agent_left_not_as_an_error(fault_server, route_proxy, tmp_path) -> None:
+    """Item 2's record: the flow gets one `agent_left` error, and the bundle an `error` item of
+    that kind in a finished exchange; neither the run's error count nor the bundle's counts it
+    (leaving is the agent's choice: a user interrupting a turn)."""
+    from agentwrap.capture.reader import read_bundle
+    from agentwrap.capture.recorder import Capture, Recorder
+
+    up: FaultServer = fault_server(_slow_stream(DROP_EVENTS, DROP_EVENT_GAP_S))
+    proxy = route_proxy("anthropic_messages", "translated", up.url)
+    proxy.dispatcher.addons.add(errors := Errors())
+    recorder = Recorder(str(tmp_path / "run.cbor"), {"agent": "claude"}, [])
+    proxy.dispatcher.addons.add(Capture(recorder))
+    path, body = good_request("anthropic_messages", True)
+    with httpx.Client(timeout=10) as client:
+        with client.stream("POST", proxy.base_url + path, json=body, headers=auth_headers("anthropic_messages", proxy.secret)) as r:
+            next(r.iter_raw())
+    deadline = time.monotonic() + 2
+    while not errors.seen and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.1)  # the relay's end (the exchange's `end`) follows the report
+    recorder.close({})
+    assert [kind for kind, _ in errors.seen] == ["agent_left"]
+    assert proxy.stats.agent_left == 1 and proxy.stats.errors == 0
+    bundle = read_bundle(tmp_path / "run.cbor")
+    (exchange,) = bundle.exchanges
+    assert [e.kind for e in exchange.errors] == ["agent_left"] and exchange.complete
+    assert bundle.footer["totals"]["errors"] == 0 and bundle.footer["totals"]["unfinished"] == 0
+
+
+def _silent_stream(silence_s: float):
+    """One event, then `silence_s` without a byte (a model thinking), then the rest; the
+    handler ends at once when the proxy closes the connection meanwhile."""
+    async def handler(conn: Conn) -> None:
+        req = await conn.request()
+        if req is None:
+            return
+        from agentwrap.protocols.endpoints import classify
+
+        ctype, data = canned_stream(classify(req.path).protocol, ["thinking", " done"])
+        first, *rest = sse_blocks(data)
+        conn.head(200, [("content-type", ctype)])
+        conn.chunk(first)
+        await conn.drain()
+        if await conn.peer_closed(silence_s):
+            return
+        for block in rest:
+            conn.chunk(block)
+        conn.end_chunks()
+        await conn.drain()
+        await conn.request()
+
+    return handler
+
+
+@pytest.mark.parametrize("route", ["passthrough", "translated"])
+def test_an_agent_leaving_while_the_model_is_silent_closes_the_upstream(route: str, fault_server, route_proxy, printed) -> None:
+    """The agent closes its connection while the upstream sends nothing (a long think): there is
+    no write to fail, yet agentwrap closes the upstream connection within 1 s."""
+    up: FaultServer = fault_server(_silent_stream(10))
+    proxy = route_proxy("anthropic_messages", route, up.url)
+    path, body = good_request("anthropic_messages", True)
+    data = json.dumps(body).encode()
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as s:
+        s.sendall(f"POST /{proxy.secret}{path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                  f"x-api-key: {proxy.secret}\r\ncontent-length: {len(data)}\r\n\r\n".encode() + data)
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            answer += s.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 200 ")
+        time.sleep(0.2)
+        s.setblocking(False)
+        try:
+            while s.recv(65536):  # read what came, so the close is a FIN, not a reset
+                pass
+        except BlockingIOError:
+            pass
+    dropped_at = time.monotonic()
+    deadline = dropped_at + UPSTREAM_CLOSE_BOUND_S
+    while 0 not in up.closed and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert 0 in up.closed, f"the upstream connection was still open {UPSTREAM_CLOSE_BOUND_S:g} s after the agent left"
+    assert proxy.stats.agent_left == 1 and printed() == ""
+
+
+def _thinking_upstream(think_s: float):
+    """Every answer comes after `think_s` of silence, and a stream falls silent as long again after its first event."""
+    async def handler(conn: Conn) -> None:
+        from agentwrap.protocols.endpoints import classify
+
+        while (req := await conn.request()) is not None:
+            protocol = classify(req.path).protocol
+            stream = json.loads(req.body).get("stream") is True
+            await asyncio.sleep(think_s)
+            if not stream:
+                conn.whole(200, *canned(protocol, False))
+                await conn.drain()
+                continue
+            ctype, data = canned_stream(protocol, ["thought", " long"])
+            first, *rest = sse_blocks(data)
+            conn.head(200, [("content-type", ctype)])
+            conn.chunk(first)
+            await conn.drain()
+            await asyncio.sleep(think_s)
+            for block in rest:
+                conn.chunk(block)
+            conn.end_chunks()
+            await conn.drain()
+
+    return handler
+
+
+def test_inbound_timeouts_never_cut_an_answer_in_progress(fault_server, route_proxy) -> None:
+    """Inbound timeouts run only while a request head is awaited: a model that takes longer
+    than both before its first byte, and falls as silent mid-stream, still reaches the agent whole."""
+    up = fault_server(_thinking_upstream(1.0))
+    proxy = route_proxy("anthropic_messages", "passthrough", up.url)
+    proxy.server.head_timeout_s, proxy.server.idle_timeout_s = 0.2, 0.4
+    whole = raw_call(proxy.base_url, proxy.secret, "anthropic_messages", False)
+    assert whole.status == 200 and json.loads(whole.body)["content"][0]["text"] == "Hello from the fault server."
+    streamed = raw_call(proxy.base_url, proxy.secret, "anthropic_messages", True)
+    assert streamed.status == 200 and streamed.elapsed_s > 2 and b"message_stop" in streamed.body[-300:]
 
 
 # -- malformed HTTP ---------------------------------------------------------------------------

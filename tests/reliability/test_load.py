@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import os
 import statistics
 import time
 
@@ -22,7 +23,7 @@ from tests.reliability.faults import good_request
 pytestmark = pytest.mark.reliability
 
 CONCURRENT_STREAMS = 256
-SEQUENTIAL_REQUESTS = 2000
+SEQUENTIAL_REQUESTS = int(os.environ.get("RELIABILITY_LOAD_REQUESTS", "2000"))  # the attack run: 20000
 SEQUENTIAL_P99_BOUND_S = 0.1
 STREAM_P99_BOUND_S = 10.0
 RSS_GROWTH_BOUND = 16 * 1024 * 1024

@@ -348,3 +348,30 @@ def test_lone_surrogate_in_a_string(protocol: str, route: str, fault_server, rou
     body = json.dumps(doc).replace('"hi"', '"h\\ud800i"').encode()
     out = raw_call(proxy.base_url, proxy.secret, protocol, False, path=path, content=body)
     _check_answer(protocol, False, out, proxy.secret)
+
+
+LONG_NAME_CHARS = 30_000  # a 1.1 MB name (the fuzzer's) took 7 GB and 20 s before the fix; this one 450 MB
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_a_tool_with_a_huge_name_costs_bounded_memory(protocol: str, fault_server, route_proxy, printed) -> None:
+    """Finding F5: a declared tool whose name is tens of KB (no provider takes over 128 characters)
+    is answered quickly, and agentwrap allocates under 64 MiB for it (the tool-call repair guard
+    once kept every prefix of every declared name)."""
+    import tracemalloc
+
+    up = fault_server()
+    proxy = route_proxy(protocol, "passthrough", up.url)
+    path, doc = _with_deep_tool(protocol, 6)
+    body = doc.replace(b'"name": "T"', b'"name": "' + b"x" * LONG_NAME_CHARS + b'"', 1)
+    assert len(body) > LONG_NAME_CHARS
+    tracemalloc.start()
+    try:
+        out = raw_call(proxy.base_url, proxy.secret, protocol, True, path=path.replace(":generateContent", ":streamGenerateContent?alt=sse"),
+                       content=body.replace(b"{", b'{"stream": true, ', 1) if protocol != "gemini" else body)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert out.status == 200 and out.elapsed_s < 3, f"status {out.status} after {out.elapsed_s:.1f} s"
+    assert peak < 64 * 2**20, f"{peak / 2**20:.0f} MiB allocated for one request"
+    assert printed() == ""

@@ -63,10 +63,14 @@ from agentwrap.guards.repair.toolbox import EmbeddedCall, Toolbox
 from agentwrap.guards.repair.markers import BARE, FENCED, LT_OPENERS, MAYBE, MISTRAL, NO, YES, Block, Opener, partial
 from agentwrap.guards.repair.validate import properties_of
 
-__all__ = ["EmbeddedScanner", "Extracted", "MAX_HOLD_CHARS", "MAX_BLOCK_CHARS"]
+__all__ = ["EmbeddedScanner", "Extracted", "MAX_HOLD_CHARS", "MAX_BLOCK_CHARS", "MAX_NAME_CHARS"]
 
 MAX_HOLD_CHARS = 64
 MAX_BLOCK_CHARS = 64 * 1024
+# The providers take tool names of up to 64 (OpenAI, Gemini) or 128 (Anthropic) characters, so a
+# longer declared name is never called; the scanner does not look for it in text (the set of a
+# name's prefixes grows with the square of its length: a 100 KB name took 5 GB).
+MAX_NAME_CHARS = 256
 
 _PLAIN, _OPEN, _BLOCK, _SPAN, _FENCE, _REGION = range(6)
 _TRIGGER = re.compile(r"[<`\[]")
@@ -90,12 +94,13 @@ class EmbeddedScanner:
 
     def __init__(self, box: Toolbox, *, max_hold_chars: int = MAX_HOLD_CHARS, max_block_chars: int = MAX_BLOCK_CHARS) -> None:
         self.box = box
-        self._names = frozenset(box.names)
-        self._prefixes = frozenset(n[:k] for n in box.names for k in range(len(n) + 1))
-        longest = max((len(n) for n in box.names), default=0)
+        names = [n for n in box.names if len(n) <= MAX_NAME_CHARS]
+        self._names = frozenset(names)
+        self._prefixes = frozenset(n[:k] for n in names for k in range(len(n) + 1))
+        longest = max((len(n) for n in names), default=0)
         self.max_hold = max(max_hold_chars, longest + 32)
         # The characters that can follow "<" in an opening (a region's, a marker's, a tool tag's).
-        self._second = frozenset(o.tokens[0][1][1] for o in LT_OPENERS if len(o.tokens[0][1]) > 1) | {n[0] for n in box.names if n}
+        self._second = frozenset(o.tokens[0][1][1] for o in LT_OPENERS if len(o.tokens[0][1]) > 1) | {n[0] for n in names if n}
         self.max_block = max_block_chars
         self._buf = ""  # undecided text (a candidate, or a partial marker)
         self._mode = _PLAIN

@@ -198,7 +198,7 @@ class ToolRepair:
         scanner = self._scanner
         if scanner is None:
             return True
-        return not self._queue and take(scanner, literals)
+        return not self._queue and scanner.lane_quiet and take(scanner, literals)
 
     def finish(self) -> list[NeutralEvent]:
         if self._inert:

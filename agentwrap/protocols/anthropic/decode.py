@@ -252,6 +252,8 @@ class StreamDecoder:
         elif kind in ("message_stop", "error"):
             state.ended = True
 
+    lane_observes = False  # observe_lane does nothing: the tap need not call it
+
     def observe_lane(self, literals: list[bytes], run: bytes, usage: bytes | None = None) -> None:
         """A run of text deltas (their JSON string literals; `run` their bytes) went to the agent
         undecoded: nothing here depends on it."""

@@ -286,6 +286,8 @@ class StreamDecoder:
         state.tools[len(state.tools)] = wire
         state.next_tool = max(state.next_tool, wire + 1)
 
+    lane_observes = False  # observe_lane does nothing: the tap need not call it
+
     def observe_lane(self, literals: list[bytes], run: bytes, usage: bytes | None = None) -> None:
         """A run of text chunks went to the agent undecoded: nothing here depends on it."""
 

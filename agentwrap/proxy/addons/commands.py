@@ -23,8 +23,9 @@ __all__ = ["Commands"]
 
 
 class Commands:
-    def __init__(self, routes: SessionRoutes) -> None:
+    def __init__(self, routes: SessionRoutes, stats=None) -> None:
         self.routes = routes
+        self.stats = stats  # the session's `Stats`: tokens so far, for `::status`
         self.last_backend: str | None = None  # the last request's route, for `::status`
         self.last_model: str | None = None
 
@@ -49,11 +50,14 @@ class Commands:
     def _answer(self, flow: Flow, command, summary) -> ProxyResponse:
         routes = self.routes
         names = routes.services.profile_names
+        tokens = (self.stats.tokens if self.stats is not None else None) or {}
         ctx = CommandContext(
             profile=routes.profile.name,
             backend=self.last_backend,
             model=self.last_model,
             overrides=routes.overrides,
+            input_tokens=tokens.get("input_tokens", 0),
+            output_tokens=tokens.get("output_tokens", 0),
             requests=flow.xid,
             backends=tuple(routes.profile.backends),
             profiles=names() if routes.can_switch and names is not None else (),

@@ -167,7 +167,7 @@ class Guards:
             filters.insert(0, KeyGuard(keys))
         loop = guards.loop
         if loop.enabled:
-            from agentwrap.guards.loop import LoopGuard
+            from agentwrap.guards.loop_guard import LoopGuard
             from agentwrap.protocols.limits import output_limits
 
             limit = next(iter(output_limits(flow.protocol, flow.parsed).values()), None)

@@ -1,38 +1,141 @@
-"""The session's counts (the run summary and the bundle footer read them), as an addon.
+"""The session's counts (the run summary, `::status` and the bundle footer read them), as an addon.
 
-What counts as an error: every response with a status of 400 or more that
-the agent got, or would have got from an attempt given up for a fallback
-(counted per attempt in `route`, and in `done` for an answer agentwrap gave
-before any attempt); and every error reported once the flow's response was
-decided (a stream cut after its head went out: its status cannot show it) or
-for no flow at all (the server's own failures). Errors reported while an
-attempt is still under way end in an error response and count as that.
+What counts as an error: a request whose final answer has a status of 400 or
+more, or failed after its head went out (an error reported once the flow's
+response was decided: its status cannot show it); and every error reported
+for no flow at all (the server's own failures) or after its flow ended. An attempt given up for a
+fallback or a retry is not an error when a later attempt answers: a 429 that
+failover recovered is a failover, not an error.
+
+Models, backends and tokens: each request answered by a backend is counted
+under the backend and the model named in the upstream request as sent, with
+the token usage its answer reported. The usage is read once per answer, when
+it ends (`capture.answers.usage_of_body`, the same rule capture and `runs`
+use), from the upstream body's pieces, kept by reference as they pass (one
+dict lookup and one append per piece); an answer longer than `MAX_KEPT_BYTES`
+keeps its first MiB and its last `MAX_KEPT_BYTES` only (every protocol
+reports usage at the start or the end of its answer). A
+stream the agent closed before its end (`agent_left`) is counted apart: the
+agent's choice (a user interrupting a turn), not a failure.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-__all__ = ["Stats"]
+from agentwrap.errors import AGENT_LEFT, NOT_FAILURES
+from agentwrap.protocols.sse import is_sse
+
+__all__ = ["Stats", "Use", "TOKEN_FIELDS"]
+
+TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+MAX_KEPT_BYTES = 8 * 1024 * 1024  # of one answer's end, for its usage (and its first MiB)
+_HEAD_BYTES = 1024 * 1024
+_TRIM_PIECES = 4096  # pieces of one answer between looks at its size
+MAX_SESSION_IDS = 32  # the agent's session ids remembered (the newest)
 
 _GUARDS = frozenset({"loop", "tool_loop", "tool_repair"})
 _NOT_ACTIONS = frozenset({"pass", "failed", "error"})  # a record of a guard, not something it changed
 
 
 @dataclass(slots=True)
+class Use:
+    """One answered request: where it went and what it used (for the summary and its cost)."""
+
+    backend: str
+    model: str | None
+    url: str
+    usage: dict | None  # TOKEN_FIELDS -> int, None when the answer reported none
+
+
+class _Pieces(list):
+    """An answer's pieces; `limit`: the length at which to look at its size again."""
+
+    __slots__ = ("limit",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.limit = _TRIM_PIECES
+
+
+class _Leg:
+    """Where one attempt went, and its answer's body pieces once a 2xx head came."""
+
+    __slots__ = ("backend", "model", "url", "protocol", "sse", "head")
+
+    def __init__(self, backend: str, model: str | None, url: str, protocol: str) -> None:
+        self.backend, self.model, self.url, self.protocol = backend, model, url, protocol
+        self.sse = False
+        self.head: list[bytes] | None = None  # the first pieces, once a long answer was trimmed
+
+    def usage(self, pieces: list[bytes]) -> dict | None:
+        from agentwrap.capture.answers import usage_of_body
+
+        body = b"".join(pieces)
+        if self.head is not None:
+            # A cut line at either side of the gap is no `data:` line of JSON: it is skipped.
+            body = b"".join(self.head) + b"\n\n" + body
+        try:
+            return usage_of_body(self.protocol, body, sse=self.sse)
+        except Exception:  # token counts are a nicety; a parsing bug must not cost the session
+            return None
+
+    def trim(self, pieces: _Pieces) -> None:
+        """Keep (in place) the first MiB and the last `MAX_KEPT_BYTES` of a long answer; look
+        again after twice as many pieces (many small pieces cost a look per 4096, amortised)."""
+        if self.head is None:
+            head, size = [], 0
+            for piece in pieces:
+                if head and size + len(piece) > _HEAD_BYTES:
+                    break
+                head.append(piece)
+                size += len(piece)
+            self.head = head
+            del pieces[:len(head)]
+        size, start = 0, len(pieces)
+        while start > 0 and (start == len(pieces) or size + len(pieces[start - 1]) <= MAX_KEPT_BYTES):
+            start -= 1
+            size += len(pieces[start])
+        del pieces[:start]
+        pieces.limit = max(_TRIM_PIECES, 2 * len(pieces))
+
+
+@dataclass(slots=True)
 class Stats:
+    """The session's counts. `session_of(headers)`: the agent's session id a request carries,
+    if any (`AgentSpec.resume.from_request`, agents/)."""
+
+    session_of: Callable[[list], str | None] | None = None
     requests: int = 0
     errors: int = 0
     unauthorized: int = 0
     failovers: int = 0
     commands: int = 0
+    agent_left: int = 0  # streams the agent closed before their end
     by_backend: dict[str, int] = field(default_factory=dict)
     guard_actions: dict[str, int] = field(default_factory=dict)  # guard -> times it acted (cut, repaired, ...)
+    uses: list[Use] = field(default_factory=list)  # every request a backend answered, in order
+    tokens: dict[str, int] | None = None  # summed usage; None until an answer reported some
+    session_ids: dict[str, None] = field(default_factory=dict)  # the agent's session ids, the latest used last
+    _legs: dict[int, _Leg] = field(default_factory=dict)  # flow xid -> its current attempt
+    _pieces: dict[int, _Pieces] = field(default_factory=dict)  # flow xid -> its 2xx answer's pieces so far
+    _failed: set[int] = field(default_factory=set)  # flows that failed after their response was decided
+    _live: set[int] = field(default_factory=set)  # flows not yet done
 
     def request(self, flow) -> None:
         self.requests += 1
+        self._live.add(flow.xid)
         if not flow.authorized:
             self.unauthorized += 1
+        elif self.session_of is not None:
+            sid = self.session_of(flow.headers)
+            if sid:
+                ids = self.session_ids
+                ids.pop(sid, None)
+                ids[sid] = None
+                if len(ids) > MAX_SESSION_IDS:
+                    del ids[next(iter(ids))]
 
     def route(self, flow) -> None:
         if not flow.attempts:
@@ -41,20 +144,78 @@ class Stats:
         self.by_backend[attempt.backend] = self.by_backend.get(attempt.backend, 0) + 1
         if verdict.action == "retry" or verdict.action == "failover":
             self.failovers += 1
-        if flow.response is not None and flow.response.status >= 400:
-            self.errors += 1
+
+    def upstream_request(self, flow, leg) -> None:
+        self._legs[flow.xid] = _Leg(leg.config.name, _sent_model(leg), leg.url, leg.protocol)
+        self._pieces.pop(flow.xid, None)
+
+    def upstream_response(self, flow, status: int, headers) -> None:
+        leg = self._legs.get(flow.xid)
+        if leg is None or status >= 400:
+            self._pieces.pop(flow.xid, None)
+            return
+        leg.sse = is_sse(headers)
+        self._pieces[flow.xid] = _Pieces()
+
+    def chunk(self, flow, data: bytes) -> None:
+        # Per upstream piece: one lookup and one append (the pieces are the relay's own objects).
+        pieces = self._pieces.get(flow.xid)
+        if pieces is not None:
+            pieces.append(data)
+            if len(pieces) >= pieces.limit:  # now and then: a long answer keeps its ends only
+                self._legs[flow.xid].trim(pieces)
 
     def error(self, flow, kind: str, message: str) -> None:
-        if flow is None or flow.response is not None:
+        if kind == AGENT_LEFT:
+            self.agent_left += 1
+        if kind in NOT_FAILURES:
+            return
+        if flow is None or flow.xid not in self._live:  # the server's own, or after the flow ended
             self.errors += 1
+        elif flow.response is not None:  # during an attempt it ends in an error response, or a fallback
+            self._failed.add(flow.xid)
 
     def done(self, flow) -> None:
+        self._live.discard(flow.xid)
         response = flow.response
-        if not flow.attempts and response is not None and response.status >= 400:
+        failed = flow.xid in self._failed
+        if failed:
+            self._failed.discard(flow.xid)
+        if failed or (response is not None and response.status >= 400):
             self.errors += 1
+        leg = self._legs.pop(flow.xid, None)
+        pieces = self._pieces.pop(flow.xid, None)
+        if leg is not None and pieces is not None and response is not None and response.status < 400:
+            usage = leg.usage(pieces)
+            self.uses.append(Use(leg.backend, leg.model, leg.url, usage))
+            if usage:
+                tokens = self.tokens = self.tokens or dict.fromkeys(TOKEN_FIELDS, 0)
+                for k in TOKEN_FIELDS:
+                    tokens[k] += usage.get(k) or 0
         for note in flow.notes:
             guard = note.get("guard")
             if guard == "command":
                 self.commands += 1
             elif guard in _GUARDS and note.get("action") not in _NOT_ACTIONS:
                 self.guard_actions[guard] = self.guard_actions.get(guard, 0) + 1
+
+    @property
+    def pending(self) -> int:
+        """Requests not yet done (a stream's counts are final once its flow is)."""
+        return len(self._live)
+
+    @property
+    def session_id(self) -> str | None:
+        """The agent's session id its latest request carried, if any."""
+        return next(reversed(self.session_ids), None)
+
+
+def _sent_model(leg) -> str | None:
+    """The model an upstream request names: its body's, else (Gemini) its path's."""
+    payload = leg.json
+    model = payload.get("model") if isinstance(payload, dict) else None
+    if isinstance(model, str) and model:
+        return model
+    from agentwrap.protocols.endpoints import classify
+
+    return classify(leg.target.partition("?")[0]).model
