@@ -5,6 +5,7 @@ agent got), routes and attempts, guard notes and errors. Plain data; `reader.py`
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -14,29 +15,41 @@ from agentwrap.errors import BundleFormatError
 
 if TYPE_CHECKING:
     from agentwrap.capture.dedup import Expander
+    from agentwrap.capture.delta import DeltaBodies
 
 __all__ = ["Body", "Bundle", "Chunk", "ErrorRecord", "Exchange", "HttpRequest", "HttpResponse", "RouteRecord"]
 
 
 class Body:
-    """A recorded body: bytes stored raw, or a JSON value stored deduplicated.
+    """A recorded body: bytes stored as they were, as parts of earlier bodies
+    (`{"id", "parts"}`, version 2), or a JSON value stored deduplicated
+    (`{"json", "style"}`, version 1).
 
-    `exact` is False when the body was JSON that no known serialisation style
-    reproduces byte for byte; `bytes` then parses to the same JSON value.
+    `exact` is False when a version 1 body was JSON that no known
+    serialisation style reproduces byte for byte; `bytes` then parses to the
+    same JSON value. Raises `BundleFormatError` when a body refers to content
+    the bundle does not hold.
     """
 
-    __slots__ = ("_stored", "_expander", "_path", "_value", "_bytes")
+    __slots__ = ("_stored", "_expander", "_deltas", "_path", "_value", "_bytes")
 
-    def __init__(self, stored: Any, expander: Expander, path: str) -> None:
+    def __init__(self, stored: Any, expander: Expander, path: str, deltas: DeltaBodies | None = None) -> None:
         self._stored = stored
         self._expander = expander
+        self._deltas = deltas
         self._path = path
         self._value: Any = _UNSET
         self._bytes: bytes | None = None
 
     @property
     def is_json(self) -> bool:
-        return isinstance(self._stored, dict)
+        """True when the body is stored as a JSON value (version 1 bundles)."""
+        return isinstance(self._stored, dict) and "json" in self._stored
+
+    @property
+    def is_delta(self) -> bool:
+        """True when the body is stored as parts of earlier bodies (version 2)."""
+        return isinstance(self._stored, dict) and "parts" in self._stored
 
     @property
     def exact(self) -> bool:
@@ -55,8 +68,9 @@ class Body:
                         f"{self._path}: a body refers to content missing from the bundle ({missing})"
                     ) from None
             else:
+                data = self.bytes
                 try:
-                    self._value = json.loads(self._stored) if self._stored else None
+                    self._value = json.loads(data) if data else None
                 except (ValueError, RecursionError):
                     self._value = None
         return self._value
@@ -72,18 +86,42 @@ class Body:
                 except KeyError:
                     return None
         else:
-            top = self.json
-            value = top.get(key) if isinstance(top, dict) else None
+            value = _leading_text(self.bytes, key) if self._value is _UNSET else _UNSET
+            if value is _UNSET:
+                top = self.json
+                value = top.get(key) if isinstance(top, dict) else None
         return value if isinstance(value, str) else None
 
     @property
     def bytes(self) -> bytes:
         if self._bytes is None:
-            self._bytes = serialise(self.json, self._stored.get("style")) if self.is_json else bytes(self._stored or b"")
+            if self.is_json:
+                self._bytes = serialise(self.json, self._stored.get("style"))
+            elif self.is_delta:
+                try:
+                    self._bytes = self._deltas.bytes(self._stored["id"])
+                except (KeyError, AttributeError):
+                    raise BundleFormatError(f"{self._path}: a body refers to content missing from the bundle") from None
+            else:
+                self._bytes = bytes(self._stored or b"")
         return self._bytes
 
 
 _UNSET = object()
+_FIRST_TEXT = re.compile(rb'\{[ \t\r\n]*"([A-Za-z_]+)"[ \t\r\n]*:[ \t\r\n]*("(?:[^"\\]|\\.)*")[ \t\r\n]*([,}])')
+
+
+def _leading_text(data: bytes, key: str) -> Any:
+    """The text value of `key` when it is the first field of a JSON object body (a request's
+    `model` usually is), without parsing the rest; `_UNSET` when it cannot tell. (Of a key
+    given twice, a full parse would take the last; no agent sends that.)"""
+    m = _FIRST_TEXT.match(data)
+    if m is None or m.group(1) != key.encode():
+        return _UNSET
+    try:
+        return json.loads(m.group(2))
+    except (ValueError, UnicodeDecodeError):
+        return _UNSET
 
 
 @dataclass(slots=True)

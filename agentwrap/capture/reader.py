@@ -18,6 +18,7 @@ import cbor2
 
 from agentwrap.capture.bundle import Body, Bundle, Chunk, ErrorRecord, Exchange, HttpRequest, HttpResponse, RouteRecord
 from agentwrap.capture.dedup import Expander
+from agentwrap.capture.delta import DeltaBodies
 from agentwrap.capture.writer import FORMAT_NAME, FORMAT_VERSION, LOCATOR, MAGIC
 from agentwrap.errors import BundleFormatError, CaptureError
 
@@ -26,9 +27,17 @@ __all__ = [
     "read_bundle", "read_header_footer",
 ]
 
+
+def _upgrade_1_to_2(items: list[dict]) -> list[dict]:
+    """Version 2 stores bodies as parts of earlier bodies (`{"id", "parts"}`) where version 1
+    stored JSON values (`{"json", "style"}` with `blob` and `list` items). Nothing else
+    changed, and this reader resolves both kinds of body, so version 1 items are read as
+    they are (a version 1 reader would misread version 2 bodies: hence the new version)."""
+    return items
+
+
 # version -> function turning that version's items into the next version's.
-# Version 1 is the first; a future `_upgrade_1_to_2` goes here as {1: _upgrade_1_to_2}.
-_UPGRADES: dict[int, Callable[[list[dict]], list[dict]]] = {}
+_UPGRADES: dict[int, Callable[[list[dict]], list[dict]]] = {1: _upgrade_1_to_2}
 ZERO_TAIL_BYTES = 16
 _MAX_DEPTH = 2048  # JSON bodies nest deeper than cbor2's default limit of 400
 
@@ -119,6 +128,7 @@ class _Builder:
         self.path = path
         self.version = version
         self.expander = Expander()
+        self.deltas = DeltaBodies()
         self.exchanges: dict[int, Exchange] = {}
         self.errors: list[ErrorRecord] = []
         self.guards: list[dict] = []
@@ -154,7 +164,9 @@ class _Builder:
     def _body(self, stored: Any) -> Body:
         if not isinstance(stored, (bytes, dict)) and stored is not None:
             raise TypeError(f"body {type(stored).__name__}")
-        return Body(stored, self.expander, self.path)
+        if isinstance(stored, dict) and "parts" in stored:
+            self.deltas.add(stored.get("id"), stored["parts"])  # ValueError: a corrupt item
+        return Body(stored, self.expander, self.path, self.deltas)
 
     def _headers(self, item: dict) -> list[tuple[str, str]]:
         return [(str(n), str(v)) for n, v in item["headers"]]

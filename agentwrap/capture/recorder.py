@@ -1,22 +1,26 @@
-"""The proxy's capture tap: cheap calls on the proxy thread, all work on a writer thread.
+"""The proxy's capture tap: cheap calls on the proxy thread, the work done in batches.
 
 Every `Recorder` method called from the proxy only reads the clock and
-appends a tuple to a `collections.deque` (atomic under the GIL). It does not
-wake the writer: waking a thread per stream chunk costs a futex call, more
-than the proxy's own work per chunk. The writer thread wakes at each `end()`
-and every `WRITE_INTERVAL_S` otherwise, redacts, deduplicates and encodes
-(`BundleEncoder`) what has queued up, and appends it to the bundle file with
-plain `os.write`: bytes reach the OS at every `end()` and at least every
-`WRITE_INTERVAL_S` during a stream, so after `kill -9` of agentwrap the file
-holds every item written so far. The footer is followed by `fsync`.
+appends a tuple to a `collections.deque` (atomic under the GIL). What queues
+up is redacted, deduplicated and encoded (`BundleEncoder`) in batches by
+`drain()`, and appended to the bundle file with one plain `os.write` per
+batch: after `kill -9` of agentwrap the file holds every item queued more
+than about `WRITE_INTERVAL_S` before. The footer is followed by `fsync`.
+
+Who drains: in a proxy, the proxy's own event loop (`capture.addon.Capture`
+calls `drive_from_loop()`, then `drain()` from a timer `WRITE_INTERVAL_S`
+after something was queued, in slices of about a millisecond). A thread that
+sleeps until woken costs ~0.2 ms of CPU per wake-up on a sandboxed kernel,
+more than a whole Claude-Code-shaped request pair's encoding; a timer on a
+loop that is awake anyway costs nothing, and the loop never waits for the
+GIL. Otherwise (a recorder used without an event loop) a writer thread
+drains: every `WRITE_INTERVAL_S` while an exchange is open; with none open it
+sleeps until the next exchange wakes it. Either way the writer thread writes
+what is left at `close()`.
 
 A failure to write (disk full, file deleted, an encoding bug) is reported
-once through `on_error` (called on the writer thread) and capture stops;
+once through `on_error` (on the thread that drained) and capture stops;
 nothing ever raises into the proxy.
-
-`Capture(recorder)` is the recorder as a proxy addon (proxy/addons): each
-hook turns what a flow did into the recorder's calls, keyed by the flow's
-exchange id.
 """
 
 from __future__ import annotations
@@ -32,10 +36,13 @@ from collections.abc import Callable, Iterable
 from agentwrap.capture.writer import BundleEncoder
 from agentwrap.errors import CaptureError
 
-__all__ = ["Recorder", "Capture", "create_private_file"]
+__all__ = ["Recorder", "create_private_file"]
+
 
 FLUSH_BYTES = 256 * 1024  # write out early when a burst of items piles up this much
-WRITE_INTERVAL_S = 0.01
+WRITE_INTERVAL_S = 0.025  # while an exchange is open (docs/reliability.md: what a kill -9 may lose)
+IDLE_WAIT_S = 1.0  # with none open: items outside exchanges (run-level errors) wait at most this
+DELETED_CHECK_S = 1.0  # a deleted bundle file is noticed within this (and always at close)
 _STOP = ("stop",)
 
 Headers = list[tuple[bytes, bytes]]
@@ -115,7 +122,19 @@ class Recorder:
         self._ids = itertools.count(1)
         self._q: deque[tuple] = deque()
         self._put = self._q.append
-        self._wake = threading.Event()
+        # A lock as a binary semaphore: released = "wake up". Releasing a lock the
+        # writer waits on costs the caller ~11 us here, setting an Event ~40 us.
+        self._signal = threading.Lock()
+        self._signal.acquire()
+        self._idle = False  # the writer sleeps until woken (no exchange open, nothing queued)
+        self._loop_mode = False  # an event loop calls drain() (drive_from_loop)
+        self._drain_lock = threading.Lock()  # one drain at a time: the thread's or the loop's
+        self._stopped = False  # the stop mark was written: the file is about to close
+        self._done = False  # the footer was written
+        self._next_check = 0.0  # when to look next whether the file was deleted (a system call)
+        self._buf = bytearray()  # encoded, not yet written
+        self._due = 0.0  # when what is in _buf must be written at the latest
+        self._written = 0.0  # when bytes were last written
         self._fd = create_private_file(self._path)
         try:
             _write_all(self._fd, self._encoder.header(header))
@@ -126,9 +145,8 @@ class Recorder:
             except OSError:
                 pass
             raise CaptureError(f"Cannot write capture bundle {self._path}: {exc}") from exc
-        # With a writer thread beside the proxy loop, the loop may wait for the GIL
-        # up to the switch interval (5 ms by default) when a request or event arrives
-        # while the writer runs; a shorter interval bounds that wait.
+        # While the writer thread runs beside a proxy loop, the loop may wait for the GIL
+        # up to the switch interval (5 ms by default); a shorter interval bounds that wait.
         if sys.getswitchinterval() > SWITCH_INTERVAL_S:
             sys.setswitchinterval(SWITCH_INTERVAL_S)
         self._thread = threading.Thread(target=self._run, name="agentwrap-capture", daemon=True)
@@ -154,13 +172,28 @@ class Recorder:
     def _now(self) -> int:
         return self._clock() - self._t0
 
-    def exchange(self, method: str, target: str, headers: Headers, body: bytes, xid: int | None = None) -> int:
-        """The agent's request; returns the exchange id the other calls take (`xid` if given)."""
+    def exchange(self, method: str, target: str, headers: Headers, body: bytes, xid: int | None = None,
+                 *, wake: bool = True) -> int:
+        """The agent's request; returns the exchange id the other calls take (`xid` if given).
+        It wakes a sleeping writer thread unless `wake` is False (a loop drains instead)."""
         if xid is None:
             xid = next(self._ids)
         if not self._off:
             self._put(("request", xid, self._now(), method, target, tuple(headers), _b(body)))
+            if wake and self._idle:
+                self.wake_writer()
         return xid
+
+    @property
+    def writer_idle(self) -> bool:
+        """True while the writer sleeps until woken (`wake_writer`)."""
+        return self._idle
+
+    def wake_writer(self) -> None:
+        try:
+            self._signal.release()
+        except RuntimeError:  # already released: the writer will wake anyway
+            pass
 
     def route(self, xid: int, info: dict) -> None:
         if not self._off:
@@ -200,10 +233,7 @@ class Recorder:
 
     def end(self, xid: int) -> None:
         """The exchange is finished: a flush point."""
-        if not self._off:
-            # No wake-up here: the writer's next turn (at most WRITE_INTERVAL_S away)
-            # writes it. Waking the thread per request made it run exactly when the
-            # agent's next request arrives, adding GIL waits to every request.
+        if not self._off:  # no wake-up: the next drain (at most WRITE_INTERVAL_S away) takes it
             self._put(("end", xid, self._now()))
 
     def close(self, footer: dict | None = None) -> None:
@@ -217,71 +247,140 @@ class Recorder:
         if running:
             self._put(("footer", self._now(), dict(footer or {})))
         self._put(_STOP)
-        self._wake.set()
+        self.wake_writer()
         self._thread.join()
         os.close(self._fd)
 
-    # -- the writer thread ------------------------------------------------------------
+    # -- writing: the writer thread, or the proxy's event loop --------------------------
+
+    def drive_from_loop(self) -> None:
+        """From now on `drain()` is called regularly on the caller's event loop (see
+        `capture.addon.Capture`): the writer thread only writes what is left at `close()`."""
+        self._loop_mode = True
+        self._idle = False  # nobody needs to wake the thread before close()
+
+    def drain(self, budget_s: float | None = None) -> bool:
+        """Encode and write what is queued, on the calling thread, stopping after about
+        `budget_s` of work; True when items are left for another call. Never raises."""
+        if not self._drain_lock.acquire(False):
+            return True  # the writer thread is at it (close): try again later
+        try:
+            return self._drain(budget_s, coalesce=True) == _MORE
+        finally:
+            self._drain_lock.release()
+
+    @property
+    def write_due(self) -> float | None:
+        """When bytes that `drain()` encoded but held back are due (`time.monotonic`), if any."""
+        return self._due if self._buf else None
 
     def _run(self) -> None:
+        timeout: float | None = WRITE_INTERVAL_S
+        while True:
+            # Taking the signal before draining: a wake-up after this point is not lost.
+            if timeout is None:
+                self._signal.acquire()
+            elif timeout:
+                self._signal.acquire(timeout=timeout)
+            else:
+                self._signal.acquire(False)
+            if not self._loop_mode:
+                self._idle = False
+            with self._drain_lock:
+                if self._drain(None) == _STOPPED or self._failed:
+                    return  # after a failure nothing more is written
+            if self._loop_mode:
+                timeout = None  # until close() wakes it
+            elif self._encoder.exchanges_open:
+                timeout = WRITE_INTERVAL_S
+            else:
+                # Nothing open: sleep until the next exchange wakes us. Announce it first,
+                # then look again: an item queued in between is either seen here or
+                # followed by a wake-up.
+                self._idle = True
+                timeout = 0.0 if self._q else IDLE_WAIT_S
+
+    def _drain(self, budget_s: float | None, coalesce: bool = False) -> int:
+        """Encode and write queued items (the caller holds `_drain_lock`): `_DONE`, `_MORE`
+        (the budget ran out) or `_STOPPED` (the stop mark was reached, or capture failed).
+
+        With `coalesce`, bytes are written at most every WRITE_INTERVAL_S (at once after a
+        quiet spell): under back-to-back requests one system call serves many; `write_due`
+        says when held bytes must go."""
+        if self._stopped:
+            return _STOPPED
         enc = self._encoder
-        take = self._q.popleft
-        buf = bytearray()
-        done = False
+        q = self._q
+        take = q.popleft
+        clock = time.monotonic
+        buf = self._buf  # kept between drains: a drain cut short by its budget writes later
+        ended = False
+        until = clock() + budget_s if budget_s is not None else None
         try:
-            while True:
-                self._wake.wait(WRITE_INTERVAL_S)
-                self._wake.clear()  # before draining: a set() after this point is not lost
-                q = self._q
-                while q:
-                    op = take()
-                    kind = op[0]
-                    if kind == "chunk" and q and q[0][0] == "chunk" and q[0][1] == op[1]:
-                        # A run of chunks of one exchange becomes one item: one redaction
-                        # pass and one CBOR encoding per batch instead of per event, which is
-                        # what keeps this thread from competing with the proxy per event.
-                        ats, datas, size = [op[2]], [op[3]], len(op[3])
-                        while q and q[0][0] == "chunk" and q[0][1] == op[1] and len(datas) < MAX_BATCH_CHUNKS and size < FLUSH_BYTES:
-                            nxt = take()
-                            ats.append(nxt[2])
-                            datas.append(nxt[3])
-                            size += len(nxt[3])
-                        op = ("chunks", op[1], ats, datas)
-                    elif kind in _STREAM_KINDS and q and q[0][0] in _STREAM_KINDS and q[0][1] == op[1]:
-                        # A translated stream alternates upstream chunks and agent chunks:
-                        # the run becomes one batch of each (agent pieces keep their place
-                        # as the number of upstream pieces before each).
-                        run = [op]
-                        size = len(op[3])
-                        while q and q[0][0] in _STREAM_KINDS and q[0][1] == op[1] and len(run) < MAX_BATCH_CHUNKS and size < FLUSH_BYTES:
-                            run.append(take())
-                            size += len(run[-1][3])
-                        op = ("stream_run", op[1], run)
-                    if kind == "stop":
-                        _write_all(self._fd, buf)
-                        return
-                    if kind == "footer":
-                        buf += enc.footer(op[1], op[2])
-                        _write_all(self._fd, buf)
-                        buf.clear()
-                        os.fsync(self._fd)
-                        done = True
-                    elif not done:
-                        buf += enc.encode(op)
-                        if kind == "end" or len(buf) >= FLUSH_BYTES:
-                            _write_all(self._fd, buf)
-                            buf.clear()
-                            if kind == "end" and os.fstat(self._fd).st_nlink == 0:
-                                raise _Deleted
-                if buf:
-                    _write_all(self._fd, buf)
-                    buf.clear()
+            while q:
+                op = take()
+                kind = op[0]
+                if kind == "chunk" and q and q[0][0] == "chunk" and q[0][1] == op[1]:
+                    # A run of chunks of one exchange becomes one item: one redaction
+                    # pass and one CBOR encoding per batch instead of per event, which is
+                    # what keeps capture from competing with the proxy per event.
+                    ats, datas, size = [op[2]], [op[3]], len(op[3])
+                    while q and q[0][0] == "chunk" and q[0][1] == op[1] and len(datas) < MAX_BATCH_CHUNKS and size < FLUSH_BYTES:
+                        nxt = take()
+                        ats.append(nxt[2])
+                        datas.append(nxt[3])
+                        size += len(nxt[3])
+                    op = ("chunks", op[1], ats, datas)
+                elif kind in _STREAM_KINDS and q and q[0][0] in _STREAM_KINDS and q[0][1] == op[1]:
+                    # A translated stream alternates upstream chunks and agent chunks:
+                    # the run becomes one batch of each (agent pieces keep their place
+                    # as the number of upstream pieces before each).
+                    run = [op]
+                    size = len(op[3])
+                    while q and q[0][0] in _STREAM_KINDS and q[0][1] == op[1] and len(run) < MAX_BATCH_CHUNKS and size < FLUSH_BYTES:
+                        run.append(take())
+                        size += len(run[-1][3])
+                    op = ("stream_run", op[1], run)
+                if kind == "stop":
+                    self._write(buf)
+                    self._stopped = True
+                    return _STOPPED
+                if kind == "footer":
+                    if os.fstat(self._fd).st_nlink == 0:
+                        raise _Deleted
+                    buf += enc.footer(op[1], op[2])
+                    self._write(buf)
+                    os.fsync(self._fd)
+                    self._done = True
+                elif not self._done:
+                    if not buf:  # a long drain of a steady producer still writes
+                        self._due = max(clock(), self._written + WRITE_INTERVAL_S) if coalesce else clock() + WRITE_INTERVAL_S
+                    buf += enc.encode(op)
+                    if kind == "end":
+                        ended = True
+                    if len(buf) >= FLUSH_BYTES or clock() >= self._due:
+                        self._write(buf)
+                if until is not None and clock() >= until:
+                    break
+            if buf and not q and (not coalesce or clock() >= self._due):
+                self._write(buf)  # one write per drained queue: a system call is not cheap
+            if ended and clock() >= self._next_check:
+                if os.fstat(self._fd).st_nlink == 0:
+                    raise _Deleted
+                self._next_check = clock() + DELETED_CHECK_S
         except _Deleted:
             self._fail("the bundle file was deleted")
         except OSError as exc:
             self._fail(exc.strerror or str(exc))
         except Exception as exc:  # an encoding bug: report it rather than run on unrecorded
             self._fail(f"internal error {type(exc).__name__}: {exc}")
+        return _MORE if q else _DONE
+
+    def _write(self, buf: bytearray) -> None:
+        if buf:
+            _write_all(self._fd, buf)
+            buf.clear()
+            self._written = time.monotonic()
 
     def _fail(self, reason: str) -> None:
         self._off = True
@@ -294,81 +393,9 @@ class Recorder:
                 pass
 
 
-class Capture:
-    """A `Recorder` as a proxy addon: records every flow, whatever its backend.
-
-    What the agent got is recorded only where it differs from the upstream
-    leg (docs/bundle-format.md, "the agent leg"): agentwrap's own answers
-    (`agent_response` with the body, at `done`), a re-encoded stream's head
-    (`agent_response` without a body, when it starts streaming) and pieces
-    (`agent_chunk`). A flow's notes become `guard` items at its next recorded
-    step. The per-piece hooks (`chunk`, `agent_chunk`) enqueue directly: they
-    run once per upstream piece.
-    """
-
-    def __init__(self, recorder: Recorder) -> None:
-        self.recorder = recorder
-        self._noted: dict[int, int] = {}  # exchange id -> notes written
-        # What the per-piece hooks need, bound once (all fixed for the recorder's life).
-        self._put, self._clock, self._t0 = recorder._put, recorder._clock, recorder._t0
-
-    def _notes(self, flow) -> None:
-        done = self._noted.get(flow.xid, 0)
-        if len(flow.notes) > done:
-            for info in flow.notes[done:]:
-                self.recorder.guard(flow.xid, info)
-            self._noted[flow.xid] = len(flow.notes)
-
-    def request(self, flow) -> None:
-        self.recorder.exchange(flow.method.decode("latin-1"), flow.target.decode("latin-1"), flow.headers, flow.body, flow.xid)
-        self._notes(flow)
-
-    def route(self, flow) -> None:
-        self._notes(flow)
-        if not flow.attempts:
-            d, model = flow.decision, flow.model
-            self.recorder.route(flow.xid, {"backend": d.backend, "model": d.model or model, "requested_model": model,
-                                           "reason": d.reason, "fallbacks": list(d.fallbacks)})
-            return
-        attempt, outcome, verdict = flow.attempts[-1]
-        if len(flow.plan.chain) > 1 or verdict.action != "done":
-            self.recorder.route(flow.xid, {"attempt": attempt.number, "backend": attempt.backend, "outcome": outcome.describe(),
-                                           "decision": verdict.action, "why": verdict.reason})
-
-    def upstream_request(self, flow, leg) -> None:
-        self._notes(flow)
-        self.recorder.upstream_request(flow.xid, leg.method, leg.url, leg.headers, leg.body)
-
-    def upstream_response(self, flow, status: int, headers: Headers) -> None:
-        self.recorder.upstream_response(flow.xid, status, headers)
-
-    def chunk(self, flow, data: bytes) -> None:
-        if not self.recorder._off:
-            self._put(("chunk", flow.xid, self._clock() - self._t0, data if type(data) is bytes else bytes(data)))
-
-    def agent_chunk(self, flow, data: bytes) -> None:
-        if not self.recorder._off:
-            self._put(("agent_chunk", flow.xid, self._clock() - self._t0, data if type(data) is bytes else bytes(data)))
-
-    def error(self, flow, kind: str, message: str) -> None:
-        self.recorder.error(flow.xid if flow is not None else None, kind, message)
-
-    def agent_head(self, flow) -> None:
-        response = flow.response
-        if response is not None:
-            self.recorder.agent_response(flow.xid, response.status, response.headers)
-
-    def done(self, flow) -> None:
-        self._notes(flow)
-        self._noted.pop(flow.xid, None)
-        response = flow.response
-        if response is not None and not response.relayed and isinstance(response.body, (bytes, bytearray)):
-            self.recorder.agent_response(flow.xid, response.status, response.headers, response.body)
-        self.recorder.end(flow.xid)
-
-
 MAX_BATCH_CHUNKS = 512
 _STREAM_KINDS = ("chunk", "agent_chunk")
+_DONE, _MORE, _STOPPED = 0, 1, 2
 SWITCH_INTERVAL_S = 0.0005
 
 
@@ -378,3 +405,12 @@ class _Deleted(Exception):
 
 def _b(data: bytes) -> bytes:
     return data if type(data) is bytes else bytes(data or b"")
+
+
+def __getattr__(name: str):
+    # The proxy addon (`Capture`) lives in capture/addon.py; it is imported from here too.
+    if name == "Capture":
+        from agentwrap.capture.addon import Capture
+
+        return Capture
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,8 +2,8 @@
 
 Sans-IO: `BundleEncoder` turns the events a `Recorder` queues into the bytes
 to append to the bundle file (see docs/bundle-format.md); it keeps the state
-that spans items (stored blobs, stream redaction, run totals) and never
-touches a file, a clock or a thread.
+that spans items (bodies kept for deltas, stream redaction, run totals) and
+never touches a file, a clock or a thread.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 import cbor2
 
-from agentwrap.capture.dedup import BodyCompactor
+from agentwrap.capture.delta import BodyDeltas
 from agentwrap.capture.redact import Redactor, StreamRedactor
 from agentwrap.errors import NOT_FAILURES
 from agentwrap.protocols.endpoints import protocol_of_target, protocol_of_url
@@ -23,7 +23,7 @@ from agentwrap.protocols.sse import is_sse
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "MAGIC", "BundleEncoder"]
 
 FORMAT_NAME = "agentwrap-bundle"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 # CBOR tag 55799 ("self-described CBOR", RFC 8949 section 3.4.6) on the header
 # item: `file` and CBOR tools recognise the bundle, and foreign files are told
 # apart by their first three bytes.
@@ -31,15 +31,39 @@ MAGIC = b"\xd9\xd9\xf7"
 LOCATOR = struct.Struct(">BQ")  # CBOR uint in its 8-byte form: 0x1b + offset
 
 
+class _Encoded:
+    """CBOR bytes written as they are inside an item (`_default` splices them in)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
 def _default(encoder: Any, value: Any) -> None:
+    if type(value) is _Encoded:
+        encoder.write(value.data)
+        return
     # A safety net: `Redactor.value` already turned anything that is not plain data into text.
     encoder.encode(str(value))
+
+
+def _array_head(n: int) -> bytes:
+    """The head of a CBOR array of n items (RFC 8949 section 3)."""
+    if n < 24:
+        return bytes((0x80 | n,))
+    if n < 0x100:
+        return bytes((0x98, n))
+    if n < 0x10000:
+        return b"\x99" + n.to_bytes(2, "big")
+    return b"\x9a" + n.to_bytes(4, "big")
 
 
 def _dump(item: Any) -> bytes:
     return cbor2.dumps(item, default=_default)
 
 
+CACHE_ENTRIES = 4096
 MAX_TAPPED_BYTES = 64 * 1024 * 1024  # a longer response is recorded but its tokens are not counted
 
 
@@ -90,12 +114,22 @@ class BundleEncoder:
 
     def __init__(self, secret_values: Iterable[str]) -> None:
         self.redactor = Redactor(secret_values)
-        self._compactor = BodyCompactor()
+        self._deltas = BodyDeltas(self.redactor)
+        # An agent sends the same headers and targets with every request: each distinct
+        # header pair and URL is redacted once (up to CACHE_ENTRIES of each).
+        self._header_cache: dict[tuple, tuple[tuple[str, str], bytes]] = {}
+        self._url_cache: dict[tuple, tuple[str, str | None]] = {}
+        self._info_cache: dict[tuple, _Encoded] = {}
         self._open: dict[int, _Exchange] = {}
         self.offset = 0
         self.totals: dict[str, Any] = {
             "requests": 0, "upstream_requests": 0, "errors": 0, "request_bytes": 0, "response_bytes": 0, "tokens": None,
         }
+
+    @property
+    def exchanges_open(self) -> bool:
+        """True while an exchange has begun and not ended."""
+        return bool(self._open)
 
     def _emit(self, items: list[Any]) -> bytes:
         data = b"".join(_dump(i) for i in items)
@@ -109,32 +143,63 @@ class BundleEncoder:
         self.offset += len(data)
         return data
 
+    def _headers(self, headers) -> tuple[list[tuple[str, str]], _Encoded]:
+        """Redacted header pairs, and the CBOR array of them (each pair encoded once)."""
+        cache = self._header_cache
+        pairs, encoded = [], []
+        for pair in headers:
+            got = cache.get(pair)
+            if got is None:
+                redacted = self.redactor.headers((pair,))[0]
+                got = (redacted, _dump(redacted))
+                if len(cache) < CACHE_ENTRIES:
+                    cache[pair] = got
+            pairs.append(got[0])
+            encoded.append(got[1])
+        return pairs, _Encoded(_array_head(len(encoded)) + b"".join(encoded))
+
+    def _url(self, url: str, protocol_of: Any) -> tuple[str, str | None]:
+        """The redacted URL and its protocol (by `protocol_of`)."""
+        key = (url, protocol_of)
+        got = self._url_cache.get(key)
+        if got is None:
+            got = (self.redactor.url(url), protocol_of(url))
+            if len(self._url_cache) < CACHE_ENTRIES:
+                self._url_cache[key] = got
+        return got
+
     def encode(self, op: tuple) -> bytes:
         """One queued event (a tuple whose first field names it) to bytes."""
         return getattr(self, "_" + op[0])(*op[1:])
 
     # -- events ------------------------------------------------------------------
 
-    def _body(self, raw: bytes, out: list) -> Any:
-        return self._compactor.encode(self.redactor.bytes(raw), out)
+    def _body(self, raw: bytes) -> Any:
+        return self._deltas.encode(raw)
 
     def _request(self, xid: int, at: int, method: str, target: str, headers, body: bytes) -> bytes:
-        r = self.redactor
-        target = r.url(target)
-        self._open[xid] = _Exchange(protocol_of_target(target), body, r)
+        target, protocol = self._url(target, protocol_of_target)
+        self._open[xid] = _Exchange(protocol, body, self.redactor)
         self.totals["requests"] += 1
         self.totals["request_bytes"] += len(body)
-        out: list = []
-        stored = self._body(body, out)
-        out.append({"t": "request", "x": xid, "at": at, "method": method, "target": target,
-                    "headers": r.headers(headers), "body": stored})
-        return self._emit(out)
+        return self._emit([{"t": "request", "x": xid, "at": at, "method": method, "target": target,
+                            "headers": self._headers(headers)[1], "body": self._body(body)}])
 
     def _ex(self, xid: int | None) -> _Exchange | None:
         return self._open.get(xid) if xid is not None else None
 
     def _route(self, xid: int, at: int, info: dict) -> bytes:
-        return self._emit([{"t": "route", "x": xid, "at": at, "info": self.redactor.value(dict(info))}])
+        # The routing decision is the same for most requests of a run: redacted and encoded once.
+        try:
+            key = tuple((k, tuple(v) if type(v) is list else v) for k, v in info.items())
+            encoded = self._info_cache.get(key)
+        except TypeError:  # a value that is not hashable: no cache
+            key = encoded = None
+        if encoded is None:
+            encoded = _Encoded(_dump(self.redactor.value(dict(info))))
+            if key is not None and len(self._info_cache) < CACHE_ENTRIES:
+                self._info_cache[key] = encoded
+        return self._emit([{"t": "route", "x": xid, "at": at, "info": encoded}])
 
     def _guard(self, xid: int | None, at: int, info: dict) -> bytes:
         return self._emit([{"t": "guard", "x": xid, "at": at, "info": self.redactor.value(dict(info))}])
@@ -142,29 +207,27 @@ class BundleEncoder:
     def _upstream_request(self, xid: int, at: int, method: str, url: str, headers, body: bytes) -> bytes:
         self.totals["upstream_requests"] += 1
         ex = self._ex(xid)
-        out: list = []
+        url, protocol = self._url(url, protocol_of_url)
         if ex is not None:
             # A translated call speaks the backend's protocol: its usage is read in that one.
-            ex.up_protocol = protocol_of_url(url) or ex.protocol
+            ex.up_protocol = protocol or ex.protocol
         if ex is not None and ex.request_raw is not None and body == ex.request_raw:
             stored: Any = {"same_as": "request"}
         else:
-            stored = self._body(body, out)
+            stored = self._body(body)
         if ex is not None:
             ex.request_raw = None
-        r = self.redactor
-        out.append({"t": "upstream_request", "x": xid, "at": at, "method": method, "url": r.url(url),
-                    "headers": r.headers(headers), "body": stored})
-        return self._emit(out)
+        return self._emit([{"t": "upstream_request", "x": xid, "at": at, "method": method, "url": url,
+                            "headers": self._headers(headers)[1], "body": stored}])
 
     def _upstream_response(self, xid: int, at: int, status: int, headers) -> bytes:
-        hs = self.redactor.headers(headers)
+        hs, encoded = self._headers(headers)
         ex = self._ex(xid)
         if ex is not None:
             ex.upstream_seen = True
             ex.status = status
             ex.tap = _usage_tap(ex.up_protocol, hs)
-        return self._emit([{"t": "upstream_response", "x": xid, "at": at, "status": status, "headers": hs}])
+        return self._emit([{"t": "upstream_response", "x": xid, "at": at, "status": status, "headers": encoded}])
 
     def _tap(self, ex: _Exchange, data: bytes) -> None:
         if ex.tap is not None:
@@ -224,20 +287,19 @@ class BundleEncoder:
         return b"".join(out)
 
     def _agent_response(self, xid: int, at: int, status: int, headers, body: bytes | None) -> bytes:
-        hs = self.redactor.headers(headers)
-        item: dict[str, Any] = {"t": "agent_response", "x": xid, "at": at, "status": status, "headers": hs}
-        out: list = []
+        hs, encoded = self._headers(headers)
+        item: dict[str, Any] = {"t": "agent_response", "x": xid, "at": at, "status": status, "headers": encoded}
         if body is not None:
+            # An answer, not a resent conversation: stored as it is (redacted).
             self.totals["response_bytes"] += len(body)
-            item["body"] = self._body(body, out)
+            item["body"] = self.redactor.bytes(body)
         ex = self._ex(xid)
         if ex is not None:
             ex.status = status
             if not ex.upstream_seen and ex.protocol:
                 ex.tap = _usage_tap(ex.protocol, hs)
                 self._tap(ex, body or b"")
-        out.append(item)
-        return self._emit(out)
+        return self._emit([item])
 
     def _agent_chunk(self, xid: int, at: int, data: bytes, after: int | None = None) -> bytes:
         ex = self._ex(xid)

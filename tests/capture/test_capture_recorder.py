@@ -7,12 +7,14 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from agentwrap.capture.reader import read_bundle, read_header_footer
-from agentwrap.capture.recorder import Recorder
+from agentwrap.capture.recorder import IDLE_WAIT_S, Recorder
+from agentwrap.capture.writer import FORMAT_VERSION
 from agentwrap.errors import CaptureError
 from tests.capture.test_capture_shapes import SSE_HEADERS, anthropic_answer
 
@@ -50,7 +52,7 @@ def test_header_is_on_disk_before_init_returns(tmp_path: Path) -> None:
     rec = Recorder(str(path), {"agent": "gemini", "run_id": "x1"}, [])
     try:
         header, footer = read_header_footer(path)
-        assert header["agent"] == "gemini" and header["version"] == 1 and footer is None
+        assert header["agent"] == "gemini" and header["version"] == FORMAT_VERSION and footer is None
         assert not read_bundle(path).complete
     finally:
         rec.close({})
@@ -217,3 +219,104 @@ def test_interleaved_upstream_and_agent_pieces_read_back_in_place(tmp_path: Path
         except Exception:
             pass
     assert sum(1 for k in kinds if isinstance(k, dict) and k.get("t") == "agent_chunk") < len(agents) / 4, "batched"
+
+
+# -- the writer sleeps while no exchange is open, and the next request wakes it --------------------
+
+KILL_LOSS_BOUND_S = 0.1  # docs/reliability.md: what a kill -9 may lose
+
+def _until(predicate, timeout_s: float) -> float | None:
+    """Seconds until `predicate()` held (polled every 2 ms), or None after `timeout_s`."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout_s:
+        if predicate():
+            return time.monotonic() - t0
+        time.sleep(0.002)
+    return None
+
+
+def _on_disk(path: Path, xid: int) -> bool:
+    return any(ex.id == xid and ex.complete for ex in read_bundle(path).exchanges)
+
+
+def test_a_sleeping_writer_is_woken_by_the_next_request(tmp_path: Path) -> None:
+    path = tmp_path / "r.cbor"
+    rec = Recorder(str(path), {}, [])
+    try:
+        rec.end(rec.exchange("POST", "/v1/messages", [], b"{}"))
+        assert _until(lambda: rec.writer_idle, 2.0) is not None  # nothing open: it sleeps
+        assert IDLE_WAIT_S >= 0.5
+        x = rec.exchange("POST", "/v1/messages", [], b"{}")
+        rec.chunk(x, b"data: 1\n\n")
+        rec.end(x)
+        took = _until(lambda: _on_disk(path, x), IDLE_WAIT_S)
+        assert took is not None and took < 0.2, took
+    finally:
+        rec.close({})
+
+
+def test_the_capture_addon_drains_from_the_proxy_loop(start_proxy, upstream_factory, tmp_path) -> None:
+    """Through the real proxy, with pauses between requests: each exchange is on disk within
+    the write interval of its answer (the loop drains it; the writer thread is not needed)."""
+    import anthropic
+
+    from agentwrap.capture.addon import Capture
+    from agentwrap.capture.recorder import WRITE_INTERVAL_S
+    from tests.conftest import TEXT_SCRIPT, http_profile
+
+    up = upstream_factory(TEXT_SCRIPT)
+    proxy = start_proxy("claude", http_profile(tmp_path, "anthropic_messages", up.url, api_key_env="UP_KEY"), {"UP_KEY": "k" * 12})
+    path = tmp_path / "run.cbor"
+    rec = Recorder(str(path), {"agent": "claude"}, ["k" * 12])
+    proxy.dispatcher.addons.add(Capture(rec))
+    client = anthropic.Anthropic(base_url=proxy.base_url, api_key=proxy.secret, max_retries=0)
+    try:
+        for xid in (1, 2, 3):
+            time.sleep(0.3)  # idle between requests
+            reply = client.messages.create(model="m", max_tokens=20, messages=[{"role": "user", "content": "hi"}])
+            assert reply.content[0].text == "Hello from the scripted upstream."
+            took = _until(lambda: _on_disk(path, xid), IDLE_WAIT_S)
+            assert took is not None and took < WRITE_INTERVAL_S + 0.15, (xid, took)
+    finally:
+        client.close()
+        rec.close({})
+    bundle = read_bundle(path)
+    assert bundle.complete and [ex.id for ex in bundle.exchanges] == [1, 2, 3]
+    assert b"k" * 12 not in path.read_bytes()
+
+
+def test_a_stream_piece_waits_at_most_the_stream_bound_when_nothing_follows(start_proxy, upstream_factory, tmp_path) -> None:
+    """The upstream sends one piece and holds the next: with no loop activity to drain in,
+    the piece still reaches the disk within the loop drainer's bound for stream pieces."""
+    import threading as _threading
+
+    import anthropic
+
+    from agentwrap.capture.addon import Capture
+    from tests.conftest import TEXT_SCRIPT, http_profile
+
+    up = upstream_factory(TEXT_SCRIPT)
+    up.gate = _threading.Event()
+    proxy = start_proxy("claude", http_profile(tmp_path, "anthropic_messages", up.url, api_key_env="UP_KEY"), {"UP_KEY": "k" * 12})
+    path = tmp_path / "run.cbor"
+    rec = Recorder(str(path), {"agent": "claude"}, ["k" * 12])
+    proxy.dispatcher.addons.add(Capture(rec))
+    client = anthropic.Anthropic(base_url=proxy.base_url, api_key=proxy.secret, max_retries=0)
+    try:
+        with client.messages.stream(model="m", max_tokens=20, messages=[{"role": "user", "content": "hi"}]) as stream:
+            first = next(iter(stream))
+            assert first.type == "message_start"
+
+            def piece_on_disk() -> bool:
+                exchanges = read_bundle(path).exchanges
+                return bool(exchanges) and b"message_start" in exchanges[0].response_body
+
+            took = _until(piece_on_disk, 1.0)
+            up.gate.set()
+            assert took is not None and took < KILL_LOSS_BOUND_S, took
+            assert stream.get_final_text() == "Hello from the scripted upstream."
+    finally:
+        up.gate.set()
+        client.close()
+        rec.close({})
+    assert read_bundle(path).exchanges[0].complete

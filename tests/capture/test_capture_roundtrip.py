@@ -159,24 +159,27 @@ def test_deduplicated_sessions_read_back_byte_exact(tmp_path: Path, shape) -> No
 
 
 def test_odd_json_bodies(tmp_path: Path) -> None:
+    """Bodies are stored as bytes (or parts of earlier bodies' bytes): whatever JSON they hold
+    or fail to hold, they read back byte for byte, and `json` parses them as `json.loads` does."""
     deep = json.loads("[" * 100 + "]" * 100)
     sent = [
         ('{"messages":[{"role":"user","content":"\\ud800 lone surrogate ' + "x" * 600 + '"}]}').encode(),
         dumps({"messages": [], "deep": deep, "pad": "x" * 600}),
-        dumps({"messages": [], "deep": json.loads("[" * 200 + "]" * 200), "pad": "x" * 600}),  # too deep: raw
-        ('{"a":1,"a":2,"pad":"' + "y" * 600 + '"}').encode(),  # duplicate keys: not byte-exact
+        dumps({"messages": [], "deep": json.loads("[" * 200 + "]" * 200), "pad": "x" * 600}),
+        ('{"a":1,"a":2,"pad":"' + "y" * 600 + '"}').encode(),  # duplicate keys
         ('{"n":1E5,"pad":"' + "z" * 600 + '"}').encode(),
-        ("{" + '"x":' * 5000 + "1" + "}" * 5000).encode(),  # too deep for json: raw
+        ("{" + '"x":' * 5000 + "1" + "}" * 5000).encode(),  # not JSON (and too deep to parse)
         b"{not json" + b"!" * 600,
+        json.dumps({"model": "m", "pad": "p" * 600}, indent=2).encode(),  # pretty-printed
     ]
     _record(tmp_path / "b.cbor", sent)
     got = [e.request.body for e in read_bundle(tmp_path / "b.cbor").exchanges]
-    assert got[0].bytes == sent[0] and not got[0].is_json
-    assert got[1].bytes == sent[1] and got[1].is_json
-    assert got[2].bytes == sent[2] and not got[2].is_json
-    assert not got[3].exact and got[3].json == {"a": 2, "pad": "y" * 600}
-    assert not got[4].exact and json.loads(got[4].bytes) == json.loads(sent[4])
-    assert got[5].bytes == sent[5] and got[6].bytes == sent[6]
+    assert [b.bytes for b in got] == sent
+    assert all(b.exact and not b.is_json for b in got)
+    assert got[0].json["messages"][0]["content"].startswith("\ud800")
+    assert got[3].json == {"a": 2, "pad": "y" * 600} and got[4].json == {"n": 1e5, "pad": "z" * 600}
+    assert got[5].json is None and got[6].json is None
+    assert got[7].text_field("model") == "m"
 
 
 def test_agent_leg_rules(tmp_path: Path) -> None:
