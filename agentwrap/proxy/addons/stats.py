@@ -21,6 +21,7 @@ agent's choice (a user interrupting a turn), not a failure.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -47,6 +48,10 @@ class Use:
     model: str | None
     url: str
     usage: dict | None  # TOKEN_FIELDS -> int, None when the answer reported none
+
+
+def _count(value) -> int:
+    return value if type(value) is int and value >= 0 else -1
 
 
 class _Pieces(list):
@@ -115,13 +120,26 @@ class Stats:
     agent_left: int = 0  # streams the agent closed before their end
     by_backend: dict[str, int] = field(default_factory=dict)
     guard_actions: dict[str, int] = field(default_factory=dict)  # guard -> times it acted (cut, repaired, ...)
-    uses: list[Use] = field(default_factory=list)  # every request a backend answered, in order
+    # every request a backend answered: (backend, model, URL) -> its usages, TOKEN_FIELDS in a row
+    # of machine integers (-1: no count; -2 first: no usage), 32 bytes a request however long the run
+    _uses: dict[tuple, array] = field(default_factory=dict)
     tokens: dict[str, int] | None = None  # summed usage; None until an answer reported some
     session_ids: dict[str, None] = field(default_factory=dict)  # the agent's session ids, the latest used last
     _legs: dict[int, _Leg] = field(default_factory=dict)  # flow xid -> its current attempt
     _pieces: dict[int, _Pieces] = field(default_factory=dict)  # flow xid -> its 2xx answer's pieces so far
     _failed: set[int] = field(default_factory=set)  # flows that failed after their response was decided
     _live: set[int] = field(default_factory=set)  # flows not yet done
+
+    @property
+    def uses(self) -> list[Use]:
+        """Every request a backend answered, grouped by backend, model and URL (first answered first)."""
+        out = []
+        for (backend, model, url), rows in self._uses.items():
+            for i in range(0, len(rows), 4):
+                row = rows[i : i + 4]
+                usage = None if row[0] == -2 else {k: (None if v < 0 else v) for k, v in zip(TOKEN_FIELDS, row)}
+                out.append(Use(backend, model, url, usage))
+        return out
 
     def request(self, flow) -> None:
         self.requests += 1
@@ -187,7 +205,10 @@ class Stats:
         pieces = self._pieces.pop(flow.xid, None)
         if leg is not None and pieces is not None and response is not None and response.status < 400:
             usage = leg.usage(pieces)
-            self.uses.append(Use(leg.backend, leg.model, leg.url, usage))
+            rows = self._uses.get(key := (leg.backend, leg.model, leg.url))
+            if rows is None:
+                rows = self._uses[key] = array("q")
+            rows.extend([-2, -2, -2, -2] if usage is None else [_count(usage.get(k)) for k in TOKEN_FIELDS])
             if usage:
                 tokens = self.tokens = self.tokens or dict.fromkeys(TOKEN_FIELDS, 0)
                 for k in TOKEN_FIELDS:
