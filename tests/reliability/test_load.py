@@ -132,3 +132,42 @@ def test_load_leaves_no_trace(fault_server, proxy_process) -> None:
     assert measured["p99"] < SEQUENTIAL_P99_BOUND_S, summary
     assert measured["stream_p99"] < STREAM_P99_BOUND_S, summary
     assert err == "", f"the proxy printed:\n{err[:2000]}"
+
+
+# Python memory the proxy's own code keeps per answered request, at most (the session's
+# counts for the summary line: 32 bytes of usage a request; F6 kept ~400).
+RETAINED_PER_REQUEST = 64
+
+
+def test_answered_requests_leave_bounded_memory_behind(fault_server, route_proxy) -> None:
+    """Memory allocated by agentwrap's code and still held after a few thousand requests, per
+    request (tracemalloc, the proxy in this process; the fault upstream's own records aside)."""
+    import gc
+    import tracemalloc
+
+    up = fault_server()
+    proxy = route_proxy(PROTOCOL, "passthrough", up.url)
+    path, whole_body = good_request(PROTOCOL, False)
+    headers = {"content-type": "application/json", **auth_headers(PROTOCOL, proxy.secret)}
+    target, data = f"/{proxy.secret}{path}", json.dumps(whole_body).encode()
+    _, errors = _sequential(proxy.port, target, data, headers, 200)  # warm: imports, pools, caches
+    n = 1000
+    tracemalloc.start(16)
+    try:
+        gc.collect()
+        before = tracemalloc.take_snapshot()
+        _, more = _sequential(proxy.port, target, data, headers, n)
+        gc.collect()
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    assert errors == [] and more == [], (errors + more)[:3]
+
+    def ours(stat) -> bool:
+        files = [frame.filename for frame in stat.traceback]
+        return any("/agentwrap/" in f for f in files) and not any("/tests/" in f for f in files)
+
+    kept = [s for s in after.compare_to(before, "traceback") if s.size_diff > 0 and ours(s)]
+    total = sum(s.size_diff for s in kept)
+    top = "\n".join(f"{s.size_diff} B in {s.count_diff} blocks at {s.traceback.format()[-2:]}" for s in kept[:3])
+    assert total < RETAINED_PER_REQUEST * n, f"{total / n:.0f} bytes kept per request:\n{top}"
