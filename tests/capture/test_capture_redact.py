@@ -13,6 +13,7 @@ from agentwrap.capture.reader import read_bundle
 from agentwrap.capture.recorder import Recorder
 from agentwrap.capture.redact import REDACTED, Redactor, StreamRedactor
 from tests.capture.test_capture_shapes import PROVIDER_KEY, SECRET, anthropic_answer, dumps
+from tests.support.secrets import find_secret
 
 GEMINI_KEY = "AIzaSyD-test-gemini-key-0123456789abcd"
 KEYS = (SECRET, PROVIDER_KEY, GEMINI_KEY)
@@ -145,13 +146,25 @@ def _leaky_session(path: Path) -> None:
     rec.close({"exit_code": 0, "note": f"closing {SECRET}"})
 
 
+def test_the_leak_check_sees_a_key_in_every_form() -> None:
+    import base64
+
+    key = PROVIDER_KEY
+    for before in ("", "a", "ab", "abc"):  # every base64 alignment, inside a longer string
+        wrapped = (before + key + "tail").encode()
+        assert find_secret(b"x" + base64.b64encode(wrapped) + b"y", key)
+        assert find_secret(base64.urlsafe_b64encode(wrapped), key)
+    assert find_secret("".join(f"%{b:02X}" for b in key.encode()).encode(), key)
+    assert find_secret(key.encode("utf-16-le"), key) and find_secret(key.encode().hex().encode(), key)
+    assert find_secret(b"nothing here", key) is None
+
+
 def test_no_key_material_in_the_bundle(tmp_path: Path) -> None:
     path = tmp_path / "leak.cbor"
     _leaky_session(path)
     data = path.read_bytes()
     for key in KEYS:
-        for form in (key.encode(), key.encode("utf-16-le")):
-            assert form not in data
+        assert find_secret(data, key) is None, f"{key[:6]}... in the bundle as {find_secret(data, key)!r}"
         assert key[:20].encode() not in data
     assert b"some-oauth" not in data
     bundle = read_bundle(path)

@@ -259,6 +259,9 @@ def judge_raw(protocol: str, stream: bool, out: RawOutcome, *, failed: bool, cut
 
 
 def leaks(out: RawOutcome, *values: str) -> list[str]:
-    """Which of `values` appear anywhere in the answer (headers or body)."""
+    """Which of `values` appear anywhere in the answer (headers or body), in any of the
+    forms of `tests.support.secrets` (base64, hex, percent- and JSON-escaped, UTF-16)."""
+    from tests.support.secrets import find_secret
+
     everything = out.text_of_everything()
-    return [v for v in values if v and v.encode() in everything]
+    return [v for v in values if v and find_secret(everything, v) is not None]
