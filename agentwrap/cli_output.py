@@ -12,7 +12,7 @@ import os
 import sys
 from typing import IO, Any
 
-__all__ = ["ExitCode", "SCHEMA_VERSION", "make_console", "print_table"]
+__all__ = ["ExitCode", "SCHEMA_VERSION", "make_console", "print_table", "count_text"]
 
 # Piped output (not a terminal) is laid out this wide: rows are never folded
 # mid-word to fit an imagined 80-column screen; a reader or `less -S` decides.
@@ -21,6 +21,17 @@ PIPE_WIDTH = 100_000
 # The "schema" of every --json document (runs, show, doctor, profiles). A change
 # that breaks a reader of these documents raises it.
 SCHEMA_VERSION = 1
+
+
+def count_text(n: int | None) -> str:
+    """A count as people read it (tokens, requests): 845, 12.3k, 1.2M; "-" for none."""
+    if n is None:
+        return "-"
+    if n < 1000:
+        return str(n)
+    if n < 999_950:
+        return f"{n / 1000:.1f}".removesuffix(".0") + "k"
+    return f"{n / 1_000_000:.1f}".removesuffix(".0") + "M"
 
 
 class ExitCode(enum.IntEnum):

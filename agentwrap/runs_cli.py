@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 
 import typer
 
-from agentwrap.cli_output import SCHEMA_VERSION, ExitCode, make_console, print_table
+from agentwrap.cli_output import SCHEMA_VERSION, ExitCode, count_text, make_console, print_table
 
 __all__ = ["capture_dir_or_default", "make_runs_app", "register", "resolve_bundle"]
 
@@ -68,16 +68,6 @@ def _local_time(iso: str | None, now: datetime | None = None) -> str:
     return f"{when:%m-%d %H:%M}" if when.year == now.year else f"{when:%Y-%m-%d %H:%M}"
 
 
-def _count(n: int | None) -> str:
-    if n is None:
-        return "-"
-    if n < 10_000:
-        return str(n)
-    if n < 1_000_000:
-        return f"{n / 1000:.1f}k"
-    return f"{n / 1_000_000:.1f}M"
-
-
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "-"
@@ -126,7 +116,7 @@ def _render_runs(rows: list[dict], footer: str) -> None:
         errs = r["errors"]
         table.add_row(
             run_id, _local_time(r["time"]), r["agent"] or "?", Text(r["profile"] or "-"), Text(", ".join(r["models"] or []) or "-"),
-            _count(r["requests"]), Text(_count(errs), style="red" if errs else ""), _count(r["tokens"]),
+            count_text(r["requests"]), Text(count_text(errs), style="red" if errs else ""), count_text(r["tokens"]),
             format_cost(r["cost_usd"], partial=bool(r["unpriced_requests"])),
             Text(_exit(r), style="" if _exit(r) == "0" else "yellow"), _duration(r["duration_s"]),
         )

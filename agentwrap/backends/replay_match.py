@@ -44,7 +44,7 @@ import re
 from difflib import SequenceMatcher
 from typing import Any
 
-from agentwrap.guards.volatile import UUID_PATTERN
+from agentwrap.guards.volatile import TEMP_ROOT, UUID_PATTERN
 
 __all__ = ["VOLATILE_KEYS", "Learned", "Mismatch", "compare", "first_difference", "key_of", "normalise", "request_key"]
 
@@ -58,7 +58,7 @@ VOLATILE_KEYS = frozenset(
 
 _UUID = UUID_PATTERN
 # An absolute temporary root and the directory right under it (mkdtemp names: no dot).
-_TEMP_ROOT = r"(?<![\w./-])(?:/private)?(?:/tmp|/var/tmp|/var/folders/[\w-]+/[\w-]+/T)"
+_TEMP_ROOT = r"(?<![\w./-])" + TEMP_ROOT
 _TEMP_DIR = r"[\w-]+(?![\w.-])"
 # One token: a UUID, a temporary directory, a word, a run of spaces, one other character.
 _TOKEN = re.compile(rf"{_UUID}|{_TEMP_ROOT}/{_TEMP_DIR}|\w+|\s+|.", re.S)

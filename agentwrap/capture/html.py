@@ -29,7 +29,7 @@ from typing import Any
 from agentwrap.capture.bundle import Bundle, Exchange
 from agentwrap.capture.cost import format_cost
 from agentwrap.capture.raw import ValueTable, curl_command, curl_head, legs
-from agentwrap.capture.render import ms_text, run_lines, shown_attempts
+from agentwrap.capture.render import ms_text, run_lines, shown_attempts, tokens_text
 from agentwrap.capture.summary import final_upstream_request
 from agentwrap.capture.turns import system_prompt, tool_names
 
@@ -125,17 +125,6 @@ def _guard(g: dict) -> dict:
     return {"title": f"{g.get('guard', '?')} · {g.get('action', '?')}", "lines": lines}
 
 
-def _tokens(tokens: dict | None) -> str:
-    if not tokens:
-        return ""
-    text = f"in {tokens['input_tokens']:,} / out {tokens['output_tokens']:,}"
-    if tokens.get("cache_read_tokens"):
-        text += f" · cached {tokens['cache_read_tokens']:,}"
-    if tokens.get("cache_write_tokens"):
-        text += f" · cache write {tokens['cache_write_tokens']:,}"
-    return text
-
-
 def _facts(e: dict) -> list[tuple[str, str]]:
     requested = e["requested_model"] if e["requested_model"] != e["model"] else None
     rows = [
@@ -143,7 +132,7 @@ def _facts(e: dict) -> list[tuple[str, str]]:
         ("upstream", e["upstream_url"]), ("status", e["status"]),
         ("started", f"{e['started_ms'] / 1000:.3f} s into the run" if e["started_ms"] is not None else None),
         ("latency", ms_text(e["latency_ms"])), ("first byte", ms_text(e["ttfb_ms"])),
-        ("tokens", _tokens(e["tokens"])), ("cost", format_cost(e["cost_usd"]) if e["cost_usd"] is not None else None),
+        ("tokens", tokens_text(e["tokens"])), ("cost", format_cost(e["cost_usd"]) if e["cost_usd"] is not None else None),
         ("stop", e["stop_reason"]),
         ("agent got", "a response agentwrap changed or made" if e["agent_response_differs"] else None),
     ]
@@ -224,7 +213,7 @@ def _exchange(e: dict, ex: Exchange | None, ctx: _Context, table: ValueTable, ru
         "e": e,
         "classes": " ".join(["ex", *(["err"] if error else []), *([] if e["complete"] else ["open-ended"])]),
         "status_class": "bad" if error else "ok",
-        "tokens": _tokens(e["tokens"]),
+        "tokens": tokens_text(e["tokens"]),
         "row_tokens": f"{e['tokens']['input_tokens']:,} in · {e['tokens']['output_tokens']:,} out" if e["tokens"] else "",
         "badges": _badges(e),
         "bar": (round(left, 2), round(width, 2)),
@@ -270,7 +259,7 @@ def render_html(doc: dict, bundle: Bundle | None = None) -> str:
     if guards:
         stats.append(f"{guards} guard action{'s' if guards != 1 else ''}")
     if totals["tokens"]:
-        stats.append("tokens " + _tokens(totals["tokens"]))
+        stats.append("tokens " + tokens_text(totals["tokens"]))
     if totals["cost_usd"] is not None:
         stats.append("cost " + format_cost(totals["cost_usd"], partial=totals["unpriced_requests"] > 0))
     page = _environment().get_template("page.html.j2").render(

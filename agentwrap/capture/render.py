@@ -157,13 +157,14 @@ def _indent(text: str, prefix: str = "      ") -> str:
     return text.replace("\n", "\n" + prefix)
 
 
-def _tokens_text(tokens: dict | None) -> str:
+def tokens_text(tokens: dict | None) -> str:
+    """Token usage as shown (text and HTML views): `in 10,300 / out 520 (cached 8,000, cache writes 900)`."""
     if not tokens:
         return ""
     text = f"in {tokens['input_tokens']:,} / out {tokens['output_tokens']:,}"
-    if tokens.get("cache_read_tokens"):
-        text += f" (cached {tokens['cache_read_tokens']:,})"
-    return text
+    cache = [f"{label} {tokens[k]:,}" for k, label in (("cache_read_tokens", "cached"), ("cache_write_tokens", "cache writes"))
+             if tokens.get(k)]
+    return text + (f" ({', '.join(cache)})" if cache else "")
 
 
 def ms_text(ms: float | None) -> str:
@@ -182,7 +183,7 @@ def exchange_line(e: dict) -> str:
     if e["latency_ms"] is not None:
         parts.append(ms_text(e["latency_ms"]) + (f" (first byte {ms_text(e['ttfb_ms'])})" if e["ttfb_ms"] is not None else ""))
     if e["tokens"]:
-        parts.append(_tokens_text(e["tokens"]))
+        parts.append(tokens_text(e["tokens"]))
     if e["cost_usd"] is not None:
         parts.append(format_cost(e["cost_usd"]))
     if not e["complete"]:
@@ -239,7 +240,7 @@ def run_lines(doc: dict) -> list[str]:
     if totals["errors"]:
         summary.append(f"{totals['errors']} with errors")
     if totals["tokens"]:
-        summary.append("tokens " + _tokens_text(totals["tokens"]))
+        summary.append("tokens " + tokens_text(totals["tokens"]))
     if totals["cost_usd"] is not None:
         summary.append("cost " + format_cost(totals["cost_usd"], partial=totals["unpriced_requests"] > 0))
     lines.append(" · ".join(summary))

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["mask_volatile", "UUID_PATTERN"]
+__all__ = ["mask_volatile", "UUID_PATTERN", "TEMP_ROOT"]
 
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 UUID_PATTERN = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"  # also replay's
@@ -49,7 +49,9 @@ _UUID = re.compile(rf"\b{UUID_PATTERN}\b")
 # A generated temp name: Python's tempfile ("tmpk2x9_a8"), mktemp ("tmp.Xa81b2"),
 # or any name with a digit in it (prefix + random suffix).
 _TMP_NAME = r"(?:tmp[\w.-]*|[\w.-]*\d[\w.-]*)"
-_TMP_POSIX = re.compile(r"(?<![\w/])((?:/private)?/var/folders/[\w-]+/[\w-]+/T/|/tmp/|/var/tmp/|/dev/shm/)" + _TMP_NAME)
+# The temporary roots of POSIX systems and macOS (one home: replay matching uses it too).
+TEMP_ROOT = r"(?:/private)?(?:/var/folders/[\w-]+/[\w-]+/T|/tmp|/var/tmp|/dev/shm)"
+_TMP_POSIX = re.compile(r"(?<![\w/])(" + TEMP_ROOT + r"/)" + _TMP_NAME)
 _TMP_WINDOWS = re.compile(r"(?i)(\\AppData\\Local\\Temp\\)" + _TMP_NAME)
 _PYTEST_DIR = re.compile(r"\bpytest-\d+\b")
 

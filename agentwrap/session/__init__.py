@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from agentwrap.agents import AGENTS, AgentSpec
 from agentwrap.agents.base import WireContext
+from agentwrap.cli_output import count_text
 from agentwrap.errors import AgentNotFound, AgentwrapError
 from agentwrap.proxy.auth import UpstreamAuth
 from agentwrap.session.launch import SignalForwarder, become_subreaper, children_now, exit_code_of, kill_tree, listen_loopback, set_pdeathsig
@@ -277,10 +278,10 @@ def summary_line(agent: str, r: SessionResult) -> str:
         parts.append("; ".join(used))
     if r.tokens:
         t = r.tokens
-        cache = [f"{_count(t[k])} {label}" for k, label in (("cache_read_tokens", "cache reads"), ("cache_write_tokens", "cache writes"))
+        cache = [f"{count_text(t[k])} {label}" for k, label in (("cache_read_tokens", "cache reads"), ("cache_write_tokens", "cache writes"))
                  if t.get(k)]
-        parts.append(f"tokens {_count(t.get('input_tokens', 0))} in" + (f" ({', '.join(cache)})" if cache else "")
-                     + f", {_count(t.get('output_tokens', 0))} out")
+        parts.append(f"tokens {count_text(t.get('input_tokens', 0))} in" + (f" ({', '.join(cache)})" if cache else "")
+                     + f", {count_text(t.get('output_tokens', 0))} out")
     if r.cost_usd is not None:
         from agentwrap.capture.cost import format_cost
 
@@ -292,15 +293,6 @@ def summary_line(agent: str, r: SessionResult) -> str:
     if r.bundle:
         parts.append(r.bundle)
     return " · ".join(parts)
-
-
-def _count(n: int) -> str:
-    """Token counts as people read them: 845, 12.3k, 1.2M."""
-    if n < 1000:
-        return str(n)
-    if n < 999_950:
-        return f"{n / 1000:.1f}".removesuffix(".0") + "k"
-    return f"{n / 1_000_000:.1f}".removesuffix(".0") + "M"
 
 
 _GUARD_LABELS = {"loop": "repetition loop", "tool_loop": "tool-call loop", "tool_repair": "tool-call repair"}

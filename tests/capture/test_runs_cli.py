@@ -53,8 +53,8 @@ def test_runs_table_has_a_header_and_one_row_per_run(cli, cap) -> None:
     assert lines[0].split() == ["id", "time", "agent", "profile", "models", "reqs", "errs", "tokens", "cost", "exit", "took"]
     gemini, codex, claude = (line.split() for line in lines[1:4])
     # the id, the local start time (two words), then the rest
-    assert gemini[0] == "9e313103" and gemini[3:] == ["gemini", "work", "gemini-2.5-pro", "1", "0", "1100", "-", "cut", "-"]
-    assert codex[0] == "c0dex002" and codex[3:] == ["codex", "offline", "gpt-5", "2", "1", "1100", "-", "1", "12.5s"]
+    assert gemini[0] == "9e313103" and gemini[3:] == ["gemini", "work", "gemini-2.5-pro", "1", "0", "1.1k", "-", "cut", "-"]
+    assert codex[0] == "c0dex002" and codex[3:] == ["codex", "offline", "gpt-5", "2", "1", "1.1k", "-", "1", "12.5s"]
     # claude-sonnet-4-5 at Anthropic: 2,000 uncached input, 8,000 cache reads, 500 output; haiku 300 in, 20 out
     assert claude[0] == "c1a0de01" and claude[3:7] == ["claude", "work", "claude-sonnet-4-5,", "claude-haiku-4-5"]
     assert claude[7:10] == ["2", "0", "10.8k"] and claude[10].startswith("$0.0") and claude[11:] == ["0", "12.5s"]
