@@ -47,6 +47,48 @@ PROVIDER_VARS = (
 )
 
 
+# Official SDK clients a test makes are closed when it ends. Left open, a client is freed
+# later by the cycle collector, whose finalizers may run the socket's before the client's
+# own close: an "unclosed socket" ResourceWarning then lands in whichever test runs then.
+_SDK_CLIENTS = (("anthropic", "Anthropic"), ("openai", "OpenAI"), ("google.genai", "Client"))
+_made_clients: list = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _sdk_clients_recorded() -> Iterator[None]:
+    import weakref
+
+    patched = []
+    for module_name, name in _SDK_CLIENTS:
+        module = sys.modules.get(module_name)  # the test modules that use one have imported it
+        cls = getattr(module, name, None)
+        if cls is None:
+            continue
+        original = cls.__init__
+
+        def init(self, *args, __original=original, **kwargs) -> None:
+            __original(self, *args, **kwargs)
+            _made_clients.append(weakref.ref(self))
+
+        cls.__init__ = init
+        patched.append((cls, original))
+    yield
+    for cls, original in patched:
+        cls.__init__ = original
+
+
+@pytest.fixture(autouse=True)
+def _sdk_clients_closed(_sdk_clients_recorded: None) -> Iterator[None]:
+    yield
+    while _made_clients:
+        client = _made_clients.pop()()
+        if client is not None:
+            try:
+                client.close()
+            except Exception:  # a client whose transport a test replaced or already closed
+                pass
+
+
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets its own HOME and config dirs and starts with no provider keys."""
