@@ -28,15 +28,10 @@ ENV = {**os.environ, "UP_KEY": "k" * 12}
 
 @pytest.fixture
 def claude_client():
-    clients = []
-
     def make(proxy) -> anthropic.Anthropic:
-        clients.append(anthropic.Anthropic(base_url=proxy.base_url, auth_token=proxy.secret, max_retries=0))
-        return clients[-1]
+        return anthropic.Anthropic(base_url=proxy.base_url, auth_token=proxy.secret, max_retries=0)
 
-    yield make
-    for c in clients:
-        c.close()
+    return make
 
 
 def _ask(client: anthropic.Anthropic, model: str = "claude-sonnet-4-5") -> str:

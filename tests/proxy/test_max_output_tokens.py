@@ -32,28 +32,12 @@ def _profile(tmp_path, protocol: str, url: str, cap: int | None, *, name: str = 
     )
 
 
-_OPEN: list = []
-
-
-@pytest.fixture(autouse=True)
-def _close_clients():
-    """SDK clients keep pooled connections; close them so no socket outlives its test."""
-    yield
-    while _OPEN:
-        _OPEN.pop().close()
-
-
-def _opened(client):
-    _OPEN.append(client)
-    return client
-
-
 def _claude(proxy) -> anthropic.Anthropic:
-    return _opened(anthropic.Anthropic(base_url=proxy.base_url, auth_token=proxy.secret, max_retries=0))
+    return anthropic.Anthropic(base_url=proxy.base_url, auth_token=proxy.secret, max_retries=0)
 
 
 def _codex(proxy) -> openai.OpenAI:
-    return _opened(openai.OpenAI(base_url=proxy.base_url + "/v1", api_key=proxy.secret, max_retries=0))
+    return openai.OpenAI(base_url=proxy.base_url + "/v1", api_key=proxy.secret, max_retries=0)
 
 
 def _ask(client: anthropic.Anthropic, max_tokens: int, *, stream: bool = True, **kw) -> str:
@@ -147,7 +131,7 @@ def test_pass_through_lowers_the_responses_limit(start_proxy, upstream_factory, 
 def test_pass_through_lowers_the_gemini_limit(start_proxy, upstream_factory, tmp_path):
     up = upstream_factory(SCRIPT, default_protocol="gemini")
     proxy = start_proxy("gemini", _profile(tmp_path, "gemini", up.url, 8192), ENV)
-    client = _opened(genai.Client(api_key=proxy.secret, http_options=gtypes.HttpOptions(base_url=proxy.base_url)))
+    client = genai.Client(api_key=proxy.secret, http_options=gtypes.HttpOptions(base_url=proxy.base_url))
     config = gtypes.GenerateContentConfig(max_output_tokens=65536, temperature=0.5)
     text = "".join(c.text or "" for c in client.models.generate_content_stream(model="g", contents="hi", config=config))
     assert text == TEXT

@@ -25,16 +25,6 @@ USAGE = ev.Usage(input_tokens=1500, output_tokens=37, cache_read_tokens=1200, ca
 TOKENS = {"input_tokens": 1500, "output_tokens": 37, "cache_read_tokens": 1200, "cache_write_tokens": 0}
 TEXT = "Counted answer."
 
-_OPEN: list = []
-
-
-@pytest.fixture(autouse=True)
-def _close_clients():
-    yield
-    while _OPEN:
-        _OPEN.pop().close()
-
-
 def _answer(req):
     return [ev.MessageStart("msg_stats", "m"), ev.TextDelta(TEXT), USAGE, ev.Stop("end_turn")]
 
@@ -62,7 +52,6 @@ def _ask(agent: str, proxy, *, stream: bool, model: str = "agent-model") -> str:
     if agent == "claude":
         client = anthropic.Anthropic(base_url=proxy.base_url, auth_token=proxy.secret, max_retries=0,
                                      default_headers={"x-claude-code-session-id": "5d0c1e2f-aaaa-4bbb-8ccc-000000000001"})
-        _OPEN.append(client)
         messages = [{"role": "user", "content": "hi"}]
         if stream:
             with client.messages.stream(model=model, max_tokens=64, messages=messages) as s:
@@ -70,13 +59,11 @@ def _ask(agent: str, proxy, *, stream: bool, model: str = "agent-model") -> str:
         return client.messages.create(model=model, max_tokens=64, messages=messages).content[0].text
     if agent == "codex":
         client = openai.OpenAI(base_url=proxy.base_url + "/v1", api_key=proxy.secret, max_retries=0)
-        _OPEN.append(client)
         if stream:
             with client.responses.stream(model=model, input="hi") as s:
                 return "".join(e.delta for e in s if e.type == "response.output_text.delta")
         return client.responses.create(model=model, input="hi").output_text
     client = genai.Client(api_key=proxy.secret, http_options=gtypes.HttpOptions(base_url=proxy.base_url))
-    _OPEN.append(client)
     if stream:
         return "".join(c.text or "" for c in client.models.generate_content_stream(model=model, contents="hi"))
     return client.models.generate_content(model=model, contents="hi").text
