@@ -63,7 +63,7 @@ from agentwrap.guards.repair.toolbox import EmbeddedCall, Toolbox
 from agentwrap.guards.repair.markers import BARE, FENCED, LT_OPENERS, MAYBE, MISTRAL, NO, YES, Block, Opener, partial
 from agentwrap.guards.repair.validate import properties_of
 
-__all__ = ["EmbeddedScanner", "Extracted", "MAX_HOLD_CHARS", "MAX_BLOCK_CHARS", "MAX_NAME_CHARS"]
+__all__ = ["EmbeddedScanner", "Extracted", "MAX_HOLD_CHARS", "MAX_BLOCK_CHARS", "MAX_NAME_CHARS", "TRIGGER"]
 
 MAX_HOLD_CHARS = 64
 MAX_BLOCK_CHARS = 64 * 1024
@@ -73,7 +73,7 @@ MAX_BLOCK_CHARS = 64 * 1024
 MAX_NAME_CHARS = 256
 
 _PLAIN, _OPEN, _BLOCK, _SPAN, _FENCE, _REGION = range(6)
-_TRIGGER = re.compile(r"[<`\[]")
+TRIGGER = re.compile(r"[<`\[]")  # where a call in the text can start (the filter checks text with it too)
 _TRIGGER_BLANK = re.compile(r"[<`\[{]")
 _SPAN_STOP = re.compile(r"`+|\n")
 _WS = " \t\r\n"
@@ -229,7 +229,7 @@ class EmbeddedScanner:
 
     def _plain(self, final: bool) -> bool:
         buf = self._buf
-        search = (_TRIGGER_BLANK if self.blank else _TRIGGER).search
+        search = (_TRIGGER_BLANK if self.blank else TRIGGER).search
         start = pos = 0  # buf[start:] is not emitted yet; triggers are looked for from pos
         while True:
             m = search(buf, pos)

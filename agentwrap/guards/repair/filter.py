@@ -36,13 +36,12 @@ Pure: no I/O, no clock.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections import deque
 from typing import Any
 
 from agentwrap.guards.base import GuardNote
 from agentwrap.guards.repair.arguments import repair_arguments as _repair_arguments
-from agentwrap.guards.repair.embedded import MAX_BLOCK_CHARS, MAX_HOLD_CHARS, EmbeddedScanner, Extracted
+from agentwrap.guards.repair.embedded import MAX_BLOCK_CHARS, MAX_HOLD_CHARS, TRIGGER, EmbeddedScanner, Extracted
 from agentwrap.guards.repair.toolbox import Toolbox
 from agentwrap.guards.repair.names import NameResolver
 from agentwrap.guards.repair.textlane import LANE_GATE, take
@@ -53,7 +52,6 @@ from agentwrap.protocols.neutral.summary import ToolSpec
 __all__ = ["ToolRepair", "MAX_ARGS_CHARS"]
 
 MAX_ARGS_CHARS = 4 * 1024 * 1024  # a call's arguments held for judging, at most
-_TRIGGER = re.compile(r"[<`\[]")
 _ID_PREFIX = {"anthropic_messages": "toolu_", "gemini": "call_"}
 _TO_TOOL_USE = ("end_turn", "stop_sequence")
 _EMPTY_OK = ("anthropic_messages", "gemini")  # agents that read empty arguments as {}
@@ -146,7 +144,7 @@ class ToolRepair:
             scanner = self._scanner
             if scanner is None or not event.text:
                 return self._push(event)
-            if scanner.quiet and not self._queue and not _TRIGGER.search(event.text):
+            if scanner.quiet and not self._queue and not TRIGGER.search(event.text):
                 scanner.advance(event.text)  # no trigger: the scanner's state moves as for text
                 return [event]
             slot = _Slot(event, None)
