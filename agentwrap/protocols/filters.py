@@ -66,6 +66,7 @@ from agentwrap.protocols.neutral.events import NeutralEvent, Stop, TextDelta
 __all__ = ["FilterChain", "Cutting", "filter_events", "filter_response", "LANE_DEFER_BYTES"]
 
 LANE_DEFER_BYTES = 256  # gate-free lane text kept for the gated filters before they get it
+_TAKEN = object()  # every filter without a gate took a run
 
 
 class Cutting(Exception):
@@ -142,13 +143,14 @@ class FilterChain:
             joined = literals[0] if len(literals) == 1 else b"".join(literals)
             gate = self._gate
             if (gate is None or gate(joined) is None) and (self._kept or self._open()):
-                if self._only_gated:  # the common case, inline: keep it
-                    self._kept += literals
-                    self._kept_bytes += len(joined)
-                    if self._kept_bytes >= LANE_DEFER_BYTES:
-                        self._hand_over()
-                    return None
-                return self._keep(literals, len(joined))
+                # Keep it for the gated filters; the others (if any) get it now.
+                if not self._only_gated and (stopped := self._ungated(literals)) is not _TAKEN:
+                    return stopped
+                self._kept += literals
+                self._kept_bytes += len(joined)
+                if self._kept_bytes >= LANE_DEFER_BYTES:
+                    self._hand_over()
+                return None
             if self._kept:
                 self._hand_over()
         return self._lane(literals)
@@ -159,9 +161,9 @@ class FilterChain:
                 return False
         return True
 
-    def _keep(self, literals: list[bytes], size: int) -> list[NeutralEvent] | None:
-        """A gate-free run while the gated filters are open: the others get it now, the
-        gated ones with the runs kept before and after it."""
+    def _ungated(self, literals: list[bytes]) -> Any:
+        """A gate-free run, to each filter without a gate: `_TAKEN` when all took it, else what
+        the chain sends instead (as `_lane`)."""
         for k, fn in enumerate(self._sync):
             if fn is None:
                 continue
@@ -178,11 +180,7 @@ class FilterChain:
                 # It declined: the run decoded and fed from it on (the ones before it have it).
                 self._caught_up(k, literals)
                 return self._declined(literals, k)
-        self._kept += literals
-        self._kept_bytes += size
-        if self._kept_bytes >= LANE_DEFER_BYTES:
-            self._hand_over()
-        return None
+        return _TAKEN
 
     def _caught_up(self, k: int, literals: list[bytes]) -> None:
         """The filter without a gate at texter `k` stopped a gate-free run: the gated filters get
