@@ -117,6 +117,14 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format, *args):  # noqa: A002
         pass
 
+    def _send(self, status: int, content_type: str, data: bytes) -> None:
+        self.send_response(status)
+        self.send_header("content-type", content_type)
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
     def _handle(self) -> None:
         up = self.server.upstream
         length = int(self.headers.get("content-length") or 0)
@@ -136,11 +144,7 @@ class _Handler(BaseHTTPRequestHandler):
             failure = up.failures.pop(0) if endpoint.kind == "generate" and up.failures else None
         if failure is not None:
             status, data = failure
-            self.send_response(status)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            self._send(status, "application/json", data)
             return
         if endpoint.kind == "generate" and isinstance(body, dict):
             summary = codec(protocol).summarize_request(body, path)
@@ -148,22 +152,11 @@ class _Handler(BaseHTTPRequestHandler):
                 events = up.scenario(Request(protocol, path, body, summary, headers))
         if events is None:
             reply = up.fallback.respond(protocol, self.command, path, body)
-            self.send_response(reply.status)
-            self.send_header("content-type", reply.content_type)
-            data = reply.body
-            self.send_header("content-length", str(len(data)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(data)
+            self._send(reply.status, reply.content_type, reply.body)
             return
         if isinstance(events, tuple):  # (status, JSON body): the model's provider refuses
             status, doc = events
-            data = json.dumps(doc).encode()
-            self.send_response(status)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            self._send(status, "application/json", json.dumps(doc).encode())
             return
         c = codec(protocol)
         with up.lock:
