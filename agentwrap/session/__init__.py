@@ -214,13 +214,14 @@ def run_session(opts: SessionOptions, env: Mapping[str, str] | None = None) -> S
         shutil.rmtree(tmpdir, ignore_errors=True)
 
     stats = bound.stats
+    uses = stats.uses  # (built from the counts on each read)
     cost, unpriced = None, 0
     if not opts.quiet:  # pricing may import the price library: only for a line that is shown
         from agentwrap.capture.cost import run_cost
 
-        cost, unpriced = run_cost((u.model, u.url, u.usage) for u in stats.uses)
+        cost, unpriced = run_cost((u.model, u.url, u.usage) for u in uses)
     models: dict[str, list[str]] = {}
-    for use in stats.uses:
+    for use in uses:
         names = models.setdefault(use.backend, [])
         if use.model and use.model not in names:
             names.append(use.model)
