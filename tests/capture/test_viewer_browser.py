@@ -199,6 +199,7 @@ def test_expand_collapse_and_the_raw_legs(run, loaded) -> None:
 
     leg = page.locator("#x1 details.leg.request")
     leg.locator("summary").click()
+    expect(leg).to_have_attribute("data-filled", "1")  # the body is built on the (asynchronous) toggle event
     sent = json.loads(leg.locator("pre.body").inner_text())
     assert sent == run["bundle"].exchanges[0].request.body.json  # the agent's request, whole
     assert PROMPT in json.dumps(sent["messages"][0])
@@ -228,6 +229,7 @@ def test_the_curl_is_what_was_sent_without_the_key(run, loaded) -> None:
     page = loaded.page
     page.locator("#x2 > summary").click()
     page.locator("#x2 details.curl > summary").click()
+    expect(page.locator("#x2 details.curl")).to_have_attribute("data-filled", "1")
     button = page.locator("#x2 details.curl button.copy")
     button.click()
     expect(button).to_have_text("Copied")
