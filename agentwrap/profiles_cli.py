@@ -317,12 +317,9 @@ def make_profiles_app() -> typer.Typer:
                 comments = leading_comments(entry.path)
         text = starter_text(name, data, origin, comments)
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            import os
+            from agentwrap.files import write_private
 
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
+            write_private(target, text, exclusive=True)
         except FileExistsError:
             raise _fail(f"{target} already exists; not overwriting it. Edit it, or pick another name.") from None
         except OSError as exc:

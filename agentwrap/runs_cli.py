@@ -231,9 +231,9 @@ def _show(spec: str, json_out: bool, html: str | None, capture_dir: str | None) 
         sys.stdout.write(to_html(bundle))
         return ExitCode.OK
     if html:
-        fd = os.open(html, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(to_html(bundle))
+        from agentwrap.files import write_private
+
+        write_private(html, to_html(bundle))
         print(f"agentwrap: wrote {html}", file=sys.stderr)
         if not json_out:
             return ExitCode.OK

@@ -26,6 +26,7 @@ import shutil
 from collections.abc import Mapping
 
 from agentwrap.agents.base import AgentSpec, NativeUpstream, Resume, WireContext, Wiring, key_from, session_id_like
+from agentwrap.files import make_private_dirs, write_private
 
 CODE_ASSIST_BASE_URL = "https://cloudcode-pa.googleapis.com"
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
@@ -65,15 +66,13 @@ def real_gemini_dir(env: Mapping[str, str]) -> str:
 def build_shadow_home(shadow: str, real_dir: str) -> None:
     """Create `shadow/.gemini` mirroring `real_dir` with settings.json overridden."""
     target = os.path.join(shadow, ".gemini")
-    os.makedirs(target, mode=0o700, exist_ok=True)
+    make_private_dirs(target)
     if os.path.isdir(real_dir):
         for name in os.listdir(real_dir):
             if name != "settings.json":
                 os.symlink(os.path.join(real_dir, name), os.path.join(target, name))
     settings = settings_with_api_key_auth(_read_json(os.path.join(real_dir, "settings.json")))
-    fd = os.open(os.path.join(target, "settings.json"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(settings, f, indent=2)
+    write_private(os.path.join(target, "settings.json"), json.dumps(settings, indent=2))
 
 
 def sync_back(shadow: str, real_dir: str) -> None:
@@ -88,7 +87,7 @@ def sync_back(shadow: str, real_dir: str) -> None:
         dest = os.path.join(real_dir, name)
         if os.path.lexists(dest):
             continue
-        os.makedirs(real_dir, mode=0o700, exist_ok=True)
+        make_private_dirs(real_dir)
         shutil.move(path, dest)
 
 

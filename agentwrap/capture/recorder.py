@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterable
 
 from agentwrap.capture.writer import BundleEncoder
 from agentwrap.errors import CaptureError
+from agentwrap.files import open_private, write_all
 
 __all__ = ["Recorder", "create_private_file"]
 
@@ -48,48 +49,18 @@ _STOP = ("stop",)
 Headers = list[tuple[bytes, bytes]]
 
 
-def _make_private_dirs(directory: str) -> None:
-    """Create missing directories 0700; directories that exist are left as they are."""
-    missing = []
-    d = os.path.abspath(directory)
-    while not os.path.isdir(d):
-        missing.append(d)
-        parent = os.path.dirname(d)
-        if parent == d:
-            break
-        d = parent
-    for d in reversed(missing):
-        try:
-            os.mkdir(d, 0o700)
-        except FileExistsError:
-            continue
-        os.chmod(d, 0o700)  # the umask may have taken bits the mode asked for; 0700 is what we want
-
-
 def create_private_file(path: str) -> int:
     """Create `path` (never overwriting) readable by the user only; return its descriptor.
 
     Raises `CaptureError` naming the path when it cannot be created.
     """
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
     try:
-        _make_private_dirs(os.path.dirname(os.path.abspath(path)))
-        fd = os.open(path, flags, 0o600)
+        return open_private(path, exclusive=True, append=True)
     except OSError as exc:
         raise CaptureError(
             f"Cannot create capture bundle {path}: {exc.strerror or exc}. "
             "Choose another directory with --capture-dir, or run with --no-capture."
         ) from exc
-    if hasattr(os, "fchmod"):
-        os.fchmod(fd, 0o600)
-    return fd
-
-
-def _write_all(fd: int, data: bytes | bytearray) -> None:
-    view = memoryview(data)
-    while view:
-        n = os.write(fd, view)
-        view = view[n:]
 
 
 class Recorder:
@@ -137,7 +108,7 @@ class Recorder:
         self._written = 0.0  # when bytes were last written
         self._fd = create_private_file(self._path)
         try:
-            _write_all(self._fd, self._encoder.header(header))
+            write_all(self._fd, self._encoder.header(header))
         except Exception as exc:
             os.close(self._fd)
             try:
@@ -378,7 +349,7 @@ class Recorder:
 
     def _write(self, buf: bytearray) -> None:
         if buf:
-            _write_all(self._fd, buf)
+            write_all(self._fd, buf)
             buf.clear()
             self._written = time.monotonic()
 

@@ -20,6 +20,7 @@ from platformdirs import user_state_dir
 
 from agentwrap.capture.retention import BundleFile, bundle_files
 from agentwrap.errors import CaptureError, ConfigError
+from agentwrap.files import write_private
 
 __all__ = [
     "BUNDLE_SUFFIX", "INDEX_FILE_NAME", "RunFilter", "bundle_filename", "default_capture_dir", "directory_usage",
@@ -189,9 +190,7 @@ class _SummaryIndex:
         data = json.dumps({"version": INDEX_VERSION, "pricing": self.pricing, "runs": runs}, separators=(",", ":"))
         tmp = self.path.with_name(f"{INDEX_FILE_NAME}.{os.getpid()}.tmp")
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(data)
+            write_private(tmp, data)
             os.replace(tmp, self.path)
         except OSError:
             try:

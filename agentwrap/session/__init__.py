@@ -22,6 +22,7 @@ from agentwrap.agents import AGENTS, AgentSpec
 from agentwrap.agents.base import WireContext
 from agentwrap.cli_output import count_text
 from agentwrap.errors import AgentNotFound, AgentwrapError
+from agentwrap.files import write_private
 from agentwrap.proxy.auth import UpstreamAuth
 from agentwrap.session.launch import SignalForwarder, become_subreaper, children_now, exit_code_of, kill_tree, listen_loopback, set_pdeathsig
 from agentwrap.session.plan import SessionPlan, resolve_plan
@@ -143,9 +144,7 @@ def run_session(opts: SessionOptions, env: Mapping[str, str] | None = None) -> S
     try:
         wiring = spec.wire(WireContext(origin, secret, plan.key_mode, env, tmpdir, tuple(opts.args), opts.cwd or os.getcwd()))
         for path, text in wiring.files.items():
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
+            write_private(path, text)
         # Provider keys stay in agentwrap: the variables the profile reads keys from are not passed on.
         withheld = set(wiring.env_unset) | {b.api_key_env for b in plan.profile.backends.values() if b.api_key_env}
         if plan.key_mode and plan.native.key is not None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from agentwrap.agents import AgentSpec
 from agentwrap.errors import ConfigError
+from agentwrap.files import make_private_dirs
 
 if TYPE_CHECKING:
     from agentwrap.session import Launch, SessionOptions
@@ -27,7 +28,7 @@ def capture_dir_of(opts: "SessionOptions", env: Mapping[str, str]) -> str | None
         path = str(default_capture_dir())
     path = os.path.expanduser(path)
     try:
-        os.makedirs(path, mode=0o700, exist_ok=True)
+        make_private_dirs(path)
     except OSError as exc:
         raise ConfigError(
             f"capture directory {path} cannot be created: {exc.strerror}. Use --capture-dir DIR or --no-capture."
