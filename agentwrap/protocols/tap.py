@@ -5,8 +5,9 @@ pipeline"). When agent and upstream speak the same protocol, the upstream's
 bytes are the answer: `StreamTap` forwards them and lets filters watch,
 hold, rewrite or cut.
 
-- The stream is framed at its blank lines (LF or CRLF, as it uses); an
-  unfinished event waits for the next read, up to `max_event_bytes`.
+- The stream is framed at its blank lines (LF or CRLF, as it uses;
+  framing.py); an unfinished event waits for the next read, up to
+  `max_event_bytes`.
 - Text events are matched by the text lane (lane.py), learned from the
   stream's own events against the same protocol's decoder: a run of them
   goes to the filters as JSON string literals (`lane_text`) once per read,
@@ -44,6 +45,7 @@ from agentwrap.errors import UpstreamProtocol
 from agentwrap.protocols import lane
 from agentwrap.protocols.codec import codec
 from agentwrap.protocols.filters import Cutting, FilterChain
+from agentwrap.protocols.framing import EventFramer
 from agentwrap.protocols.neutral.events import MessageStart, NeutralEvent, Stop, StreamError, TextDelta
 from agentwrap.protocols.sse import MAX_SSE_EVENT_BYTES, SseParser
 
@@ -77,11 +79,7 @@ class StreamTap:
         self.lane_events = 0
         self._id_hint = id_hint
         self._parser = SseParser(max_event_bytes)
-        self._max = max_event_bytes
-        self._pieces: list[bytes] = []  # the unfinished event
-        self._pending = 0  # its size
-        self._eol = b""
-        self._sep = b"\n\n"
+        self._framer = EventFramer(max_event_bytes)
         self._lane: Any = None  # None until learned; False when this stream has none
         self._plain = 0
         self._encoder: Any = None  # once something was rewritten: the encoder of the rest
@@ -111,7 +109,7 @@ class StreamTap:
             return b""
         out: list[bytes]
         template = self._lane
-        if template and not self._pieces and self._encoder is None and not self._window and self._decoder.lane_ready():
+        if template and not self._framer.pieces and self._encoder is None and not self._window and self._decoder.lane_ready():
             # The common read of a slow stream: exactly one text event, passed on as it came.
             m = template.one(chunk)
             if m is not None and (literal := m["t"]) != b'""' and literal.isascii():
@@ -134,8 +132,9 @@ class StreamTap:
                 return b"".join(out)
         out = []
         try:
-            if self._pieces or not self._eol:
-                chunk = self._gather(chunk)
+            framer = self._framer
+            if framer.pieces or not framer.eol:
+                chunk = framer.gather(chunk)
             if chunk:
                 self._frame(chunk, out)
         except UpstreamProtocol as exc:
@@ -151,10 +150,9 @@ class StreamTap:
         self.done = True
         out: list[bytes] = []
         try:
-            rest = b"".join(self._pieces)
-            self._pieces = []
+            rest = self._framer.take()
             if rest.strip(b"\r\n"):  # a last event without its blank line: complete it
-                eol = self._eol or b"\n"
+                eol = self._framer.eol or b"\n"
                 self._event(rest + (eol if rest.endswith(eol) else eol + eol), out)
             elif rest and self._encoder is None:
                 self._pass(rest, [], [], [], out)  # line ends only: in order with the rest
@@ -188,35 +186,9 @@ class StreamTap:
 
     # -- framing ---------------------------------------------------------------------------
 
-    def _gather(self, chunk: bytes) -> bytes:
-        """`chunk` with the unfinished event before it, or b"" while that event is still
-        unfinished (its pieces are joined once, when its end has come)."""
-        if not self._eol:  # the stream's line end, from its first one (a CR needs the byte after it)
-            probe = (self._pieces[-1][-1:] if self._pieces else b"") + chunk
-            lf, cr = probe.find(b"\n"), probe.find(b"\r")
-            if 0 <= cr < len(probe) - 1 and (lf < 0 or cr < lf):
-                self._eol = b"\r\n" if probe[cr + 1] == 0x0A else b"\r"  # (CR alone: old Mac-style servers)
-            elif lf >= 0 and (cr < 0 or lf < cr):
-                self._eol = b"\n"
-            self._sep = (self._eol or b"\n") * 2
-        pieces = self._pieces
-        if not pieces:
-            return chunk
-        sep = self._sep
-        reach = len(sep) - 1  # a separator across the join starts in the last `reach` bytes held
-        tail = b"".join(pieces[-reach:])[-reach:]
-        if (tail + chunk[:reach]).find(sep) < 0 and chunk.find(sep) < 0:
-            pieces.append(chunk)
-            self._pending += len(chunk)
-            if self._pending > self._max:
-                raise UpstreamProtocol(f"SSE event larger than {self._max} bytes; the stream is refused")
-            return b""
-        pieces.append(chunk)
-        self._pieces = []
-        return b"".join(pieces)
-
     def _frame(self, data: bytes, out: list[bytes]) -> None:
-        sep, size = self._sep, len(self._sep)
+        sep = self._framer.sep
+        size = len(sep)
         find, chain, decoder = data.find, self._chain, self._decoder
         pos = 0
         while True:
@@ -239,10 +211,7 @@ class StreamTap:
             if self.done:
                 return
         if pos < len(data):
-            self._pieces = [data[pos:]]
-            self._pending = len(data) - pos
-            if self._pending > self._max:
-                raise UpstreamProtocol(f"SSE event larger than {self._max} bytes; the stream is refused")
+            self._framer.keep(data, pos)
 
     # -- events ----------------------------------------------------------------------------
 
@@ -285,7 +254,7 @@ class StreamTap:
             return
         self._plain = 0
         template = lane.learn(raw, neutral[0].text, decoder.lane_locate, decoder.lane_volatile,
-                              decoder.lane_usage_key if with_usage else None, self._eol or b"\n")
+                              decoder.lane_usage_key if with_usage else None, self._framer.eol or b"\n")
         if template is not None or self._lane is None:
             self._lane = template or False
 
@@ -407,7 +376,7 @@ class StreamTap:
         """A filter cut the stream: what the filters let through before it, the notice, a
         normal stop and the protocol's ending, from the resumed encoder."""
         self.done = True
-        self._pieces = []
+        self._framer.take()
         if self._encoder is None:
             self._w_out += cutting.events
             self._settle(out, force=True)
@@ -421,7 +390,7 @@ class StreamTap:
         """The upstream's data is broken (or its transport failed): what the filters held, the
         protocol's error event and a valid end. The unfinished event is dropped."""
         self.done = True
-        self._pieces = []
+        self._framer.take()
         error = StreamError(error_type, message, 504 if error_type == "timeout" else 502)  # type: ignore[arg-type]
         try:
             outs = self._chain.feed(error)
