@@ -19,36 +19,18 @@ The message's text ends with `finish()` (the stream's Stop, the end of the
 stream, or a real tool call): blocks still open are parsed then, if their
 format may end without its closer, else released as text.
 
-Rules (a call is only ever a call of a declared function tool whose
-arguments can be made schema-valid, see toolbox.py; anything else stays text,
-byte for byte):
-
-1. Strong markers, anywhere in the text (mid-line too): `<tool_call>`,
-   `<function=`, `<function_calls>`, `<invoke name=`, DeepSeek's
-   `<｜tool▁calls▁begin｜>` / `<｜tool▁call▁begin｜>` (also with an ASCII
-   bar), Kimi's `<|tool_calls_section_begin|>` / `<|tool_call_begin|>`,
-   `[TOOL_CALLS]`. The block's body must start as its format's does within
-   the hold bound (markers.HEADS), or the marker is text at once. Text
-   before and after stays text.
-2. Weak formats count only where nothing but whitespace (or other calls)
-   follows them in the message ("tail rule"); one that more text follows
-   is released as the text it was:
-   - a fenced block (``` at the start of a line, info string empty, json,
-     tool_call, tool or function) whose whole content is one object
-     `{"name": <declared exactly>, "arguments"|"parameters": {...}}` with
-     "name" its first key;
-   - that object bare, as the whole text of the message so far (only
-     whitespace before it);
-   - an XML element at the start of a line whose tag is a declared tool's
-     exact name and whose children are only whitespace-separated tags
-     named after parameters of that tool's schema (`<Bash><command>ls
-     </command></Bash>`).
-3. Never inside: inline code (a backtick run up to the same-length run, or
-   a blank line), a fenced code block that is not itself a fenced call,
-   `<think>`/`<thinking>` regions (a reasoning model's thoughts in its
-   content; a leading one counts as whitespace for the bare-call rule).
-4. An explanation that names a tool, shows JSON or XML in prose, or
-   mentions a marker without a complete valid call after it is text.
+The formats and their rules are written once, in docs/tool-repair.md
+("Formats"). In short: strong markers (`<tool_call>`, `<function=`,
+`<invoke name=`, DeepSeek's and Kimi's markup, `[TOOL_CALLS]`; markers.py)
+count anywhere, if the block's body starts as its format's does within the
+hold bound (markers.HEADS); weak formats (a fenced call object, a bare one
+as the whole message, an XML element named after a declared tool at a
+line start) count only where nothing but whitespace or other calls follows
+them in the message (the "tail rule"); nothing counts inside inline code,
+a fenced code block that is not itself a call, or a `<think>`/`<thinking>`
+region. A call is only ever a call of a declared function tool whose
+arguments can be made schema-valid (toolbox.py); anything else, prose that
+names a tool or shows JSON included, stays text, byte for byte.
 
 Pure: no I/O.
 """
@@ -59,6 +41,8 @@ import re
 from dataclasses import dataclass
 
 from agentwrap.guards.repair.formats import FENCE_INFOS, PARSERS
+from agentwrap.guards.repair.lines import WS as _WS
+from agentwrap.guards.repair.lines import LineState
 from agentwrap.guards.repair.toolbox import EmbeddedCall, Toolbox
 from agentwrap.guards.repair.markers import BARE, FENCED, LT_OPENERS, MAYBE, MISTRAL, NO, YES, Block, Opener, partial
 from agentwrap.guards.repair.validate import properties_of
@@ -76,7 +60,6 @@ _PLAIN, _OPEN, _BLOCK, _SPAN, _FENCE, _REGION = range(6)
 TRIGGER = re.compile(r"[<`\[]")  # where a call in the text can start (the filter checks text with it too)
 _TRIGGER_BLANK = re.compile(r"[<`\[{]")
 _SPAN_STOP = re.compile(r"`+|\n")
-_WS = " \t\r\n"
 
 
 @dataclass(slots=True)
@@ -89,10 +72,15 @@ class Extracted:
     strong: bool = True
 
 
-class EmbeddedScanner:
-    """Finds tool calls in a message's text as it streams; see the module docstring."""
+class EmbeddedScanner(LineState):
+    """Finds tool calls in a message's text as it streams; see the module docstring.
+
+    Its line state (lines.py) is moved on past every piece it emits, and past
+    text that went by unscanned (`advance`, `passed`, `at_newline`, `mid_line`).
+    """
 
     def __init__(self, box: Toolbox, *, max_hold_chars: int = MAX_HOLD_CHARS, max_block_chars: int = MAX_BLOCK_CHARS) -> None:
+        super().__init__()
         self.box = box
         names = [n for n in box.names if len(n) <= MAX_NAME_CHARS]
         self._names = frozenset(names)
@@ -112,11 +100,7 @@ class EmbeddedScanner:
         self._region_blank = False  # the message was blank before the region
         self._out: list[str | Extracted] = []
         self._tail: list[str | Extracted] = []  # held behind a weak call
-        self.line_start = True  # only up to 3 spaces since the last newline
-        self._indent = 0
-        self.ws_line = False  # only whitespace since the last newline (inline code ends at a blank line)
         self._steps = (self._plain, self._open, self._held_block, self._span, self._fence, self._in_region)  # by mode
-        self.blank = True  # the message's text so far is whitespace
         # Kept by _settle. quiet: plain text, nothing held, the message not blank, so text
         # without a trigger just passes (`advance`). lane_quiet: the same in a fence, region
         # or inline code too, for the lane (`passed`, `at_newline`, `mid_line`); lane_span:
@@ -129,17 +113,6 @@ class EmbeddedScanner:
     def holding(self) -> bool:
         return bool(self._buf or self._tail)
 
-    def at_newline(self, spaces: int = 0) -> None:
-        """Text that ends with a newline and `spaces` spaces went by unscanned (the message is
-        not blank)."""
-        self._indent, self.ws_line = spaces, True
-        self.line_start = spaces <= 3
-
-    def mid_line(self) -> None:
-        """Text that ends with a visible character after its last newline went by unscanned
-        (the message is not blank)."""
-        self.line_start, self.ws_line = False, False
-
     def passed(self, text: str) -> None:
         """`text` went by unscanned (it holds no trigger character and the scanner was idle)."""
         self.advance(text)
@@ -151,24 +124,6 @@ class EmbeddedScanner:
         self.quiet = idle and mode == _PLAIN
         self.lane_quiet = idle and mode != _OPEN and mode != _BLOCK
         self.lane_span = mode == _SPAN
-
-    def advance(self, text: str) -> None:
-        """Move the line state and the message's blankness on past `text` (text that passes
-        unscanned while the scanner is `quiet`, and every piece it emits)."""
-        if self.blank and text.strip(_WS):
-            self.blank = False
-        nl = text.rfind("\n")
-        if nl < 0:
-            if self.line_start:
-                self._indent += len(text)
-                self.line_start = self._indent <= 3 and not text.strip(" ")
-            if self.ws_line and text.strip(_WS):
-                self.ws_line = False
-            return
-        rest = text[nl + 1 :]
-        self._indent = len(rest)
-        self.line_start = len(rest) <= 3 and not rest.strip(" ")
-        self.ws_line = not rest.strip(_WS)
 
     # -- output ----------------------------------------------------------------
 
