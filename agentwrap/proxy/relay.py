@@ -31,7 +31,13 @@ from agentwrap.errors import UpstreamError, UpstreamTimeout
 from agentwrap.protocols import codec as wire
 from agentwrap.proxy.flow import Flow, ProxyResponse
 
-__all__ = ["Passthrough", "KeyedPassthrough", "Redacting", "passthrough", "redacting", "relay", "redact_response", "error_kind"]
+__all__ = ["KEEP_BYTES", "Passthrough", "KeyedPassthrough", "Redacting", "passthrough", "redacting", "relay", "redact_response", "error_kind"]
+
+
+# A tap's output is kept (references, not copies) while it is the upstream's bytes, to
+# record the agent's stream whole should a filter rewrite it later; past this many bytes
+# the agent's stream is recorded as it goes instead, so a long stream keeps nothing.
+KEEP_BYTES = 1 << 20
 
 
 def error_kind(exc: UpstreamError) -> str:
@@ -147,7 +153,8 @@ async def relay(flow: Flow, resp, pipeline, addons) -> AsyncIterator[bytes]:
     upstream's pieces: recorded once, as upstream pieces); a pass-through tap running
     stream filters (`reencoded` says whether its output has stopped being the upstream's
     bytes: until then recorded like a pass-through; from then on the agent's stream is
-    recorded whole, what it got so far first); anything else (a translation: the agent's
+    recorded whole, what it got so far first; past `KEEP_BYTES`, as it goes, so that
+    nothing is kept for a long stream); anything else (a translation: the agent's
     stream recorded piece by piece beside the upstream's). A pipeline whose `done` turns
     True (a guard cut the stream) wants no more input: the upstream is closed at once, so
     the provider stops generating.
@@ -161,6 +168,7 @@ async def relay(flow: Flow, resp, pipeline, addons) -> AsyncIterator[bytes]:
     tapped = not verbatim and getattr(pipeline, "reencoded", None) is not None
     sent: list[bytes] | None = [] if tapped else None  # a tap's output while it is the upstream's bytes
     lag = 0  # upstream bytes a tap has taken in but not yet put out (held for its filters)
+    kept = 0  # the bytes `sent` refers to
     if not verbatim and not tapped:
         addons.agent_head(flow)
     on_changed = () if verbatim or tapped else on_agent
@@ -183,6 +191,11 @@ async def relay(flow: Flow, resp, pipeline, addons) -> AsyncIterator[bytes]:
                         lag += len(chunk) - len(out)
                         if out:
                             sent.append(out)
+                            kept += len(out)
+                            if kept > KEEP_BYTES:  # a long stream: the agent's recorded as it goes
+                                addons.agent_head(flow)
+                                _report(on_agent, addons, flow, b"".join(sent))
+                                sent, on_changed = None, on_agent
                 elif out and on_changed:
                     _report(on_changed, addons, flow, out)
                 if out:

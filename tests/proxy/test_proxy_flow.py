@@ -7,6 +7,7 @@ as a session builds it (`bind_proxy`).
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -250,3 +251,41 @@ def test_the_secret_header_does_not_cross_a_translated_leg_either(start_proxy, u
     assert answer.content[0].text == TEXT
     (req,) = up.model_requests()
     assert "x-agentwrap-secret" not in req.headers and all(proxy.secret not in v for v in req.headers.values())
+
+
+# -- a long guarded stream keeps nothing, and its record is still the agent's stream ----------------
+
+
+@pytest.mark.parametrize("looping", [False, True], ids=["passed-as-is", "cut-after-the-bound"])
+def test_a_guarded_stream_past_the_keep_bound_is_recorded_as_it_goes(start_proxy, tmp_path, monkeypatch, looping):
+    """Past `KEEP_BYTES` the relay stops keeping the tap's output for the record and records
+    the agent's stream piece by piece; the record is still exactly what the agent got,
+    whether the stream then passes as it came or a guard rewrites its end (a loop cut)."""
+    from agentwrap.proxy import relay
+    from tests.support.guard_upstream import GuardUpstream, loop_events, text_events
+
+    monkeypatch.setattr(relay, "KEEP_BYTES", 2_000)
+    lead = "".join(f"Line {i}: the answer goes on about item number {i}.\n" for i in range(120))  # ~6 KB, no loop
+    if looping:
+        answer = loop_events(lead, "I will check the file again. ", 60)
+    else:
+        answer = text_events(lead)
+    with GuardUpstream(lambda req: answer) as up:
+        proxy = start_proxy("claude", http_profile(tmp_path, "anthropic_messages", up.url, api_key_env="UP_KEY"), _env(UP_KEY=UP_KEY))
+        rec, path = _capture(proxy, tmp_path, [proxy.secret, UP_KEY])
+        with httpx.Client(timeout=10) as client:
+            got = client.post(f"{proxy.base_url}/v1/messages", headers={"x-api-key": proxy.secret},
+                              json={"model": "claude-test", "max_tokens": 64, "stream": True,
+                                    "messages": [{"role": "user", "content": "hi"}]}).content
+    rec.close({})
+    (ex,) = read_bundle(path).exchanges
+    assert ex.agent_response is not None and ex.agent_response.body is None, "the agent's stream has its own record"
+    assert len(ex.agent_chunks) > 1, "recorded piece by piece"
+    assert b"".join(ex.agent_stream()) == got
+    text = "".join(json.loads(line[6:])["delta"].get("text", "") for line in got.decode().splitlines()
+                   if line.startswith("data: ") and '"content_block_delta"' in line)
+    assert text.startswith(lead)
+    if looping:
+        assert got != ex.response_body and b"agentwrap" in got[-2_000:], "the loop was cut, with the notice"
+    else:
+        assert got == ex.response_body, "nothing rewritten: the agent got the upstream's bytes"
