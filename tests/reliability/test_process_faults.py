@@ -69,9 +69,11 @@ def _reap(pids: list[int]) -> list[int]:
 STUCK_AGENT = r'''
 import json, os, signal, subprocess, sys, time
 signal.signal(signal.SIGTERM, signal.SIG_IGN)
-child = subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"])
+stubborn = [sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"]
+child = subprocess.Popen(stubborn)
+detached = subprocess.Popen(stubborn, start_new_session=True)  # out of the agent's process group too
 with open(os.environ["PIDS_OUT"], "w") as f:
-    json.dump([os.getpid(), child.pid], f)
+    json.dump([os.getpid(), child.pid, detached.pid], f)
 time.sleep(60)
 '''
 
