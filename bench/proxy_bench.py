@@ -414,6 +414,8 @@ class Result:
     t_done: int = 0
     body_bytes: int = 0
     events: int = 0  # "\n\n" separators seen in the de-chunked body
+    reads: int = 0  # data_received calls (socket reads) for this response
+    chunks: int = 0  # HTTP chunks of its body
     body: bytearray | None = None
 
     @property
@@ -491,6 +493,8 @@ class ClientConn(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         now = time.perf_counter_ns()
+        if self.res is not None:
+            self.res.reads += 1
         buf = self.buf
         buf += data
         pos = 0
@@ -503,6 +507,7 @@ class ClientConn(asyncio.Protocol):
                     break
                 size = int(bytes(buf[pos:i]).split(b";", 1)[0], 16)
                 pos = i + 2
+                self.res.chunks += 1
                 if size:
                     self.left, self.state = size, _CHUNK_DATA
                 else:
@@ -945,6 +950,8 @@ async def measure_rate(targets: list[Target], cfg: Config, proxy_ps, rep: Report
         conns = {t.name: await ClientConn.open(t.port) for t in targets}
         raw = {t.name: t.req(stream_payload(n, bulk)) for t in targets}
         rates: dict[str, list[float]] = {t.name: [] for t in targets}
+        reads: dict[str, list[int]] = {t.name: [] for t in targets}
+        chunks: dict[str, list[int]] = {t.name: [] for t in targets}
         cpu = 0.0
         for t in targets:  # warm-up run
             await conns[t.name].request(raw[t.name])
@@ -957,10 +964,15 @@ async def measure_rate(targets: list[Target], cfg: Config, proxy_ps, rep: Report
                 if r.events != n + EXTRA_EVENTS:
                     raise RuntimeError(f"{t.name}: {r.events} events, want {n + EXTRA_EVENTS}")
                 rates[t.name].append(r.events / (r.total_ns / 1e9))
+                reads[t.name].append(r.reads)
+                chunks[t.name].append(r.chunks)
         for c in conns.values():
             c.close()
         for name, v in rates.items():
             fig[f"{name}_events_per_s"] = statistics.median(v)
+            # how the client received them: socket reads and HTTP chunks per 1,000 events
+            fig[f"{name}_reads_per_1k_events"] = statistics.median(reads[name]) * 1000 / (n + EXTRA_EVENTS)
+            fig[f"{name}_chunks_per_1k_events"] = statistics.median(chunks[name]) * 1000 / (n + EXTRA_EVENTS)
         fig["ratio"] = fig["proxy_events_per_s"] / fig["direct_events_per_s"]
         fig["proxy_cpu_per_event_us"] = cpu * 1e6 / (cfg.rate_runs * (n + EXTRA_EVENTS))
         rep.figures[key] = fig
@@ -1187,6 +1199,9 @@ def render(rep: Report) -> str:
                                   f"{R['proxy_events_per_s']:,.0f}", f"x{R['ratio']:.2f}",
                                   f">= {want:.1f}x       {verdict(R['ratio'] >= want)}"))
             out.append(row.format("  proxy CPU per event (us)", "", f"{R['proxy_cpu_per_event_us']:.2f}", "", ""))
+            out.append(row.format("  client reads / HTTP chunks per 1k events",
+                                  f"{R['direct_reads_per_1k_events']:.0f} / {R['direct_chunks_per_1k_events']:.0f}",
+                                  f"{R['proxy_reads_per_1k_events']:.0f} / {R['proxy_chunks_per_1k_events']:.0f}", "", ""))
     for k in (16, 64):
         key = f"conc{k}"
         if key in f:
