@@ -13,7 +13,7 @@ A turn (all keys optional, at least one of text/shell/tool/error):
 
     [[turns]]
     thinking = "..."            # a reasoning part first
-    text = "Hello {last_user_text}"
+    text = "Hello {last_user_text}"  # what the user typed last (neutral/summary.py::typed_text)
     shell = "echo hi > made.txt"  # a call of whatever shell tool the agent offers
     tool = "Write"              # or a named tool call ...
     arguments = { file_path = "a.txt", content = "x" }   # ... with these JSON arguments
@@ -37,6 +37,7 @@ from agentwrap.backends.base import MemoryResponse
 from agentwrap.errors import ConfigError
 from agentwrap.protocols import neutral as ev
 from agentwrap.protocols.codec import codec, encode_error
+from agentwrap.protocols.neutral.summary import typed_text
 
 __all__ = ["Turn", "Script", "ScriptedBackend", "ScriptedReply", "example_for_schema"]
 
@@ -258,7 +259,7 @@ class ScriptedBackend:
         if turn.thinking:
             events.append(ev.ThinkingDelta(turn.thinking))
         if turn.text:
-            text = turn.text.replace("{last_user_text}", summary.last_user_text or "")
+            text = turn.text.replace("{last_user_text}", typed_text(summary.last_user_text) or "")
             events += [ev.TextDelta(t) for t in _split_text(text)]
         calls: list[tuple[str, str, str]] = []
         if turn.shell is not None:

@@ -27,6 +27,7 @@ import re
 from dataclasses import dataclass
 
 from agentwrap.protocols.neutral import MessageStart, NeutralEvent, Stop, TextDelta, Usage
+from agentwrap.protocols.neutral.summary import typed_text
 from agentwrap.routing.router import SessionOverrides
 
 __all__ = [
@@ -56,8 +57,6 @@ _COMMAND = re.compile(r"(?:::|!/)([A-Za-z][A-Za-z0-9_-]*)(?:\((.*)\))?")
 PREFIXES = ("::", "!/")
 # Claude Code 2.1.x may put <system-reminder> blocks into the user's message;
 # they are not what the user typed.
-_REMINDER = re.compile(r"<system-reminder>.*?</system-reminder>", re.DOTALL)
-_CONTEXT_END = "</session_context>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,11 +100,7 @@ def parse_command(text: str | None) -> Command | None:
     """
     if not text or ("::" not in text and "!/" not in text):
         return None
-    # Gemini CLI (0.61) sends its session context in the first user message, before what the
-    # user typed: an introduction ending in </session_context>.
-    if _CONTEXT_END in text:
-        text = text.rsplit(_CONTEXT_END, 1)[1]
-    stripped = _REMINDER.sub("", text).strip()
+    stripped = typed_text(text) or ""
     if not stripped.startswith(PREFIXES) or "\n" in stripped or "\r" in stripped:
         return None
     m = _COMMAND.fullmatch(stripped)

@@ -107,7 +107,9 @@ def test_real_agent_on_the_offline_profile(agent, tmp_path, isolated_env):
     detail = f"exit {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
     assert proc.returncode == 0, detail
     assert "agentwrap's offline backend" in proc.stdout, detail
-    assert "say hello" in proc.stdout, detail
+    # what the user typed, not what the agent wrapped around it (Gemini CLI's session context,
+    # Claude Code's system reminders)
+    assert "You said: say hello\n" in proc.stdout and "session_context" not in proc.stdout, detail
 
 
 def test_real_claude_routes_by_model_and_answers_commands(upstream_factory, tmp_path, isolated_env):

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from agentwrap.errors import RequestError
 from agentwrap.protocols import anthropic, gemini, openai_chat, openai_responses
-from agentwrap.protocols.neutral.summary import RequestSummary, ToolSpec
+from agentwrap.protocols.neutral.summary import RequestSummary, ToolSpec, typed_text
 
 CODECS = [anthropic, openai_chat, openai_responses, gemini]
 
@@ -302,3 +302,29 @@ def test_mutated_real_bodies_never_raise(body: dict, mutations: list[tuple[int, 
         body = _replace(body, paths[pick % len(paths)], value)
     for codec in CODECS:
         assert isinstance(codec.summarize_request(body, "/v1beta/models/m:streamGenerateContent"), RequestSummary)
+
+
+# -- what the user typed, without what the agents wrap around it ------------------------------------
+
+GEMINI_FIRST_TURN = {"contents": [{"role": "user", "parts": [
+    {"text": "<session_context>\nThis is the Gemini CLI. We are setting up the context for our chat.\n"
+             "Today's date is Thursday.\n- **Workspace Directories:**\n  - /w\n</session_context>"},
+    {"text": "hello there"},
+]}]}
+
+
+@pytest.mark.parametrize(("body", "protocol", "typed"), [
+    ({**CLAUDE_CODE, "messages": CLAUDE_CODE["messages"][:1]}, anthropic, "fix the failing test in app.py"),  # after a <system-reminder>
+    (GEMINI_FIRST_TURN, gemini, "hello there"),  # Gemini CLI's session context before it
+    ({"messages": [{"role": "user", "content": "  ::status\n"}]}, anthropic, "::status"),
+    ({"input": "a <b>plain</b> prompt"}, openai_responses, "a <b>plain</b> prompt"),
+])
+def test_typed_text_is_what_the_user_typed(body: dict, protocol, typed: str) -> None:
+    summary = protocol.summarize_request(body, "/v1beta/models/m:generateContent")
+    assert typed_text(summary.last_user_text) == typed
+
+
+def test_typed_text_keeps_text_that_only_mentions_the_wrappers() -> None:
+    text = "why does the prompt say <system-reminder> without closing it?"
+    assert typed_text(text) == text
+    assert typed_text(None) is None and typed_text("") == ""

@@ -7,12 +7,13 @@ Sans-IO and lenient: odd fields are skipped.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from agentwrap.errors import RequestError
 
-__all__ = ["RequestSummary", "ToolSpec"]
+__all__ = ["RequestSummary", "ToolSpec", "typed_text"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,3 +61,21 @@ def tool_spec(name: Any, kind: str, description: Any, parameters: Any) -> ToolSp
 
 def join_text(parts: list[str]) -> str | None:
     return "\n".join(parts) if parts else None
+
+
+_REMINDER = re.compile(r"<system-reminder>.*?</system-reminder>", re.DOTALL)
+_CONTEXT_END = "</session_context>"
+
+
+def typed_text(text: str | None) -> str | None:
+    """What the user typed, of a user message's text (`RequestSummary.last_user_text`):
+    without what the agents add around it, Gemini CLI's session context (an
+    introduction ending in `</session_context>`, in the first user message) and Claude
+    Code's `<system-reminder>` blocks; stripped of surrounding whitespace."""
+    if not text:
+        return text
+    if _CONTEXT_END in text:
+        text = text.rsplit(_CONTEXT_END, 1)[1]
+    if "<system-reminder>" in text:
+        text = _REMINDER.sub("", text)
+    return text.strip()
