@@ -301,10 +301,23 @@ def usage_of_body(protocol: str | None, body: bytes, *, sse: bool) -> dict | Non
     """
     if protocol is None:
         return None
-    reader = AnswerReader(protocol, sse=False)
     if not sse:
+        # A whole answer carries its usage at the top (`usageMetadata` for Gemini): read
+        # straight from there when it is; anything else (an envelope, an error) by the reader.
+        obj = None
+        if len(body) <= MAX_JSON_BODY_BYTES:
+            try:
+                obj = json.loads(body)
+            except (ValueError, RecursionError):
+                return None
+        if isinstance(obj, dict) and protocol in MODULES:
+            found = _usage(protocol, obj.get("usageMetadata" if protocol == "gemini" else "usage"))
+            if found is not None:
+                return merge_usage(None, found)
+        reader = AnswerReader(protocol, sse=False)
         reader.feed(body)
         return reader.finish().usage
+    reader = AnswerReader(protocol, sse=False)
     # Usage merges as "the latest non-zero value of each field" (Gemini reports the usage
     # so far on every chunk), so the lines mentioning usage are read from the last one back,
     # until every field has a value or no earlier line can give it one (none of the keys it

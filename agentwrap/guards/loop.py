@@ -143,15 +143,18 @@ class LoopFinding:
     start_char: int
 
 
+def _known(sensitivity: str) -> str:
+    if sensitivity not in THRESHOLDS:
+        raise ValueError(f"Unknown loop sensitivity {sensitivity!r}: use low, normal or high.")
+    return sensitivity
+
+
 def needed_span(unit: str, sensitivity: Sensitivity = "normal") -> int:
     """The span at which a run of `unit` counts as a loop (see the module docstring).
 
     Raises ValueError for an unknown sensitivity.
     """
-    try:
-        prose_span, other_span, repeats = THRESHOLDS[sensitivity]
-    except KeyError:
-        raise ValueError(f"Unknown loop sensitivity {sensitivity!r}: use low, normal or high.") from None
+    prose_span, other_span, repeats = THRESHOLDS[_known(sensitivity)]
     p = len(unit)
     # The unit repeats, so what follows its last character is its first.
     not_prose = len(_CODE_CHARS.findall(unit)) + len(_IN_WORD.findall(unit + unit[:1]))
@@ -184,7 +187,7 @@ class LoopDetector:
                  "_p", "_rs", "_need", "_exact")
 
     def __init__(self, sensitivity: Sensitivity = "normal") -> None:
-        needed_span("x", sensitivity)  # validates
+        _known(sensitivity)
         self.sensitivity = sensitivity
         self.finding: LoopFinding | None = None
         self._pending: list[str] = []

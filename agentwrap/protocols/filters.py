@@ -338,12 +338,18 @@ def filter_events(events: list[NeutralEvent], filters: Iterable[Any], notes: lis
     return out
 
 
-def filter_response(protocol: str, body: bytes, filters: Iterable[Any], *, notes: list | None = None) -> bytes:
+_UNPARSED = object()
+
+
+def filter_response(protocol: str, body: bytes, filters: Iterable[Any], *, notes: list | None = None,
+                    data: Any = _UNPARSED) -> bytes:
     """A whole (not streamed) 2xx answer in `protocol` through `filters`: `body` itself unless a
     filter changed something, else the answer re-encoded (`encode_response`). A body that is not
-    the protocol's answer (not JSON, an error) is returned as it is. Notes go to `notes`."""
+    the protocol's answer (not JSON, an error) is returned as it is. Notes go to `notes`;
+    `data`: the body already parsed, if the caller has it."""
     try:
-        data = json.loads(body)
+        if data is _UNPARSED:
+            data = json.loads(body)
         events = codec(protocol).decode_response(data)
     except (ValueError, UnicodeDecodeError, UpstreamProtocol):
         return body

@@ -133,24 +133,28 @@ async def _relayed(flow: Flow, resp, addons, redactor) -> ProxyResponse:
         addons.error(flow, "guards_skipped", f"a whole answer over {MAX_WHOLE_ANSWER_BYTES >> 20} MiB is relayed without guards")
         body = relay(flow, _Prefixed(raw, resp), passthrough(flow.protocol, False, redactor), addons)
         return ProxyResponse(resp.status, headers, body, relayed=True, close=resp.aclose)
-    if not _is_json(raw):  # an SDK would crash on it: say what happened, in the agent's protocol
+    data = _json_of(raw)
+    if data is _NOT_JSON:  # an SDK would crash on it: say what happened, in the agent's protocol
         addons.error(flow, "upstream_body", "the upstream answered a model call with a body that is not JSON")
         return local.error(flow.protocol, "api_error", "agentwrap: the upstream answered with a body that is not JSON", 502)
-    out = filter_response(flow.protocol, raw, filters, notes=(notes := []))
+    out = filter_response(flow.protocol, raw, filters, notes=(notes := []), data=data)
     flow.guarded = notes
     if out is raw:
         return ProxyResponse(resp.status, headers, raw, relayed=True)
     return ProxyResponse(resp.status, [(n, v) for n, v in headers if n != b"content-length"], out)
 
 
-def _is_json(raw: bytes) -> bool:
+_NOT_JSON = object()
+
+
+def _json_of(raw: bytes):
+    """`raw` parsed as JSON, or `_NOT_JSON`."""
     import json
 
     try:
-        json.loads(raw)
+        return json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError):
-        return False
-    return True
+        return _NOT_JSON
 
 
 class _Prefixed:

@@ -105,3 +105,32 @@ def test_translated_exchange_totals_the_backends_usage(start_proxy, upstream_fac
     assert text.startswith("t0t1t2") and final.usage.output_tokens == 30
     footer = read_bundle(path).footer
     assert footer["totals"]["tokens"] == {"input_tokens": 40, "output_tokens": 30, "cache_read_tokens": 30, "cache_write_tokens": 0}
+
+
+# -- whole (not streamed) answers: the usage read from the top equals the reader's --------------------
+
+_USAGE_AT = {"anthropic_messages": "usage", "openai_chat": "usage", "openai_responses": "usage", "gemini": "usageMetadata"}
+_any_usage = st.dictionaries(
+    st.sampled_from(["input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens",
+                     "prompt_tokens", "completion_tokens", "prompt_tokens_details", "input_tokens_details",
+                     "promptTokenCount", "candidatesTokenCount", "thoughtsTokenCount", "cachedContentTokenCount",
+                     "toolUsePromptTokenCount", "prompt_cache_hit_tokens"]),
+    _count | st.none() | st.just("7") | st.fixed_dictionaries({}, optional={"cached_tokens": _count, "cache_write_tokens": _count}),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(sorted(_USAGE_AT)), _any_usage | st.none() | st.just([]) | st.just("x"),
+       st.sampled_from(["plain", "error", "envelope", "list"]))
+def test_a_whole_answers_usage_is_the_readers(protocol: str, usage, shape: str) -> None:
+    answer: object = {"id": "x", "model": "m", _USAGE_AT[protocol]: usage}
+    if shape == "error":
+        answer = {"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}
+    elif shape == "envelope":  # Gemini Code Assist wraps its answer
+        answer = {"response": answer}
+    elif shape == "list":  # Gemini's non-SSE stream: a JSON array of chunks
+        answer = [answer, answer]
+    body = json.dumps(answer).encode()
+    reader = AnswerReader(protocol, sse=False)
+    reader.feed(body)
+    assert usage_of_body(protocol, body, sse=False) == reader.finish().usage
