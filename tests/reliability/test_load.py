@@ -171,3 +171,60 @@ def test_answered_requests_leave_bounded_memory_behind(fault_server, route_proxy
     total = sum(s.size_diff for s in kept)
     top = "\n".join(f"{s.size_diff} B in {s.count_diff} blocks at {s.traceback.format()[-2:]}" for s in kept[:3])
     assert total < RETAINED_PER_REQUEST * n, f"{total / n:.0f} bytes kept per request:\n{top}"
+
+
+# A long stream read in large pieces: what the proxy holds at its peak, at most (the session's
+# counts keep a long answer's first MiB and last 8 MiB for its usage; F8 kept all of it).
+LONG_STREAM_BLOCKS = 1024  # of 64 KiB: 64 MiB
+LONG_STREAM_PEAK_BOUND = 40 * 1024 * 1024
+
+
+def test_a_long_stream_keeps_bounded_memory(fault_server, route_proxy) -> None:
+    """One 64 MiB stream through the proxy in this process, sent in 64 KiB chunks: the peak of
+    Python memory allocated while it runs stays well under the stream's size."""
+    import tracemalloc
+
+    from tests.reliability.faults import Conn
+
+    def block(i: int) -> bytes:  # ~500 text deltas, none like another (no loop for the guard)
+        out, n = [], 0
+        while n < 65536:
+            ev = (b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+                  b'"delta":{"type":"text_delta","text":"w%d.%d "}}\n\n' % (i, n))
+            out.append(ev)
+            n += len(ev)
+        return b"".join(out)
+
+    blocks = [block(i) for i in range(LONG_STREAM_BLOCKS)]  # made before tracing starts: not counted
+    start = (b'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_long","type":"message",'
+             b'"role":"assistant","model":"m","content":[],"stop_reason":null,"usage":{"input_tokens":3,"output_tokens":1}}}\n\n'
+             b'event: content_block_start\ndata: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}\n\n')
+    end = (b'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n'
+           b'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":999}}\n\n'
+           b'event: message_stop\ndata: {"type":"message_stop"}\n\n')
+
+    async def long_stream(conn: Conn) -> None:
+        if await conn.request() is None:
+            return
+        await conn.stream("text/event-stream", [start, *blocks, end])
+
+    up = fault_server(long_stream)
+    proxy = route_proxy(PROTOCOL, "passthrough", up.url)
+    path, body = good_request(PROTOCOL, True)
+    headers = {"content-type": "application/json", **auth_headers(PROTOCOL, proxy.secret)}
+    conn = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=60)
+    tracemalloc.start()
+    try:
+        conn.request("POST", f"/{proxy.secret}{path}", json.dumps(body).encode(), headers)
+        resp = conn.getresponse()
+        got, tail = 0, b""
+        while piece := resp.read(1 << 16):
+            got += len(piece)
+            tail = (tail + piece)[-4096:]
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        conn.close()
+    assert resp.status == 200 and got > LONG_STREAM_BLOCKS * 65536 and b"message_stop" in tail
+    assert peak < LONG_STREAM_PEAK_BOUND, f"{peak / 2**20:.0f} MiB at the peak for a {got / 2**20:.0f} MiB stream"
+    assert proxy.stats.tokens and proxy.stats.tokens["output_tokens"] == 999, "its usage still read from its end"

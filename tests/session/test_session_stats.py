@@ -185,3 +185,34 @@ def test_a_long_answer_keeps_its_ends_and_its_usage(protocol):
     flow.response = ProxyResponse(200, [])
     stats.done(flow)
     assert stats.tokens == TOKENS
+
+
+def test_a_trimmed_answer_reads_a_count_only_its_start_reported():
+    """Anthropic reports input and cache counts in message_start and only output counts in
+    message_delta: after ~24 MiB in 64 KiB pieces (the middle trimmed), the counts are the
+    whole body's, read from its first MiB and its last 8-16 MiB without joining the two."""
+    from agentwrap.capture.answers import usage_of_body
+    from agentwrap.config.model import BackendConfig
+    from agentwrap.proxy.addons.stats import Stats
+    from agentwrap.proxy.attempt import Leg
+    from agentwrap.proxy.flow import Flow, ProxyResponse
+
+    start = (b'event: message_start\ndata: {"type":"message_start","message":{"id":"m","usage":'
+             b'{"input_tokens":1500,"cache_read_input_tokens":1200,"output_tokens":1}}}\n\n')
+    delta = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x"}}\n\n'
+    end = b'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":42}}\n\n'
+    filler = delta * (65536 // len(delta))
+    pieces = [start, *[filler] * 384, end]
+    stats = Stats()
+    flow = Flow(1, b"POST", b"/v1/messages", [], b"{}")
+    stats.upstream_request(flow, Leg(BackendConfig("b", protocol="anthropic_messages"), None, "POST", "http://h/v1/messages",
+                                     [], "anthropic_messages", "/v1/messages", json={"model": "m"}))
+    stats.upstream_response(flow, 200, [(b"content-type", b"text/event-stream")])
+    for piece in pieces:
+        stats.chunk(flow, piece)
+    assert sum(map(len, stats._pieces[1])) <= (16 << 20) + len(filler) < sum(map(len, pieces)) - (4 << 20), "the middle was trimmed"
+    flow.response = ProxyResponse(200, [])
+    stats.done(flow)
+    whole = usage_of_body("anthropic_messages", b"".join(pieces), sse=True)
+    assert whole == {"input_tokens": 2700, "output_tokens": 42, "cache_read_tokens": 1200, "cache_write_tokens": 0}
+    assert stats.tokens == whole

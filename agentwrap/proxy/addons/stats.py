@@ -12,9 +12,11 @@ under the backend and the model named in the upstream request as sent, with
 the token usage its answer reported. The usage is read once per answer, when
 it ends (`capture.answers.usage_of_body`, the same rule capture and `runs`
 use), from the upstream body's pieces, kept by reference as they pass (one
-dict lookup and one append per piece); an answer longer than `MAX_KEPT_BYTES`
-keeps its first MiB and its last `MAX_KEPT_BYTES` only (every protocol
-reports usage at the start or the end of its answer). A
+dict lookup, one append and one sum per piece); an answer longer than
+`MAX_KEPT_BYTES` keeps its first MiB and its last `MAX_KEPT_BYTES` only
+(every protocol reports usage at the start or the end of its answer),
+looked at again whenever another `MAX_KEPT_BYTES` or `_TRIM_PIECES` pieces
+came, whichever is first. A
 stream the agent closed before its end (`agent_left`) is counted apart: the
 agent's choice (a user interrupting a turn), not a failure.
 """
@@ -55,13 +57,16 @@ def _count(value) -> int:
 
 
 class _Pieces(list):
-    """An answer's pieces; `limit`: the length at which to look at its size again."""
+    """An answer's pieces; `size`: their bytes; `limit` and `cap`: the length and the size at
+    which to look at them again."""
 
-    __slots__ = ("limit",)
+    __slots__ = ("limit", "size", "cap")
 
     def __init__(self) -> None:
         super().__init__()
         self.limit = _TRIM_PIECES
+        self.size = 0
+        self.cap = _HEAD_BYTES + MAX_KEPT_BYTES
 
 
 class _Leg:
@@ -75,20 +80,27 @@ class _Leg:
         self.head: list[bytes] | None = None  # the first pieces, once a long answer was trimmed
 
     def usage(self, pieces: list[bytes]) -> dict | None:
+        from agentwrap.capture.answers import TOKEN_FIELDS as FIELDS
         from agentwrap.capture.answers import usage_of_body
 
-        body = b"".join(pieces)
-        if self.head is not None:
-            # A cut line at either side of the gap is no `data:` line of JSON: it is skipped.
-            body = b"".join(self.head) + b"\n\n" + body
         try:
-            return usage_of_body(self.protocol, body, sse=self.sse)
+            found = usage_of_body(self.protocol, b"".join(pieces), sse=self.sse)
+            if self.head is None or (found is not None and all(found.values())):
+                return found
+            # A trimmed answer: a field its end did not report comes from its first MiB, as if
+            # the two were read as one (the latest non-zero value of each field), without
+            # joining them. A line cut at either side of the gap is no line of JSON: skipped.
+            early = usage_of_body(self.protocol, b"".join(self.head), sse=self.sse)
+            if early is None or found is None:
+                return found or early
+            return {k: found.get(k) or early.get(k) or 0 for k in FIELDS}
         except Exception:  # token counts are a nicety; a parsing bug must not cost the session
             return None
 
     def trim(self, pieces: _Pieces) -> None:
         """Keep (in place) the first MiB and the last `MAX_KEPT_BYTES` of a long answer; look
-        again after twice as many pieces (many small pieces cost a look per 4096, amortised)."""
+        again after twice as many pieces (many small pieces cost a look per 4096, amortised)
+        or another `MAX_KEPT_BYTES` (large pieces: what is kept stays bounded in bytes)."""
         if self.head is None:
             head, size = [], 0
             for piece in pieces:
@@ -104,6 +116,8 @@ class _Leg:
             size += len(pieces[start])
         del pieces[:start]
         pieces.limit = max(_TRIM_PIECES, 2 * len(pieces))
+        pieces.size = size
+        pieces.cap = size + MAX_KEPT_BYTES
 
 
 @dataclass(slots=True)
@@ -180,7 +194,8 @@ class Stats:
         pieces = self._pieces.get(flow.xid)
         if pieces is not None:
             pieces.append(data)
-            if len(pieces) >= pieces.limit:  # now and then: a long answer keeps its ends only
+            pieces.size += len(data)
+            if pieces.size > pieces.cap or len(pieces) >= pieces.limit:  # now and then: a long answer keeps its ends only
                 self._legs[flow.xid].trim(pieces)
 
     def error(self, flow, kind: str, message: str) -> None:
