@@ -255,21 +255,28 @@ def test_a_sleeping_writer_is_woken_by_the_next_request(tmp_path: Path) -> None:
         rec.close({})
 
 
-def test_the_capture_addon_drains_from_the_proxy_loop(start_proxy, upstream_factory, tmp_path) -> None:
-    """Through the real proxy, with pauses between requests: each exchange is on disk within
-    the write interval of its answer (the loop drains it; the writer thread is not needed)."""
+def _captured_proxy(start_proxy, up, tmp_path: Path):
+    """Claude's proxy to `up`, recording into tmp_path/run.cbor through the capture addon, and an
+    SDK client for it: (recorder, bundle path, client)."""
     import anthropic
 
     from agentwrap.capture.addon import Capture
-    from agentwrap.capture.recorder import WRITE_INTERVAL_S
-    from tests.conftest import TEXT_SCRIPT, http_profile
+    from tests.conftest import http_profile
 
-    up = upstream_factory(TEXT_SCRIPT)
     proxy = start_proxy("claude", http_profile(tmp_path, "anthropic_messages", up.url, api_key_env="UP_KEY"), {"UP_KEY": "k" * 12})
     path = tmp_path / "run.cbor"
     rec = Recorder(str(path), {"agent": "claude"}, ["k" * 12])
     proxy.dispatcher.addons.add(Capture(rec))
-    client = anthropic.Anthropic(base_url=proxy.base_url, api_key=proxy.secret, max_retries=0)
+    return rec, path, anthropic.Anthropic(base_url=proxy.base_url, api_key=proxy.secret, max_retries=0)
+
+
+def test_the_capture_addon_drains_from_the_proxy_loop(start_proxy, upstream_factory, tmp_path) -> None:
+    """Through the real proxy, with pauses between requests: each exchange is on disk within
+    the write interval of its answer (the loop drains it; the writer thread is not needed)."""
+    from agentwrap.capture.recorder import WRITE_INTERVAL_S
+    from tests.conftest import TEXT_SCRIPT
+
+    rec, path, client = _captured_proxy(start_proxy, upstream_factory(TEXT_SCRIPT), tmp_path)
     try:
         for xid in (1, 2, 3):
             time.sleep(0.3)  # idle between requests
@@ -288,20 +295,11 @@ def test_the_capture_addon_drains_from_the_proxy_loop(start_proxy, upstream_fact
 def test_a_stream_piece_waits_at_most_the_stream_bound_when_nothing_follows(start_proxy, upstream_factory, tmp_path) -> None:
     """The upstream sends one piece and holds the next: with no loop activity to drain in,
     the piece still reaches the disk within the loop drainer's bound for stream pieces."""
-    import threading as _threading
-
-    import anthropic
-
-    from agentwrap.capture.addon import Capture
-    from tests.conftest import TEXT_SCRIPT, http_profile
+    from tests.conftest import TEXT_SCRIPT
 
     up = upstream_factory(TEXT_SCRIPT)
-    up.gate = _threading.Event()
-    proxy = start_proxy("claude", http_profile(tmp_path, "anthropic_messages", up.url, api_key_env="UP_KEY"), {"UP_KEY": "k" * 12})
-    path = tmp_path / "run.cbor"
-    rec = Recorder(str(path), {"agent": "claude"}, ["k" * 12])
-    proxy.dispatcher.addons.add(Capture(rec))
-    client = anthropic.Anthropic(base_url=proxy.base_url, api_key=proxy.secret, max_retries=0)
+    up.gate = threading.Event()
+    rec, path, client = _captured_proxy(start_proxy, up, tmp_path)
     try:
         with client.messages.stream(model="m", max_tokens=20, messages=[{"role": "user", "content": "hi"}]) as stream:
             first = next(iter(stream))
