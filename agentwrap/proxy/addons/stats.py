@@ -80,8 +80,7 @@ class _Leg:
         self.head: list[bytes] | None = None  # the first pieces, once a long answer was trimmed
 
     def usage(self, pieces: list[bytes]) -> dict | None:
-        from agentwrap.capture.answers import TOKEN_FIELDS as FIELDS
-        from agentwrap.capture.answers import usage_of_body
+        from agentwrap.capture.answers import merge_usage, usage_of_body
 
         try:
             found = usage_of_body(self.protocol, b"".join(pieces), sse=self.sse)
@@ -90,10 +89,7 @@ class _Leg:
             # A trimmed answer: a field its end did not report comes from its first MiB, as if
             # the two were read as one (the latest non-zero value of each field), without
             # joining them. A line cut at either side of the gap is no line of JSON: skipped.
-            early = usage_of_body(self.protocol, b"".join(self.head), sse=self.sse)
-            if early is None or found is None:
-                return found or early
-            return {k: found.get(k) or early.get(k) or 0 for k in FIELDS}
+            return merge_usage(usage_of_body(self.protocol, b"".join(self.head), sse=self.sse), found)
         except Exception:  # token counts are a nicety; a parsing bug must not cost the session
             return None
 
