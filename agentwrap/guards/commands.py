@@ -55,8 +55,6 @@ _TAKES_NAME = frozenset({"model", "backend", "profile"})
 
 _COMMAND = re.compile(r"(?:::|!/)([A-Za-z][A-Za-z0-9_-]*)(?:\((.*)\))?")
 PREFIXES = ("::", "!/")
-# Claude Code 2.1.x may put <system-reminder> blocks into the user's message;
-# they are not what the user typed.
 
 
 @dataclass(frozen=True, slots=True)

@@ -338,17 +338,14 @@ def filter_events(events: list[NeutralEvent], filters: Iterable[Any], notes: lis
     return out
 
 
-_UNPARSED = object()
-
-
 def filter_response(protocol: str, body: bytes, filters: Iterable[Any], *, notes: list | None = None,
-                    data: Any = _UNPARSED) -> bytes:
+                    data: Any = None) -> bytes:
     """A whole (not streamed) 2xx answer in `protocol` through `filters`: `body` itself unless a
     filter changed something, else the answer re-encoded (`encode_response`). A body that is not
     the protocol's answer (not JSON, an error) is returned as it is. Notes go to `notes`;
     `data`: the body already parsed, if the caller has it."""
     try:
-        if data is _UNPARSED:
+        if data is None:  # (a JSON null is parsed again, and is no answer either way)
             data = json.loads(body)
         events = codec(protocol).decode_response(data)
     except (ValueError, UnicodeDecodeError, UpstreamProtocol):

@@ -183,19 +183,16 @@ async def relay(flow: Flow, resp, pipeline, addons) -> AsyncIterator[bytes]:
                     _report(on_chunk, addons, flow, chunk)
                 out = chunk if feed is None else feed(chunk)
                 if sent is not None:
-                    if pipeline.reencoded:  # the tap's output differs from here: record the agent's stream whole
+                    lag += len(chunk) - len(out)
+                    if out:
+                        sent.append(out)
+                        kept += len(out)
+                    # The tap's output differs from here, or the stream is long: from here the
+                    # agent's stream is recorded as it goes, what it got so far first.
+                    if pipeline.reencoded or kept > KEEP_BYTES:
                         addons.agent_head(flow)
-                        out_so_far, sent, on_changed = b"".join(sent) + out, None, on_agent
-                        _report(on_agent, addons, flow, out_so_far)
-                    else:
-                        lag += len(chunk) - len(out)
-                        if out:
-                            sent.append(out)
-                            kept += len(out)
-                            if kept > KEEP_BYTES:  # a long stream: the agent's recorded as it goes
-                                addons.agent_head(flow)
-                                _report(on_agent, addons, flow, b"".join(sent))
-                                sent, on_changed = None, on_agent
+                        _report(on_agent, addons, flow, b"".join(sent))
+                        sent, on_changed = None, on_agent
                 elif out and on_changed:
                     _report(on_changed, addons, flow, out)
                 if out:
