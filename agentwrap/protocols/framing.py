@@ -11,7 +11,7 @@ with `keep`. Sans-IO; raises `UpstreamProtocol` only for an oversized event.
 
 from __future__ import annotations
 
-from agentwrap.errors import UpstreamProtocol
+from agentwrap.protocols.sse import event_too_large
 
 __all__ = ["EventFramer"]
 
@@ -65,7 +65,7 @@ class EventFramer:
     def _add(self, n: int) -> None:
         self._pending += n
         if self._pending > self._max:
-            raise UpstreamProtocol(f"SSE event larger than {self._max} bytes; the stream is refused")
+            raise event_too_large(self._max)
 
     def _learn(self, chunk: bytes) -> None:
         probe = (self.pieces[-1][-1:] if self.pieces else b"") + chunk  # a CR needs the byte after it

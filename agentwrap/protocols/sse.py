@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 from agentwrap.errors import UpstreamProtocol
 
-__all__ = ["MAX_SSE_EVENT_BYTES", "SseEvent", "SseParser", "encode_sse", "is_sse"]
+__all__ = ["MAX_SSE_EVENT_BYTES", "SseEvent", "SseParser", "encode_sse", "event_too_large", "is_sse"]
 
 MAX_SSE_EVENT_BYTES = 16 * 1024 * 1024
 
@@ -138,7 +138,12 @@ class SseParser:
         return out
 
     def _too_big(self) -> UpstreamProtocol:
-        return UpstreamProtocol(f"SSE event larger than {self.max_event_bytes} bytes; the stream is refused")
+        return event_too_large(self.max_event_bytes)
+
+
+def event_too_large(max_event_bytes: int) -> UpstreamProtocol:
+    """The error for an event over the bound (the parser's, and the tap's framing's)."""
+    return UpstreamProtocol(f"SSE event larger than {max_event_bytes} bytes; the stream is refused")
 
 
 def _decode(block: bytes) -> str:
